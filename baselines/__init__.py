@@ -1,0 +1,1 @@
+"""Baselines (paper A.6)."""

@@ -1,0 +1,1 @@
+"""Builders: raw recordings -> Hugging Face spike-to-text datasets."""

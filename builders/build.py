@@ -1,0 +1,314 @@
+"""Build a dataset folder from NWB sessions: staging, resume, fingerprint, card.
+
+The build writes into ``<out>.partial/`` and renames it to ``<out>`` only when every file, the manifest
+and the card are written, so an interrupted build never looks complete. Each step (stimuli, targets,
+one session, pseudo-mice, pre-binned recordings) is recorded in ``<out>.partial/_build/state.json``
+when finished; running the same build again skips finished steps and redoes the rest, and ends
+byte-identical to an uninterrupted build. A different set of inputs or options is refused unless
+``overwrite=True``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import os
+import shutil
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import pyarrow.parquet as pq
+from tqdm.auto import tqdm
+
+from neurrator_bench import __version__
+from neurrator_bench.builders.atoms import split_globs
+from neurrator_bench.builders.card import render_card
+from neurrator_bench.builders.captions import load_captioner
+from neurrator_bench.builders.frame_tables import read_captions, write_stimuli_config, write_targets_config
+from neurrator_bench.builders.nwb_reader import read_session
+from neurrator_bench.builders.prebinned import PREBINNED_PREFIX, build_prebinned
+from neurrator_bench.builders.pseudo_mice import build_pseudo_mice
+from neurrator_bench.builders.session_samples import build_session
+from neurrator_bench.builders.shards import file_sha256
+from neurrator_bench.builders.sources import resolve_nwb_inputs
+from neurrator_bench.builders.stimulus_bundle import StimulusSet, load_allen_templates, load_stimulus_bundle
+from neurrator_bench.builders.targets import load_target_extractor
+from neurrator_bench.errors import DatasetFormatError
+from neurrator_bench.schemas.dataset import MANIFEST_FILENAME, ConfigFiles, DatasetManifest, WindowSpec
+from neurrator_bench.tasks import TASKS, TaskSpec
+
+logger = logging.getLogger(__name__)
+DEFAULT_TARGET_MODEL = "embedded-minilm-patches"
+DEFAULT_CAPTIONER = "ground-truth"
+METADATA_CONFIGS = ("sessions", "units", "stimuli", "targets", "normalization")
+BO11_SESSIONS = 16
+
+
+@dataclass(frozen=True)
+class BuildResult:
+    """Where the dataset went and its manifest."""
+
+    path: Path
+    manifest: DatasetManifest
+
+
+def find_stimuli(inputs: Sequence[Path], stimuli_dir: Path | None, names: Sequence[str]) -> dict[str, StimulusSet]:
+    """Stimulus frames for targets and captions.
+
+    Looks at ``stimuli_dir`` (a bundle or an allensdk cache) or else beside each input folder for
+    ``stimuli/bundle.json`` (the simulator's bundle) or ``natural_movie_templates/`` (an allensdk cache).
+
+    Raises:
+        FileNotFoundError: Nothing found; the message lists where it looked.
+    """
+    candidates = [stimuli_dir] if stimuli_dir is not None else []
+    for p in inputs:
+        base = p if p.is_dir() else p.parent
+        candidates += [base, base.parent]
+    looked = []
+    for c in candidates:
+        if c is None:
+            continue
+        for bundle in (c / "bundle.json", c / "stimuli" / "bundle.json"):
+            looked.append(str(bundle))
+            if bundle.exists():
+                return load_stimulus_bundle(bundle.parent, names)
+        looked.append(str(c / "natural_movie_templates"))
+        if (c / "natural_movie_templates").is_dir():
+            stim = load_allen_templates(c)
+            missing = sorted(set(names) - set(stim))
+            if missing:
+                raise FileNotFoundError(f"{c}: allensdk stimulus templates lack {missing}")
+            return {n: stim[n] for n in names}
+    raise FileNotFoundError(
+        "no stimulus frames found (needed for targets and captions); pass --stimuli DIR. Looked for: " + ", ".join(looked)
+    )
+
+
+def _params_hash(params: dict) -> str:
+    return hashlib.sha256(json.dumps(params, sort_keys=True).encode()).hexdigest()
+
+
+class _State:
+    """``_build/state.json``: finished steps and what they wrote."""
+
+    def __init__(self, root: Path, params: dict) -> None:
+        self.path = root / "_build" / "state.json"
+        self.params = params
+        if self.path.exists():
+            data = json.loads(self.path.read_text())
+            if data.get("params_hash") != _params_hash(params):
+                raise DatasetFormatError(
+                    f"{root} holds an unfinished build with different inputs or options; "
+                    "rerun with overwrite=True (--overwrite) to discard it"
+                )
+            self.steps: dict[str, dict] = data["steps"]
+        else:
+            self.steps = {}
+
+    def done(self, step: str) -> dict | None:
+        entry = self.steps.get(step)
+        if entry is None:
+            return None
+        root = self.path.parent.parent
+        for rel, digest in entry["files"].items():
+            if not (root / rel).exists() or file_sha256(root / rel) != digest:
+                logger.warning("step %s: %s is missing or changed; redoing the step", step, rel)
+                return None
+        return entry
+
+    def finish(self, step: str, files: dict[str, str], **extra: object) -> None:
+        self.steps[step] = {"files": files, **extra}
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = self.path.with_suffix(".tmp")
+        tmp.write_text(json.dumps({"params_hash": _params_hash(self.params), "steps": self.steps}, sort_keys=True))
+        os.replace(tmp, self.path)
+
+
+def build_dataset(
+    inputs: Sequence[Path],
+    out: Path,
+    *,
+    stimuli_dir: Path | None = None,
+    prebinned: Sequence[Path] = (),
+    window: WindowSpec | None = None,
+    target_model: str = DEFAULT_TARGET_MODEL,
+    captioner: str = DEFAULT_CAPTIONER,
+    tasks: Sequence[str] | None = None,
+    overwrite: bool = False,
+    progress: bool = False,
+) -> BuildResult:
+    """Build a spike-to-text dataset folder.
+
+    Args:
+        inputs: NWB files, folders or allensdk cache folders (see ``sources.resolve_nwb_inputs``).
+        out: Dataset folder to create.
+        stimuli_dir: Stimulus frames (simulator bundle or allensdk cache); found beside inputs if None.
+        prebinned: Pre-binned recordings (``.mat``, see ``prebinned``), each becoming a ``real-*`` config.
+        window: Bin width, window length and alignment (default 120 Hz, 20 bins, causal).
+        target_model: ``embedded-minilm-patches`` or a CLIP id/path.
+        captioner: ``ground-truth`` or a BLIP-2 id/path.
+        tasks: Task names (default: all registered).
+        overwrite: Replace an existing ``out`` and discard an unfinished build with other options.
+        progress: Show progress bars.
+
+    Returns:
+        The finished dataset's path and manifest.
+
+    Raises:
+        FileExistsError: ``out`` exists and ``overwrite`` is False.
+    """
+    window = window or WindowSpec()
+    out = Path(out)
+    if out.exists() and not overwrite:
+        raise FileExistsError(f"{out} already exists; pass overwrite=True (--overwrite) to replace it")
+    task_specs: list[TaskSpec] = [TASKS.get(t) for t in (tasks or TASKS.names())]
+    sources = resolve_nwb_inputs([Path(p) for p in inputs]) if inputs else []
+    if not sources and not prebinned:
+        raise FileNotFoundError("nothing to build: no NWB session and no pre-binned recording given")
+    source_hashes = {str(s.nwb_path): file_sha256(s.nwb_path) for s in sources}
+    params = {
+        "window": window.model_dump(), "target_model": target_model, "captioner": captioner,
+        "tasks": [t.name for t in task_specs], "sources": sorted(source_hashes.values()),
+        "prebinned": sorted(file_sha256(Path(p)) for p in prebinned), "package_version": __version__,
+    }
+    root = out.with_name(out.name + ".partial")
+    if overwrite and root.exists() and (root / "_build" / "state.json").exists():
+        try:
+            _State(root, params)
+        except DatasetFormatError:
+            shutil.rmtree(root)
+    root.mkdir(parents=True, exist_ok=True)
+    state = _State(root, params)
+
+    files: dict[str, str] = {}
+    atoms: list[tuple[str, str]] = []
+    raw_bytes = 0
+    stim_names = sorted({s for t in task_specs for s in t.stimuli})
+    target_meta = {"model_id": None, "revision": None, "n_patches": 0, "dim": 0}
+    captioner_meta = {"id": None, "revision": None}
+    captions = {}
+    n_frames: dict[str, int] = {}
+    session_ids: list[str] = []
+    if sources:
+        stimuli = None
+        entry = state.done("stimuli")
+        if entry is None:
+            stimuli = find_stimuli([Path(p) for p in inputs], stimuli_dir, stim_names)
+            cap = load_captioner(captioner)
+            written, captions = write_stimuli_config(root, stimuli, cap, progress=progress)
+            state.finish("stimuli", written, captioner={"id": cap.captioner_id, "revision": cap.revision})
+            entry = state.steps["stimuli"]
+        else:
+            captions = read_captions(root, stim_names)
+        files.update(entry["files"])
+        captioner_meta = entry["captioner"]
+        n_frames = {k: len(v) for k, v in captions.items()}
+        entry = state.done("targets")
+        if entry is None:
+            stimuli = stimuli or find_stimuli([Path(p) for p in inputs], stimuli_dir, stim_names)
+            extractor = load_target_extractor(target_model)
+            written = write_targets_config(root, stimuli, extractor, progress=progress)
+            meta = {"model_id": extractor.model_id, "revision": extractor.revision,
+                    "n_patches": extractor.n_patches, "dim": extractor.dim}
+            state.finish("targets", written, target=meta)
+            entry = state.steps["targets"]
+        files.update(entry["files"])
+        target_meta = entry["target"]
+        tagged_dir = root / "_build" / "tagged"
+        for source in tqdm(sources, desc="sessions", disable=not progress):
+            step = f"session:{source.nwb_path.name}"
+            entry = state.done(step)
+            if entry is None:
+                recording = read_session(source.nwb_path, stimuli=stim_names)
+                result = build_session(recording, root, source_sha256=source_hashes[str(source.nwb_path)],
+                                       tasks=task_specs, window=window, captions=captions, tagged_dir=tagged_dir)
+                state.finish(step, result.files, atoms=result.atoms, raw_bytes=result.raw_bytes,
+                             session_id=str(recording.session_id))
+                entry = state.steps[step]
+            files.update(entry["files"])
+            atoms += [tuple(a) for a in entry["atoms"]]
+            raw_bytes += entry["raw_bytes"]
+            session_ids.append(entry["session_id"])
+        entry = state.done("pseudo-mice")
+        if entry is None:
+            result = build_pseudo_mice(root, tagged_dir, session_ids, tasks=task_specs, window=window,
+                                       captions=captions, n_frames=n_frames)
+            state.finish("pseudo-mice", result.files, atoms=result.atoms)
+            entry = state.steps["pseudo-mice"]
+        files.update(entry["files"])
+        atoms += [tuple(a) for a in entry["atoms"]]
+    prebinned_configs: dict[str, ConfigFiles] = {}
+    for path in prebinned:
+        step = f"prebinned:{Path(path).name}"
+        entry = state.done(step)
+        if entry is None:
+            result = build_prebinned(Path(path), root)
+            state.finish(step, result.files, config=result.config_name, splits=result.splits,
+                         session_id=result.session_id)
+            entry = state.steps[step]
+        files.update(entry["files"])
+        prebinned_configs[entry["config"]] = ConfigFiles(splits=entry["splits"])
+        session_ids.append(entry["session_id"])
+    return _finish(out, root, files=files, atoms=atoms, raw_bytes=raw_bytes, task_specs=task_specs if sources else [],
+                   window=window, target_meta=target_meta, captioner_meta=captioner_meta, sessions=session_ids,
+                   prebinned_configs=prebinned_configs, n_sources=len(sources))
+
+
+def fingerprint(files: dict[str, str]) -> str:
+    """sha256 over ``relative path NUL sha256 NEWLINE`` of every data file, sorted by path."""
+    h = hashlib.sha256()
+    for rel in sorted(files):
+        h.update(f"{rel}\0{files[rel]}\n".encode())
+    return h.hexdigest()
+
+
+def _finish(out: Path, root: Path, *, files, atoms, raw_bytes, task_specs, window, target_meta, captioner_meta,
+            sessions, prebinned_configs, n_sources) -> BuildResult:
+    configs: dict[str, ConfigFiles] = {}
+    for task in task_specs:
+        globs = split_globs(task, task_specs, atoms)
+        missing = [s for s in ("train", "validation", "test") if s not in globs]
+        if missing:
+            raise DatasetFormatError(f"task {task.name}: no samples for split(s) {missing}; check the inputs' stimuli")
+        configs[task.name] = ConfigFiles(splits=globs)
+    configs.update(prebinned_configs)
+    present = {rel.split("/")[1] for rel in files}
+    for name in METADATA_CONFIGS:
+        if name in present:
+            configs[name] = ConfigFiles(splits={"train": [f"data/{name}/*.parquet"]})
+    data_bytes = sum((root / rel).stat().st_size for rel in files)
+    sizes = {"data_bytes": data_bytes, "raw_binned_bytes": raw_bytes}
+    if n_sources:
+        sample_bytes = sum((root / rel).stat().st_size for rel in files
+                           if rel.split("/")[1] not in METADATA_CONFIGS and not rel.split("/")[1].startswith(PREBINNED_PREFIX))
+        sizes["estimate_16_sessions_bytes"] = int(sample_bytes / n_sources * BO11_SESSIONS)
+    manifest = DatasetManifest(
+        package_version=__version__, fingerprint=fingerprint(files), window=window,
+        target_model=target_meta["model_id"] or "none", target_revision=target_meta["revision"],
+        target_n_patches=target_meta["n_patches"], target_dim=target_meta["dim"],
+        captioner=captioner_meta["id"] or "none", captioner_revision=captioner_meta["revision"],
+        task_versions={t.name: t.version for t in task_specs}, configs=configs, sessions=sorted(set(sessions)),
+        files=dict(sorted(files.items())), sizes=sizes,
+    )
+    split_sizes = {
+        name: {split: sum(pq.ParquetFile(p).metadata.num_rows for g in globs for p in sorted(root.glob(g)))
+               for split, globs in cfg.splits.items()}
+        for name, cfg in configs.items()
+    }
+    write_text_atomic(root / MANIFEST_FILENAME, manifest.model_dump_json(indent=2))
+    write_text_atomic(root / "README.md", render_card(manifest, split_sizes))
+    shutil.rmtree(root / "_build", ignore_errors=True)
+    if out.exists():
+        shutil.rmtree(out)
+    os.replace(root, out)
+    return BuildResult(path=out, manifest=manifest)
+
+
+def write_text_atomic(path: Path, text: str) -> None:
+    """Write text via a temp file and rename."""
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.write_text(text, encoding="utf-8")
+    os.replace(tmp, path)

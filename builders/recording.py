@@ -1,0 +1,51 @@
+"""In-memory view of one Allen session, as the NWB reader hands it to the rest of the builder.
+
+The reader (`nwb_reader.read_session`) fills this from an Allen-layout NWB file; nothing else in the
+builder touches h5py. All tables are pandas DataFrames with numeric columns already coerced
+(Allen stores some parameter columns as strings with "N/A").
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+
+@dataclass
+class SessionRecording:
+    """One session, unfiltered.
+
+    Attributes:
+        path: The NWB file it was read from.
+        session_id: Allen ecephys session id (``/identifier``), e.g. 715093703.
+        session_type: ``/general/stimulus``, e.g. "brain_observatory_1.1".
+        genotype: ``/general/subject/genotype`` (full genotype string), "" if absent.
+        subject_id: ``/general/subject/subject_id`` (donor id), "" if absent.
+        units: One row per unit of the NWB units table (unfiltered), indexed by unit id (int64, name
+            ``unit_id``). Columns include every scalar units column of the file (``quality``,
+            ``amplitude_cutoff``, ``presence_ratio``, ``isi_violations``, ``firing_rate``, ``snr``,
+            ``peak_channel_id``, ...) plus, joined from the electrodes table via
+            ``peak_channel_id``: ``structure`` (CCF acronym or None when "" / "None"),
+            ``probe`` (group_name, e.g. "probeA"), ``valid_data`` (bool),
+            ``probe_vertical_position`` (µm).
+        spike_times: Mapping unit id -> sorted float64 spike times in seconds (session clock).
+        presentations: Mapping stimulus name (e.g. "natural_movie_one") -> its
+            ``intervals/<name>_presentations`` table, rows in start_time order, with numeric columns
+            ``start_time``, ``stop_time``, ``frame`` (float; -1 = blank for natural_scenes),
+            ``stimulus_block`` (float) where present.
+        optotagging: The ``optogenetic_stimulation`` table (start_time, stop_time, duration,
+            level, condition, stimulus_name) or None when the file has no optotagging module/table.
+    """
+
+    path: Path
+    session_id: int
+    session_type: str
+    genotype: str
+    subject_id: str
+    units: pd.DataFrame
+    spike_times: dict[int, np.ndarray]
+    presentations: dict[str, pd.DataFrame] = field(default_factory=dict)
+    optotagging: pd.DataFrame | None = None

@@ -1,0 +1,1 @@
+"""Leaderboard: result store, validation, site rendering."""

@@ -1,0 +1,1 @@
+"""Typed schemas, one module per file format."""

@@ -1,0 +1,169 @@
+"""Schema of a built neurrator-bench dataset folder (one module, one format).
+
+A dataset folder holds parquet shards plus ``README.md`` (the dataset card whose YAML lists the configs)
+and ``neurrator_manifest.json`` (:class:`DatasetManifest`). Configs:
+
+* task configs (``nm1-sparse-random``, ...; see :mod:`neurrator_bench.tasks`): one row per stimulus
+  presentation, features :func:`sample_features`. ``spikes`` is a ``(n_units, window_bins)`` uint8
+  array of raw spike counts, axis order **(unit, bin)**; unit ``i`` is row ``unit_index == i`` of that
+  session in the ``units`` config; bin ``j`` counts spikes in the half-open interval
+  ``[t_start + j * bin_s, t_start + (j + 1) * bin_s)``.
+* ``sessions``, ``units``, ``stimuli``, ``targets``, ``normalization``: metadata tables.
+* ``real-*`` configs: pre-binned real recordings (same sample features).
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from datasets import Array2D, Features, Image, List, Value
+from pydantic import BaseModel, ConfigDict, Field
+
+DATASET_SCHEMA_VERSION = 1
+MANIFEST_FILENAME = "neurrator_manifest.json"
+
+
+def sample_features(window_bins: int, count_dtype: str = "uint8") -> Features:
+    """Features of one spike-to-text sample (task and ``real-*`` configs).
+
+    Args:
+        window_bins: Bins per window.
+        count_dtype: "uint8" for 120 Hz windows, "uint16" for coarse pre-binned recordings.
+    """
+    return Features(
+        {
+            "sample_id": Value("string"),
+            "session_id": Value("string"),
+            "stimulus": Value("string"),
+            "repeat": Value("int32"),
+            "frame": Value("int32"),
+            "onset": Value("float64"),
+            "t_start": Value("float64"),
+            "bin_s": Value("float64"),
+            "spikes": Array2D(shape=(None, window_bins), dtype=count_dtype),
+            "caption": Value("string"),
+        }
+    )
+
+
+UNITS_FEATURES = Features(
+    {
+        "session_id": Value("string"),
+        "unit_index": Value("int32"),
+        "unit_id": Value("int64"),
+        "source_session_id": Value("string"),
+        "region_group": Value("string"),
+        "structure": Value("string"),
+        "probe": Value("string"),
+        "cell_type": Value("string"),
+        "quality": Value("string"),
+        "amplitude_cutoff": Value("float64"),
+        "presence_ratio": Value("float64"),
+        "isi_violations": Value("float64"),
+        "firing_rate": Value("float64"),
+        "snr": Value("float64"),
+        "opto_reliability": Value("float64"),
+        "opto_median_latency_s": Value("float64"),
+        "opto_rate_ratio": Value("float64"),
+    }
+)
+
+SESSIONS_FEATURES = Features(
+    {
+        "session_id": Value("string"),
+        "kind": Value("string"),
+        "session_type": Value("string"),
+        "genotype": Value("string"),
+        "cell_line": Value("string"),
+        "subject_id": Value("string"),
+        "source_file": Value("string"),
+        "source_sha256": Value("string"),
+        "source_sessions": List(Value("string")),
+        "n_units_nwb": Value("int32"),
+        "n_units": Value("int32"),
+        "qc_failed_by": Value("string"),
+    }
+)
+
+STIMULI_FEATURES = Features(
+    {
+        "stimulus": Value("string"),
+        "frame": Value("int32"),
+        "caption": Value("string"),
+        "image": Image(),
+    }
+)
+
+
+def target_features(n_patches: int, dim: int) -> Features:
+    """Features of the ``targets`` config: one row per (stimulus, frame)."""
+    return Features(
+        {
+            "stimulus": Value("string"),
+            "frame": Value("int32"),
+            "patches": Array2D(shape=(n_patches, dim), dtype="float16"),
+            "pooled": List(Value("float32"), length=dim),
+        }
+    )
+
+
+NORMALIZATION_FEATURES = Features(
+    {
+        "task": Value("string"),
+        "session_id": Value("string"),
+        "unit_index": Value("int32"),
+        "unit_id": Value("int64"),
+        "mean": Value("float64"),
+        "std": Value("float64"),
+        "n_bins": Value("int64"),
+    }
+)
+
+
+class WindowSpec(BaseModel):
+    """How a sample's spike window is placed around its presentation onset."""
+
+    model_config = ConfigDict(extra="forbid")
+    bin_s: float = Field(1.0 / 120.0, gt=0, description="Bin width in seconds (paper A.2: 120 Hz).")
+    window_bins: int = Field(20, ge=1, description="Bins per window (paper A.2: ~167 ms = 20 bins).")
+    alignment: Literal["causal", "centred"] = Field(
+        "causal",
+        description=(
+            "causal: the window starts at the presentation onset and covers the response that follows it; "
+            "centred: the window is centred on the onset (t_start = onset - window_bins / 2 * bin_s)."
+        ),
+    )
+
+    def t_start(self, onset: float) -> float:
+        """Window start (seconds) for a presentation starting at ``onset``."""
+        if self.alignment == "causal":
+            return onset
+        return onset - (self.window_bins // 2) * self.bin_s
+
+
+class ConfigFiles(BaseModel):
+    """Data files of one config, per split (paths relative to the dataset root, globs allowed)."""
+
+    model_config = ConfigDict(extra="forbid")
+    splits: dict[str, list[str]]
+
+
+class DatasetManifest(BaseModel):
+    """``neurrator_manifest.json``: provenance and fingerprint of a built dataset."""
+
+    model_config = ConfigDict(extra="forbid")
+    schema_version: int = DATASET_SCHEMA_VERSION
+    package_version: str
+    fingerprint: str = Field(description="sha256 over (relative path, sha256) of every data file, sorted.")
+    window: WindowSpec
+    target_model: str
+    target_revision: str | None
+    target_n_patches: int
+    target_dim: int
+    captioner: str
+    captioner_revision: str | None
+    task_versions: dict[str, int]
+    configs: dict[str, ConfigFiles]
+    sessions: list[str]
+    files: dict[str, str] = Field(description="relative path -> sha256 of every data file")
+    sizes: dict[str, int] = Field(default_factory=dict, description="byte counts (data files, raw counts, ...)")

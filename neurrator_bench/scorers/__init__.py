@@ -1,0 +1,44 @@
+"""Standardized scorers: pure array functions plus the metric registry (paper Sec. 4.1, 4.2, 5, A.4-A.6).
+
+Importing this package imports every scorer module explicitly; each registers its own metrics
+in :data:`METRICS` at import. Functions are used from their modules, e.g.
+``from neurrator_bench.scorers.retrieval import retrieval_ranks``. No I/O, no model code, no
+global RNG; inputs are never modified.
+
+Modules: ``sbert`` (Sec. 4.1, A.4, A.5), ``floor_pools`` (floor sentence pools), ``retrieval``,
+``cka``, ``knn_purity`` (A.6), ``celltype_probe`` (Sec. 5), ``similarity_matrix`` (Sec. 4.2),
+``bootstrap`` and ``paired_tests`` (confidence intervals and p-values), ``metric_registry``.
+"""
+
+from __future__ import annotations
+
+from neurrator_bench.scorers import (
+    bootstrap,
+    celltype_probe,
+    cka,
+    floor_pools,
+    knn_purity,
+    metric_registry,
+    paired_tests,
+    retrieval,
+    sbert,
+    similarity_matrix,
+)
+from neurrator_bench.scorers.metric_registry import METRICS, MetricSpec, get_metric, register_metric
+
+__all__ = [
+    "METRICS",
+    "MetricSpec",
+    "bootstrap",
+    "celltype_probe",
+    "cka",
+    "floor_pools",
+    "get_metric",
+    "knn_purity",
+    "metric_registry",
+    "paired_tests",
+    "register_metric",
+    "retrieval",
+    "sbert",
+    "similarity_matrix",
+]

@@ -1,0 +1,224 @@
+"""Metric metadata registry and the input checks every scorer shares.
+
+Each scorer module states, at import, the metrics it produces with :func:`register_metric`
+(STYLE rule 5: name, direction, range, the chance level or floor it is read against, and the
+paper section). The keys of a result entry are exactly the registered names. This module
+registers nothing itself; ``neurrator_bench.scorers`` imports every scorer module explicitly.
+
+The second half holds the array checks shared by the scorers (finite values, shapes, unique
+ids, unit-norm rows), so that every scorer rejects bad input with the same specific messages.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+from neurrator_bench.registry import Registry
+
+_NAME_PATTERN = re.compile(r"^[a-z][a-z0-9]*(_[a-z0-9]+)*$")
+
+
+@dataclass(frozen=True)
+class MetricSpec:
+    """What a metric means and how to read it.
+
+    Attributes:
+        name: Stable snake_case key used in result entries (``retrieval_r10``).
+        higher_is_better: Direction for ranking; floors are reference levels and say ``False``.
+        value_range: ``(low, high)`` bounds any value can take (``math.inf`` allowed).
+        chance: How the chance level or floor is defined (``"k/n_candidates"``).
+        paper_section: Section of arXiv 2606.18667 the metric implements (``"Sec. 4.1, A.4"``).
+        description: One sentence on what is measured, with units.
+
+    Raises:
+        ValueError: If the name is not snake_case, a text field is empty or the range is empty.
+    """
+
+    name: str
+    higher_is_better: bool
+    value_range: tuple[float, float]
+    chance: str
+    paper_section: str
+    description: str
+
+    def __post_init__(self) -> None:
+        if not _NAME_PATTERN.match(self.name):
+            raise ValueError(f"metric name: expected snake_case like 'retrieval_r10', found {self.name!r}")
+        for field in ("chance", "paper_section", "description"):
+            if not getattr(self, field).strip():
+                raise ValueError(f"metric {self.name!r}: field {field!r} must be non-empty, found ''")
+        low, high = self.value_range
+        if math.isnan(low) or math.isnan(high) or not low < high:
+            raise ValueError(
+                f"metric {self.name!r}: value_range must be (low, high) with low < high, "
+                f"found {self.value_range}"
+            )
+
+
+METRICS: Registry[MetricSpec] = Registry("metric")
+
+
+def register_metric(spec: MetricSpec) -> MetricSpec:
+    """Add ``spec`` to :data:`METRICS` under ``spec.name``.
+
+    Args:
+        spec: The metric's metadata.
+
+    Returns:
+        The same ``spec``.
+
+    Raises:
+        ValueError: If a metric with that name is already registered.
+    """
+    return METRICS.add(spec.name, spec)
+
+
+def get_metric(name: str) -> MetricSpec:
+    """Return the metadata of the metric registered as ``name``.
+
+    Args:
+        name: A registered metric name.
+
+    Returns:
+        Its :class:`MetricSpec`.
+
+    Raises:
+        KeyError: If unknown; the message lists near matches and all registered names.
+    """
+    return METRICS.get(name)
+
+
+# --------------------------------------------------------------------------------------------
+# Input checks shared by the scorers. They never modify their argument.
+# --------------------------------------------------------------------------------------------
+
+
+def as_finite_array(name: str, values: object, *, ndim: int) -> np.ndarray:
+    """Return ``values`` as a float64 array of ``ndim`` dimensions, rejecting NaN/inf and empties.
+
+    Args:
+        name: Argument name used in error messages.
+        values: Array-like input; never modified (a copy is made only if a cast is needed).
+        ndim: Required number of dimensions.
+
+    Returns:
+        Float64 array, possibly a view of ``values``; callers must not write into it.
+
+    Raises:
+        ValueError: If not numeric, wrong ndim, empty, or not finite (names the first bad index).
+    """
+    try:
+        arr = np.asarray(values, dtype=np.float64)
+    except (TypeError, ValueError) as err:
+        raise ValueError(f"{name}: expected a numeric array, found {type(values).__name__} ({err})") from None
+    if arr.ndim != ndim:
+        raise ValueError(f"{name}: expected a {ndim}-d array, found shape {arr.shape}")
+    if arr.size == 0:
+        raise ValueError(f"{name}: expected a non-empty array, found shape {arr.shape}")
+    bad = ~np.isfinite(arr)
+    if bad.any():
+        first = tuple(int(i) for i in np.argwhere(bad)[0])
+        index = first[0] if len(first) == 1 else first
+        raise ValueError(f"{name}: expected finite values, found {arr[first]} at index {index}")
+    return arr
+
+
+def as_index_array(name: str, values: object, *, upper: int) -> np.ndarray:
+    """Return ``values`` as a 1-d int64 array with every entry in ``[0, upper)``.
+
+    Args:
+        name: Argument name used in error messages.
+        values: Integer array-like of shape ``(n,)``.
+        upper: Exclusive upper bound.
+
+    Returns:
+        Int64 array of shape ``(n,)``.
+
+    Raises:
+        ValueError: If not 1-d integers, empty, or out of range (names the first bad index).
+    """
+    arr = np.asarray(values)
+    if arr.ndim != 1 or arr.size == 0:
+        raise ValueError(f"{name}: expected a non-empty 1-d integer array, found shape {arr.shape}")
+    if not np.issubdtype(arr.dtype, np.integer):
+        raise ValueError(f"{name}: expected integer dtype, found {arr.dtype}")
+    arr = arr.astype(np.int64, copy=False)
+    bad = (arr < 0) | (arr >= upper)
+    if bad.any():
+        first = int(np.flatnonzero(bad)[0])
+        raise ValueError(f"{name}: expected values in [0, {upper}), found {arr[first]} at index {first}")
+    return arr
+
+
+def check_same_shape(name_a: str, a: np.ndarray, name_b: str, b: np.ndarray) -> None:
+    """Raise unless ``a`` and ``b`` have the same shape.
+
+    Raises:
+        ValueError: Naming both arguments and both shapes.
+    """
+    if a.shape != b.shape:
+        raise ValueError(f"{name_a} and {name_b} must have the same shape, found {a.shape} and {b.shape}")
+
+
+def check_length(name: str, values: Sequence[object] | np.ndarray, expected: int, against: str) -> None:
+    """Raise unless ``len(values) == expected``.
+
+    Raises:
+        ValueError: Naming ``name``, the expected length and where it comes from.
+    """
+    if len(values) != expected:
+        raise ValueError(
+            f"{name}: expected length {expected} (rows of {against}), found length {len(values)}"
+        )
+
+
+def as_unique_ids(name: str, ids: Sequence[str] | np.ndarray, expected: int, against: str) -> np.ndarray:
+    """Return ``ids`` as a 1-d string array after checking length and uniqueness.
+
+    Args:
+        name: Argument name used in error messages.
+        ids: Sample or candidate ids, shape ``(n,)``.
+        expected: Required length.
+        against: Name of the array whose rows the ids label.
+
+    Returns:
+        Array of ``str`` of shape ``(n,)``.
+
+    Raises:
+        ValueError: If the length is wrong or an id repeats (names the first duplicate).
+    """
+    check_length(name, ids, expected, against)
+    arr = np.asarray([str(i) for i in ids], dtype=object)
+    uniq, counts = np.unique(arr.astype(str), return_counts=True)
+    if (counts > 1).any():
+        dup = uniq[counts > 1][0]
+        raise ValueError(f"{name}: expected unique ids, found {dup!r} {int(counts[counts > 1][0])} times")
+    return arr.astype(str)
+
+
+def unit_rows(name: str, x: np.ndarray) -> np.ndarray:
+    """Return a new array with each row of ``x`` divided by its L2 norm.
+
+    Args:
+        name: Argument name used in error messages.
+        x: Finite array of shape ``(n, d)``.
+
+    Returns:
+        New float64 array of shape ``(n, d)`` with unit-norm rows.
+
+    Raises:
+        ValueError: If a row has zero norm (cosine undefined); names the first such row.
+    """
+    norms = np.linalg.norm(x, axis=1)
+    zero = norms == 0.0
+    if zero.any():
+        raise ValueError(
+            f"{name}: cosine needs non-zero rows, "
+            f"found an all-zero row at index {int(np.flatnonzero(zero)[0])}"
+        )
+    return x / norms[:, None]
