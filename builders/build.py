@@ -285,21 +285,21 @@ def _finish(out: Path, root: Path, *, files, atoms, raw_bytes, task_specs, windo
         sample_bytes = sum((root / rel).stat().st_size for rel in files
                            if rel.split("/")[1] not in METADATA_CONFIGS and not rel.split("/")[1].startswith(PREBINNED_PREFIX))
         sizes["estimate_16_sessions_bytes"] = int(sample_bytes / n_sources * BO11_SESSIONS)
+    split_sizes = {
+        name: {split: sum(pq.ParquetFile(p).metadata.num_rows for g in globs for p in sorted(root.glob(g)))
+               for split, globs in cfg.splits.items()}
+        for name, cfg in configs.items()
+    }
     manifest = DatasetManifest(
         package_version=__version__, fingerprint=fingerprint(files), window=window,
         target_model=target_meta["model_id"] or "none", target_revision=target_meta["revision"],
         target_n_patches=target_meta["n_patches"], target_dim=target_meta["dim"],
         captioner=captioner_meta["id"] or "none", captioner_revision=captioner_meta["revision"],
         task_versions={t.name: t.version for t in task_specs}, configs=configs, sessions=sorted(set(sessions)),
-        files=dict(sorted(files.items())), sizes=sizes,
+        files=dict(sorted(files.items())), sizes=sizes, split_sizes=split_sizes,
     )
-    split_sizes = {
-        name: {split: sum(pq.ParquetFile(p).metadata.num_rows for g in globs for p in sorted(root.glob(g)))
-               for split, globs in cfg.splits.items()}
-        for name, cfg in configs.items()
-    }
     write_text_atomic(root / MANIFEST_FILENAME, manifest.model_dump_json(indent=2))
-    write_text_atomic(root / "README.md", render_card(manifest, split_sizes))
+    write_text_atomic(root / "README.md", render_card(manifest))
     shutil.rmtree(root / "_build", ignore_errors=True)
     if out.exists():
         shutil.rmtree(out)

@@ -123,7 +123,9 @@ class Blip2Captioner:
                 f"found {config.image_token_index!r} and {config.text_config.bos_token_id!r}"
             )
         # generate() prepends [image token] * num_query_tokens + [BOS] and returns it before the caption.
-        self._prompt = [config.image_token_index] * config.num_query_tokens + [config.text_config.bos_token_id]
+        self._prompt = [config.image_token_index] * config.num_query_tokens + [
+            config.text_config.bos_token_id
+        ]
         self.revision: str | None = resolve_checkpoint_revision(model_id, probe_file="config.json")
         logger.info("BLIP-2 captioner %s (revision %s)", model_id, self.revision)
 
@@ -152,7 +154,9 @@ class Blip2Captioner:
         captions: list[str] = []
         starts = range(0, len(frames), self.batch_size)
         for start in tqdm(starts, desc=f"BLIP-2 captions {self.captioner_id}", disable=not self.progress):
-            images = [Image.fromarray(frame).convert("RGB") for frame in frames[start : start + self.batch_size]]
+            images = [
+                Image.fromarray(frame).convert("RGB") for frame in frames[start : start + self.batch_size]
+            ]
             inputs = self.processor(images=images, return_tensors="pt")
             pixels = inputs["pixel_values"].to(self.device, dtype=self.dtype)
             with torch.inference_mode():

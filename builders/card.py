@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-
 import yaml
 
 from neurrator_bench.schemas.dataset import DatasetManifest
@@ -51,7 +49,6 @@ def card_yaml(manifest: DatasetManifest, pinned_revision: str | None) -> str:
 
 def render_card(
     manifest: DatasetManifest,
-    split_sizes: Mapping[str, Mapping[str, int]],
     *,
     pinned_revision: str | None = None,
     repo_id: str | None = None,
@@ -59,8 +56,7 @@ def render_card(
     """Full README.md text.
 
     Args:
-        manifest: The dataset manifest.
-        split_sizes: config -> split -> number of rows.
+        manifest: The dataset manifest (its ``split_sizes`` fill the sizes table).
         pinned_revision: Hub commit users should pin (set after a push).
         repo_id: Hub repo id, when published.
     """
@@ -116,7 +112,7 @@ def render_card(
         spec = TASKS.get(name)
         lines += [f"### `{name}` (version {version}; paper {spec.paper_section})", "", spec.rule_text, ""]
     lines += ["## Sizes", "", "| config | split | rows |", "|---|---|---|"]
-    for config, splits in split_sizes.items():
+    for config, splits in manifest.split_sizes.items():
         for split, n in splits.items():
             lines.append(f"| {config} | {split} | {n} |")
     sizes = manifest.sizes

@@ -181,7 +181,7 @@ def _read_spike_times(f: h5py.File, path: Path, unit_ids: np.ndarray) -> dict[in
     pieces = np.split(times, ends[:-1]) if ends.size else []
     spikes = {int(uid): piece for uid, piece in zip(unit_ids, pieces, strict=True)}
     # positions i with times[i] < times[i-1] that are not the first spike of a unit
-    descending = np.flatnonzero(np.diff(times) < 0) + 1
+    descending = np.flatnonzero(times[1:] < times[:-1]) + 1
     descending = descending[~np.isin(descending, starts)]
     for u in np.unique(np.searchsorted(ends, descending, side="right")):
         uid = int(unit_ids[u])

@@ -103,8 +103,12 @@ def _read_bundle_index(path: Path) -> dict:
         )
     for key in ("patch_grid", "image_shape"):
         value = index[key]
-        if not (isinstance(value, list) and len(value) == 2 and all(isinstance(v, int) and v > 0 for v in value)):
-            raise DatasetFormatError(f"{index_path}: field {key!r} expected two positive ints, found {value!r}")
+        if not (
+            isinstance(value, list) and len(value) == 2 and all(isinstance(v, int) and v > 0 for v in value)
+        ):
+            raise DatasetFormatError(
+                f"{index_path}: field {key!r} expected two positive ints, found {value!r}"
+            )
     if not isinstance(index["stimuli"], dict) or not index["stimuli"]:
         raise DatasetFormatError(f"{index_path}: field 'stimuli' expected a non-empty object")
     return index
@@ -150,7 +154,9 @@ def _read_annotations(file_path: Path, n_frames: int, n_patches: int) -> tuple[l
         )
     frame_col = table["frame"].to_numpy()
     if not np.issubdtype(frame_col.dtype, np.integer):
-        raise DatasetFormatError(f"{file_path}: column 'frame' expected integers, found dtype {frame_col.dtype}")
+        raise DatasetFormatError(
+            f"{file_path}: column 'frame' expected integers, found dtype {frame_col.dtype}"
+        )
     table = table.sort_values("frame", kind="stable").reset_index(drop=True)
     frame_ids = table["frame"].to_numpy()
     if len(frame_ids) != n_frames or not np.array_equal(frame_ids, np.arange(n_frames)):
@@ -229,7 +235,9 @@ def load_stimulus_bundle(
         descriptions: list[str] | None = None
         patch_descriptions: list[list[str]] | None = None
         if (stim_dir / ANNOTATIONS_FILE).is_file():
-            descriptions, patch_descriptions = _read_annotations(stim_dir / ANNOTATIONS_FILE, n_frames, gh * gw)
+            descriptions, patch_descriptions = _read_annotations(
+                stim_dir / ANNOTATIONS_FILE, n_frames, gh * gw
+            )
         else:
             logger.info("%s: no %s; stimulus %r has no descriptions", stim_dir, ANNOTATIONS_FILE, name)
         result[name] = StimulusSet(name, frames, descriptions, patch_descriptions)
@@ -272,7 +280,9 @@ def _load_allen_scenes(scene_dir: Path) -> StimulusSet:
             images.append(_as_uint8_gray(image, by_index[n]))
     shapes = {img.shape for img in images}
     if len(shapes) != 1:
-        raise DatasetFormatError(f"{scene_dir}: expected one image shape for all scenes, found {sorted(shapes)}")
+        raise DatasetFormatError(
+            f"{scene_dir}: expected one image shape for all scenes, found {sorted(shapes)}"
+        )
     return StimulusSet(ALLEN_SCENES_NAME, np.stack(images), None, None)
 
 

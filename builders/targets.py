@@ -24,7 +24,11 @@ import numpy as np
 from tqdm.auto import tqdm
 
 from neurrator_bench.registry import Registry
-from neurrator_bench.text_embedding import DEFAULT_SENTENCE_MODEL, SentenceEncoder, resolve_checkpoint_revision
+from neurrator_bench.text_embedding import (
+    DEFAULT_SENTENCE_MODEL,
+    SentenceEncoder,
+    resolve_checkpoint_revision,
+)
 
 if TYPE_CHECKING:
     import torch
@@ -166,7 +170,9 @@ class ClipPatchTargets:
         progress: Show a tqdm bar over batches.
     """
 
-    def __init__(self, model_id: str, batch_size: int = 16, device: str = "cpu", progress: bool = False) -> None:
+    def __init__(
+        self, model_id: str, batch_size: int = 16, device: str = "cpu", progress: bool = False
+    ) -> None:
         import torch
         from transformers import CLIPImageProcessorPil, CLIPVisionModel
 
@@ -183,7 +189,11 @@ class ClipPatchTargets:
         self.dim: int = int(config.hidden_size)
         self.revision: str | None = resolve_checkpoint_revision(model_id, probe_file="config.json")
         logger.info(
-            "CLIP targets %s (revision %s): %d patches x %d", model_id, self.revision, self.n_patches, self.dim
+            "CLIP targets %s (revision %s): %d patches x %d",
+            model_id,
+            self.revision,
+            self.n_patches,
+            self.dim,
         )
 
     def pixel_values(self, frames: np.ndarray) -> torch.Tensor:
@@ -245,7 +255,9 @@ def _load_embedded(
 
 
 @TARGET_MODELS.register(CLIP_KIND)
-def _load_clip(spec: str, *, batch_size: int, device: str, n_patches: int | None, progress: bool) -> TargetExtractor:
+def _load_clip(
+    spec: str, *, batch_size: int, device: str, n_patches: int | None, progress: bool
+) -> TargetExtractor:
     extractor = ClipPatchTargets(spec, batch_size=batch_size, device=device, progress=progress)
     if n_patches is not None and n_patches != extractor.n_patches:
         raise ValueError(f"{spec}: n_patches expected {n_patches}, the model gives {extractor.n_patches}")

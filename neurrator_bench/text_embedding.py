@@ -71,7 +71,9 @@ class SentenceEncoder:
         dim: Embedding dimension (384 for MiniLM).
     """
 
-    def __init__(self, model: str = DEFAULT_SENTENCE_MODEL, device: str = "cpu", batch_size: int = 64) -> None:
+    def __init__(
+        self, model: str = DEFAULT_SENTENCE_MODEL, device: str = "cpu", batch_size: int = 64
+    ) -> None:
         from sentence_transformers import SentenceTransformer
 
         if batch_size < 1:

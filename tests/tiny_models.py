@@ -84,7 +84,8 @@ def tiny_clip_vision_config(**overrides: object) -> CLIPVisionConfig:
 def tiny_clip_image_processor() -> CLIPImageProcessorPil:
     """A CLIP PIL image processor that resizes/crops to the tiny 28x28 input."""
     return CLIPImageProcessorPil(
-        size={"shortest_edge": TINY_IMAGE_SIZE}, crop_size={"height": TINY_IMAGE_SIZE, "width": TINY_IMAGE_SIZE}
+        size={"shortest_edge": TINY_IMAGE_SIZE},
+        crop_size={"height": TINY_IMAGE_SIZE, "width": TINY_IMAGE_SIZE},
     )
 
 
@@ -112,7 +113,9 @@ def save_tiny_clip(path: Path, *, full_clip: bool = False, seed: int = 0) -> Pat
                 projection_dim=16,
             )
             config = CLIPConfig(
-                text_config=text.to_dict(), vision_config=tiny_clip_vision_config().to_dict(), projection_dim=16
+                text_config=text.to_dict(),
+                vision_config=tiny_clip_vision_config().to_dict(),
+                projection_dim=16,
             )
             model: torch.nn.Module = CLIPModel(config)
         else:

@@ -167,3 +167,4 @@ class DatasetManifest(BaseModel):
     sessions: list[str]
     files: dict[str, str] = Field(description="relative path -> sha256 of every data file")
     sizes: dict[str, int] = Field(default_factory=dict, description="byte counts (data files, raw counts, ...)")
+    split_sizes: dict[str, dict[str, int]] = Field(default_factory=dict, description="config -> split -> rows")

@@ -193,12 +193,12 @@ def as_unique_ids(name: str, ids: Sequence[str] | np.ndarray, expected: int, aga
         ValueError: If the length is wrong or an id repeats (names the first duplicate).
     """
     check_length(name, ids, expected, against)
-    arr = np.asarray([str(i) for i in ids], dtype=object)
-    uniq, counts = np.unique(arr.astype(str), return_counts=True)
+    arr = np.array([str(i) for i in ids], dtype=str)
+    uniq, counts = np.unique(arr, return_counts=True)
     if (counts > 1).any():
-        dup = uniq[counts > 1][0]
+        dup = str(uniq[counts > 1][0])
         raise ValueError(f"{name}: expected unique ids, found {dup!r} {int(counts[counts > 1][0])} times")
-    return arr.astype(str)
+    return arr
 
 
 def unit_rows(name: str, x: np.ndarray) -> np.ndarray:

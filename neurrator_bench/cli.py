@@ -1,0 +1,125 @@
+"""The ``neurrator-bench`` command line: a thin click layer over the Python API."""
+
+from __future__ import annotations
+
+import logging
+import sys
+import time
+from pathlib import Path
+
+import click
+
+from neurrator_bench import __version__
+from neurrator_bench.errors import NeurratorError
+
+
+def _fail(exc: Exception) -> None:
+    raise click.ClickException(str(exc)) from exc
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="neurrator-bench")
+@click.option("-v", "--verbose", is_flag=True, help="Log progress details.")
+def main(verbose: bool) -> None:
+    """Spike-to-language decoding benchmark on Allen Brain Observatory Neuropixels (BO1.1)."""
+    logging.basicConfig(level=logging.INFO if verbose else logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+
+
+@main.command()
+@click.option("--out", "out", type=click.Path(path_type=Path), required=True, help="Folder to create.")
+@click.option("--preset", type=click.Choice(["mini", "full"]), default="mini", show_default=True,
+              help="mini: BO1.1 stimulus structure, few units (CI-sized); full: BO1.1 sizes.")
+@click.option("--seed", type=int, default=0, show_default=True, help="Simulation seed.")
+@click.option("--sessions", "n_sessions", type=int, default=None, help="Number of sessions (preset default if unset).")
+@click.option("--overwrite", is_flag=True, help="Replace an existing --out folder.")
+def simulate(out: Path, preset: str, seed: int, n_sessions: int | None, overwrite: bool) -> None:
+    """Write simulated sessions in the Allen NWB layout plus their stimulus bundle.
+
+    Example: neurrator-bench simulate --out sim --preset mini --seed 0
+    """
+    from neurrator_bench.builders.simulator import simulate as run_simulation
+
+    start = time.perf_counter()
+    try:
+        result = run_simulation(out, preset, seed=seed, n_sessions=n_sessions, overwrite=overwrite, progress=True)
+    except (NeurratorError, FileExistsError, ValueError) as exc:
+        _fail(exc)
+    click.echo(f"wrote {len(result.nwb_paths)} session(s) and stimuli to {result.out_dir} "
+               f"in {time.perf_counter() - start:.1f} s")
+
+
+@main.command()
+@click.option("--nwb", "nwb", type=click.Path(path_type=Path, exists=True), multiple=True,
+              help="NWB file, folder or allensdk EcephysProjectCache folder (repeatable).")
+@click.option("--download", "download_ids", type=int, multiple=True,
+              help="BO1.1 session id to download from the public Allen archive into --cache (repeatable).")
+@click.option("--cache", type=click.Path(path_type=Path), default=None, help="Download folder (allensdk cache layout).")
+@click.option("--prebinned", type=click.Path(path_type=Path, exists=True, dir_okay=False), multiple=True,
+              help="Pre-binned recording (.mat: act, units_ind, unit_regs) -> a real-* config (repeatable).")
+@click.option("--out", "out", type=click.Path(path_type=Path), required=True, help="Dataset folder to create.")
+@click.option("--stimuli", "stimuli_dir", type=click.Path(path_type=Path, exists=True, file_okay=False), default=None,
+              help="Stimulus frames: simulator bundle or allensdk cache (default: found beside --nwb).")
+@click.option("--target-model", default="embedded-minilm-patches", show_default=True,
+              help="Target space: embedded-minilm-patches, or a CLIP id/path (e.g. openai/clip-vit-large-patch14-336).")
+@click.option("--captioner", default="ground-truth", show_default=True,
+              help="ground-truth (simulated stimuli) or a BLIP-2 id/path (e.g. Salesforce/blip2-opt-2.7b).")
+@click.option("--task", "tasks", multiple=True, help="Task to build (repeatable; default: all).")
+@click.option("--bin-ms", type=float, default=1000.0 / 120.0, show_default=True, help="Bin width in ms (120 Hz).")
+@click.option("--window-bins", type=int, default=20, show_default=True, help="Bins per window.")
+@click.option("--alignment", type=click.Choice(["causal", "centred"]), default="causal", show_default=True,
+              help="causal: window starts at the presentation onset; centred: window centred on it.")
+@click.option("--overwrite", is_flag=True, help="Replace an existing dataset / discard an unfinished build.")
+@click.option("--push-to-hub", "repo_id", default=None, help="Publish to this Hugging Face dataset repo after building.")
+@click.option("--revision", default=None, help="Hub branch for --push-to-hub.")
+def build(nwb, download_ids, cache, prebinned, out, stimuli_dir, target_model, captioner, tasks, bin_ms, window_bins,
+          alignment, overwrite, repo_id, revision) -> None:
+    """Build a Hugging Face spike-to-text dataset from Allen-layout NWB sessions.
+
+    An interrupted build resumes when run again with the same options.
+
+    Example: neurrator-bench build --nwb sim --out ds
+    """
+    from neurrator_bench.builders.build import build_dataset
+    from neurrator_bench.builders.download import download_sessions
+    from neurrator_bench.schemas.dataset import WindowSpec
+
+    if download_ids and cache is None:
+        raise click.UsageError("--download needs --cache DIR")
+    if revision and not repo_id:
+        raise click.UsageError("--revision only applies with --push-to-hub")
+    start = time.perf_counter()
+    try:
+        inputs = list(nwb)
+        if download_ids:
+            download_sessions(list(download_ids), cache, progress=True)
+            inputs.append(cache)
+        result = build_dataset(
+            inputs, out, stimuli_dir=stimuli_dir, prebinned=list(prebinned),
+            window=WindowSpec(bin_s=bin_ms / 1000.0, window_bins=window_bins, alignment=alignment),
+            target_model=target_model, captioner=captioner, tasks=list(tasks) or None, overwrite=overwrite,
+            progress=True,
+        )
+    except (NeurratorError, FileExistsError, FileNotFoundError, KeyError, ValueError) as exc:
+        _fail(exc)
+    click.echo(f"built {result.path} in {time.perf_counter() - start:.1f} s; fingerprint {result.manifest.fingerprint}")
+    for name, splits in result.manifest.split_sizes.items():
+        click.echo(f"  {name}: " + ", ".join(f"{s}={n}" for s, n in splits.items()))
+    if repo_id:
+        from neurrator_bench.builders.hub import push_dataset_to_hub
+
+        sha = push_dataset_to_hub(result.path, repo_id, revision=revision)
+        click.echo(f"pushed to {repo_id}; pin revision {sha}")
+
+
+@main.command("tasks")
+def list_tasks() -> None:
+    """List the registered tasks with their split rules."""
+    from neurrator_bench.tasks import TASKS
+
+    for name in TASKS.names():
+        spec = TASKS.get(name)
+        click.echo(f"{name} (v{spec.version}, paper {spec.paper_section})\n  {spec.rule_text}")
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

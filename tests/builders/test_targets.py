@@ -1,0 +1,152 @@
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from transformers import CLIPImageProcessorPil, CLIPModel, CLIPVisionModel
+
+from neurrator_bench.builders.targets import (
+    DEFAULT_CLIP_ID,
+    EMBEDDED_TARGET_SPEC,
+    TARGET_MODELS,
+    ClipPatchTargets,
+    EmbeddedPatchTargets,
+    TargetExtractor,
+    load_target_extractor,
+    pooled_targets,
+)
+from tests.tiny_models import TINY_HIDDEN, TINY_N_PATCHES, save_tiny_clip
+
+COMMIT = "fedcba9876543210fedcba9876543210fedcba98"
+
+
+@pytest.fixture(scope="module")
+def clip_dirs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    root = tmp_path_factory.mktemp("tiny_clip")
+    return {
+        "vision": save_tiny_clip(root / "vision"),
+        "full": save_tiny_clip(root / "full", full_clip=True, seed=1),
+    }
+
+
+@pytest.fixture(scope="module")
+def embedded() -> TargetExtractor:
+    return load_target_extractor(EMBEDDED_TARGET_SPEC)
+
+
+def _frames(n: int, seed: int = 0, shape: tuple[int, int] = (20, 30)) -> np.ndarray:
+    return np.random.default_rng(seed).integers(0, 256, (n, *shape), dtype=np.uint8)
+
+
+def _reference_patches(vision_model: torch.nn.Module, model_dir: Path, frames: np.ndarray) -> np.ndarray:
+    """Independent path: processor on RGB images -> tower -> hidden_states[-2][:, 1:]."""
+    from PIL import Image
+
+    processor = CLIPImageProcessorPil.from_pretrained(model_dir)
+    pixels = processor(images=[Image.fromarray(f).convert("RGB") for f in frames], return_tensors="pt")
+    with torch.no_grad():
+        out = vision_model(pixel_values=pixels["pixel_values"], output_hidden_states=True)
+    return out.hidden_states[-2][:, 1:].numpy().astype(np.float16)
+
+
+def test_registry_kinds() -> None:
+    assert TARGET_MODELS.names() == ["clip", EMBEDDED_TARGET_SPEC]
+    assert DEFAULT_CLIP_ID == "openai/clip-vit-large-patch14-336"
+
+
+def test_clip_targets_equal_direct_tower(clip_dirs: dict[str, Path]) -> None:
+    frames = _frames(5)
+    extractor = load_target_extractor(str(clip_dirs["vision"]), batch_size=2)
+    assert isinstance(extractor, ClipPatchTargets) and isinstance(extractor, TargetExtractor)
+    assert (extractor.n_patches, extractor.dim) == (TINY_N_PATCHES, TINY_HIDDEN) == (4, 32)
+    assert extractor.model_id == str(clip_dirs["vision"]) and extractor.revision is None
+    patches = extractor.extract(frames, None)
+    assert patches.shape == (5, 4, 32) and patches.dtype == np.float16
+    model = CLIPVisionModel.from_pretrained(clip_dirs["vision"]).eval()
+    # same batch (5 frames, batch_size=2 -> 2+2+1) through the independent path: bitwise equal
+    reference = np.concatenate(
+        [_reference_patches(model, clip_dirs["vision"], frames[i : i + 2]) for i in range(0, 5, 2)]
+    )
+    np.testing.assert_array_equal(patches, reference)
+    # the penultimate layer, not the last one
+    with torch.no_grad():
+        pixels = extractor.pixel_values(frames[:1])
+        last = model(pixel_values=pixels, output_hidden_states=True).hidden_states[-1][:, 1:].numpy()
+    assert not np.allclose(patches[:1].astype(np.float32), last, atol=1e-2)
+
+
+def test_clip_batching_does_not_change_targets(clip_dirs: dict[str, Path]) -> None:
+    frames = _frames(5, seed=3)
+    one = load_target_extractor(str(clip_dirs["vision"]), batch_size=1).extract(frames, None)
+    many = load_target_extractor(str(clip_dirs["vision"]), batch_size=16).extract(frames, None)
+    np.testing.assert_allclose(one.astype(np.float32), many.astype(np.float32), atol=2e-3)
+
+
+def test_clip_from_full_clipmodel_checkpoint(clip_dirs: dict[str, Path]) -> None:
+    frames = _frames(3, seed=1)
+    patches = load_target_extractor(str(clip_dirs["full"])).extract(frames, None)
+    full = CLIPModel.from_pretrained(clip_dirs["full"]).eval()
+    np.testing.assert_array_equal(patches, _reference_patches(full.vision_model, clip_dirs["full"], frames))
+
+
+def test_clip_revision_from_hub_cache_snapshot(clip_dirs: dict[str, Path], tmp_path: Path) -> None:
+    snapshot = tmp_path / "models--openai--tiny" / "snapshots" / COMMIT
+    shutil.copytree(clip_dirs["vision"], snapshot)
+    assert load_target_extractor(str(snapshot)).revision == COMMIT
+
+
+def test_clip_checks_n_patches_and_frames(clip_dirs: dict[str, Path]) -> None:
+    with pytest.raises(ValueError, match="n_patches expected 9, the model gives 4"):
+        load_target_extractor(str(clip_dirs["vision"]), n_patches=9)
+    extractor = load_target_extractor(str(clip_dirs["vision"]))
+    with pytest.raises(ValueError, match=r"frames: expected uint8 array \(n_frames, H, W\), found float64"):
+        extractor.extract(np.zeros((2, 5, 5)), None)
+
+
+def test_embedded_targets_shapes_and_identity(embedded: TargetExtractor) -> None:
+    phrases = [["sky", "a red car", "grass", "sky"], ["a red car", "water", "sky", "grass"]]
+    patches = embedded.extract(_frames(2), phrases)
+    assert isinstance(embedded, EmbeddedPatchTargets)
+    assert embedded.model_id == EMBEDDED_TARGET_SPEC and embedded.dim == 384
+    assert embedded.n_patches == 4
+    assert patches.shape == (2, 4, 384) and patches.dtype == np.float16
+    np.testing.assert_array_equal(patches[0, 0], patches[0, 3])  # "sky" == "sky" in one frame
+    np.testing.assert_array_equal(patches[0, 1], patches[1, 0])  # "a red car" across frames
+    np.testing.assert_array_equal(patches[0, 0], patches[1, 2])
+    assert not np.array_equal(patches[0, 0], patches[0, 1])
+    np.testing.assert_allclose(np.linalg.norm(patches.astype(np.float32), axis=-1), 1.0, atol=2e-3)
+    pooled = pooled_targets(patches)
+    assert pooled.shape == (2, 384) and pooled.dtype == np.float32
+    np.testing.assert_allclose(pooled, patches.astype(np.float32).mean(axis=1), atol=1e-7)
+
+
+def test_embedded_targets_errors(embedded: TargetExtractor) -> None:
+    with pytest.raises(ValueError, match="needs per-patch descriptions.*found None.*CLIP"):
+        embedded.extract(_frames(2), None)
+    with pytest.raises(ValueError, match="patch_descriptions: expected 2 rows"):
+        embedded.extract(_frames(2), [["a", "b", "c", "d"]])
+    with pytest.raises(ValueError, match=r"patch_descriptions row 1: expected 4 phrases \(gh\*gw\), found 3"):
+        embedded.extract(_frames(2), [["a", "b", "c", "d"], ["a", "b", "c"]])
+
+
+def test_embedded_n_patches_unknown_until_first_extract(embedded: TargetExtractor) -> None:
+    fresh = EmbeddedPatchTargets(embedded.encoder)  # type: ignore[attr-defined]
+    with pytest.raises(AttributeError, match="n_patches is unknown"):
+        _ = fresh.n_patches
+    assert not isinstance(fresh, TargetExtractor)
+    fresh.extract(_frames(1), [["a", "b"]])
+    assert fresh.n_patches == 2 and isinstance(fresh, TargetExtractor)
+    fixed = EmbeddedPatchTargets(embedded.encoder, n_patches=3)  # type: ignore[attr-defined]
+    with pytest.raises(ValueError, match="expected 3 phrases"):
+        fixed.extract(_frames(1), [["a", "b"]])
+
+
+def test_pooled_targets_is_patch_mean() -> None:
+    patches = np.arange(2 * 3 * 4, dtype=np.float16).reshape(2, 3, 4)
+    expected = np.array([[4, 5, 6, 7], [16, 17, 18, 19]], dtype=np.float32)
+    np.testing.assert_array_equal(pooled_targets(patches), expected)
+    with pytest.raises(ValueError, match=r"expected shape \(n_frames, n_patches>0, dim\), found \(2, 3\)"):
+        pooled_targets(np.zeros((2, 3)))
