@@ -69,8 +69,10 @@ def main() -> None:
     rec = read_session(args.nwb, stimuli=list(NATURAL_STIMULI))
     units, _ = apply_unit_filters(rec.units)
     spikes = [rec.spike_times[int(u)] for u in units.index]
-    print(f"session {rec.session_id}: {len(rec.units)} units in NWB, {len(spikes)} pass QC, "
-          f"{sum(s.size for s in spikes):,} spikes")
+    print(
+        f"session {rec.session_id}: {len(rec.units)} units in NWB, {len(spikes)} pass QC, "
+        f"{sum(s.size for s in spikes):,} spikes"
+    )
     total_fast = total_loop = total_fast_subset = 0.0
     peak_fast = peak_loop = 0
     n_windows = 0
@@ -83,17 +85,21 @@ def main() -> None:
         slow, t_loop, p_loop = measure(loop_binning, spikes, t_start[:k])
         if not np.array_equal(slow, fast[:k]) or not np.array_equal(fast_sub, fast[:k]):
             raise SystemExit(f"{stim}: outputs differ")
-        print(f"{stim}: {len(t_start)} windows, vectorized {t_fast:.2f} s (peak {p_fast / 2**20:.0f} MiB); "
-              f"first {k}: vectorized {t_fast_sub:.3f} s vs loop {t_loop:.2f} s (peak {p_loop / 2**20:.0f} MiB) "
-              f"-> {t_loop / t_fast_sub:.1f}x, identical output")
+        print(
+            f"{stim}: {len(t_start)} windows, vectorized {t_fast:.2f} s (peak {p_fast / 2**20:.0f} MiB); "
+            f"first {k}: vectorized {t_fast_sub:.3f} s vs loop {t_loop:.2f} s (peak {p_loop / 2**20:.0f} MiB) "
+            f"-> {t_loop / t_fast_sub:.1f}x, identical output"
+        )
         total_fast += t_fast
         total_fast_subset += t_fast_sub
         total_loop += t_loop
         peak_fast, peak_loop = max(peak_fast, p_fast), max(peak_loop, p_loop)
         n_windows += len(t_start)
-    print(f"ALL: {n_windows} windows x {len(spikes)} units binned in {total_fast:.2f} s; "
-          f"speed ratio on identical windows {total_loop / total_fast_subset:.1f}x (goal >= 20x); "
-          f"peak memory vectorized {peak_fast / 2**20:.0f} MiB, loop {peak_loop / 2**20:.0f} MiB")
+    print(
+        f"ALL: {n_windows} windows x {len(spikes)} units binned in {total_fast:.2f} s; "
+        f"speed ratio on identical windows {total_loop / total_fast_subset:.1f}x (goal >= 20x); "
+        f"peak memory vectorized {peak_fast / 2**20:.0f} MiB, loop {peak_loop / 2**20:.0f} MiB"
+    )
 
 
 if __name__ == "__main__":

@@ -42,7 +42,9 @@ def atom_codes(
     using = tasks_using(stimulus, tasks)
     splits = {t.name: t.assign(stimulus, repeat, frame, n_frames) for t in using}
     letters = [np.vectorize(SPLIT_CODES.get, otypes=[object])(splits[t.name]) for t in using]
-    codes = np.array(["".join(chars) for chars in zip(*letters, strict=True)], dtype=object) if letters else np.array([])
+    codes = (
+        np.array(["".join(chars) for chars in zip(*letters, strict=True)], dtype=object) if letters else np.array([])
+    )
     return codes, splits
 
 
@@ -51,9 +53,7 @@ def is_used(code: str) -> bool:
     return any(c != UNUSED for c in code)
 
 
-def split_globs(
-    task: TaskSpec, tasks: Sequence[TaskSpec], written: Iterable[tuple[str, str]]
-) -> dict[str, list[str]]:
+def split_globs(task: TaskSpec, tasks: Sequence[TaskSpec], written: Iterable[tuple[str, str]]) -> dict[str, list[str]]:
     """``data_files`` globs of each split of ``task``.
 
     Args:

@@ -13,7 +13,6 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-import os
 import shutil
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -24,8 +23,8 @@ from tqdm.auto import tqdm
 
 from neurrator_bench import __version__
 from neurrator_bench.builders.atoms import split_globs
-from neurrator_bench.builders.card import render_card
 from neurrator_bench.builders.captions import load_captioner
+from neurrator_bench.builders.card import render_card
 from neurrator_bench.builders.frame_tables import read_captions, write_stimuli_config, write_targets_config
 from neurrator_bench.builders.nwb_reader import read_session
 from neurrator_bench.builders.prebinned import PREBINNED_PREFIX, build_prebinned
@@ -83,7 +82,8 @@ def find_stimuli(inputs: Sequence[Path], stimuli_dir: Path | None, names: Sequen
                 raise FileNotFoundError(f"{c}: allensdk stimulus templates lack {missing}")
             return {n: stim[n] for n in names}
     raise FileNotFoundError(
-        "no stimulus frames found (needed for targets and captions); pass --stimuli DIR. Looked for: " + ", ".join(looked)
+        "no stimulus frames found (needed for targets and captions); pass --stimuli DIR. Looked for: "
+        + ", ".join(looked)
     )
 
 
@@ -124,7 +124,7 @@ class _State:
         self.path.parent.mkdir(parents=True, exist_ok=True)
         tmp = self.path.with_suffix(".tmp")
         tmp.write_text(json.dumps({"params_hash": _params_hash(self.params), "steps": self.steps}, sort_keys=True))
-        os.replace(tmp, self.path)
+        tmp.replace(self.path)
 
 
 def build_dataset(
@@ -170,9 +170,13 @@ def build_dataset(
         raise FileNotFoundError("nothing to build: no NWB session and no pre-binned recording given")
     source_hashes = {str(s.nwb_path): file_sha256(s.nwb_path) for s in sources}
     params = {
-        "window": window.model_dump(), "target_model": target_model, "captioner": captioner,
-        "tasks": [t.name for t in task_specs], "sources": sorted(source_hashes.values()),
-        "prebinned": sorted(file_sha256(Path(p)) for p in prebinned), "package_version": __version__,
+        "window": window.model_dump(),
+        "target_model": target_model,
+        "captioner": captioner,
+        "tasks": [t.name for t in task_specs],
+        "sources": sorted(source_hashes.values()),
+        "prebinned": sorted(file_sha256(Path(p)) for p in prebinned),
+        "package_version": __version__,
     }
     root = out.with_name(out.name + ".partial")
     if overwrite and root.exists() and (root / "_build" / "state.json").exists():
@@ -209,10 +213,15 @@ def build_dataset(
         entry = state.done("targets")
         if entry is None:
             stimuli = stimuli or find_stimuli([Path(p) for p in inputs], stimuli_dir, stim_names)
-            extractor = load_target_extractor(target_model)
+            phrases = next((st.patch_descriptions for st in stimuli.values() if st.patch_descriptions), None)
+            extractor = load_target_extractor(target_model, stimulus_patches=len(phrases[0]) if phrases else None)
             written = write_targets_config(root, stimuli, extractor, progress=progress)
-            meta = {"model_id": extractor.model_id, "revision": extractor.revision,
-                    "n_patches": extractor.n_patches, "dim": extractor.dim}
+            meta = {
+                "model_id": extractor.model_id,
+                "revision": extractor.revision,
+                "n_patches": extractor.n_patches,
+                "dim": extractor.dim,
+            }
             state.finish("targets", written, target=meta)
             entry = state.steps["targets"]
         files.update(entry["files"])
@@ -223,10 +232,22 @@ def build_dataset(
             entry = state.done(step)
             if entry is None:
                 recording = read_session(source.nwb_path, stimuli=stim_names)
-                result = build_session(recording, root, source_sha256=source_hashes[str(source.nwb_path)],
-                                       tasks=task_specs, window=window, captions=captions, tagged_dir=tagged_dir)
-                state.finish(step, result.files, atoms=result.atoms, raw_bytes=result.raw_bytes,
-                             session_id=str(recording.session_id))
+                result = build_session(
+                    recording,
+                    root,
+                    source_sha256=source_hashes[str(source.nwb_path)],
+                    tasks=task_specs,
+                    window=window,
+                    captions=captions,
+                    tagged_dir=tagged_dir,
+                )
+                state.finish(
+                    step,
+                    result.files,
+                    atoms=result.atoms,
+                    raw_bytes=result.raw_bytes,
+                    session_id=str(recording.session_id),
+                )
                 entry = state.steps[step]
             files.update(entry["files"])
             atoms += [tuple(a) for a in entry["atoms"]]
@@ -234,11 +255,19 @@ def build_dataset(
             session_ids.append(entry["session_id"])
         entry = state.done("pseudo-mice")
         if entry is None:
-            result = build_pseudo_mice(root, tagged_dir, session_ids, tasks=task_specs, window=window,
-                                       captions=captions, n_frames=n_frames)
+            result = build_pseudo_mice(
+                root,
+                tagged_dir,
+                session_ids,
+                tasks=task_specs,
+                window=window,
+                captions=captions,
+                n_frames=n_frames,
+            )
             state.finish("pseudo-mice", result.files, atoms=result.atoms)
             entry = state.steps["pseudo-mice"]
         files.update(entry["files"])
+        session_ids += [Path(rel).stem for rel in entry["files"] if rel.startswith("data/sessions/")]
         atoms += [tuple(a) for a in entry["atoms"]]
     prebinned_configs: dict[str, ConfigFiles] = {}
     for path in prebinned:
@@ -246,15 +275,31 @@ def build_dataset(
         entry = state.done(step)
         if entry is None:
             result = build_prebinned(Path(path), root)
-            state.finish(step, result.files, config=result.config_name, splits=result.splits,
-                         session_id=result.session_id)
+            state.finish(
+                step,
+                result.files,
+                config=result.config_name,
+                splits=result.splits,
+                session_id=result.session_id,
+            )
             entry = state.steps[step]
         files.update(entry["files"])
         prebinned_configs[entry["config"]] = ConfigFiles(splits=entry["splits"])
         session_ids.append(entry["session_id"])
-    return _finish(out, root, files=files, atoms=atoms, raw_bytes=raw_bytes, task_specs=task_specs if sources else [],
-                   window=window, target_meta=target_meta, captioner_meta=captioner_meta, sessions=session_ids,
-                   prebinned_configs=prebinned_configs, n_sources=len(sources))
+    return _finish(
+        out,
+        root,
+        files=files,
+        atoms=atoms,
+        raw_bytes=raw_bytes,
+        task_specs=task_specs if sources else [],
+        window=window,
+        target_meta=target_meta,
+        captioner_meta=captioner_meta,
+        sessions=session_ids,
+        prebinned_configs=prebinned_configs,
+        n_sources=len(sources),
+    )
 
 
 def fingerprint(files: dict[str, str]) -> str:
@@ -265,8 +310,21 @@ def fingerprint(files: dict[str, str]) -> str:
     return h.hexdigest()
 
 
-def _finish(out: Path, root: Path, *, files, atoms, raw_bytes, task_specs, window, target_meta, captioner_meta,
-            sessions, prebinned_configs, n_sources) -> BuildResult:
+def _finish(
+    out: Path,
+    root: Path,
+    *,
+    files,
+    atoms,
+    raw_bytes,
+    task_specs,
+    window,
+    target_meta,
+    captioner_meta,
+    sessions,
+    prebinned_configs,
+    n_sources,
+) -> BuildResult:
     configs: dict[str, ConfigFiles] = {}
     for task in task_specs:
         globs = split_globs(task, task_specs, atoms)
@@ -282,28 +340,42 @@ def _finish(out: Path, root: Path, *, files, atoms, raw_bytes, task_specs, windo
     data_bytes = sum((root / rel).stat().st_size for rel in files)
     sizes = {"data_bytes": data_bytes, "raw_binned_bytes": raw_bytes}
     if n_sources:
-        sample_bytes = sum((root / rel).stat().st_size for rel in files
-                           if rel.split("/")[1] not in METADATA_CONFIGS and not rel.split("/")[1].startswith(PREBINNED_PREFIX))
+        sample_bytes = sum(
+            (root / rel).stat().st_size
+            for rel in files
+            if rel.split("/")[1] not in METADATA_CONFIGS and not rel.split("/")[1].startswith(PREBINNED_PREFIX)
+        )
         sizes["estimate_16_sessions_bytes"] = int(sample_bytes / n_sources * BO11_SESSIONS)
     split_sizes = {
-        name: {split: sum(pq.ParquetFile(p).metadata.num_rows for g in globs for p in sorted(root.glob(g)))
-               for split, globs in cfg.splits.items()}
+        name: {
+            split: sum(pq.ParquetFile(p).metadata.num_rows for g in globs for p in sorted(root.glob(g)))
+            for split, globs in cfg.splits.items()
+        }
         for name, cfg in configs.items()
     }
     manifest = DatasetManifest(
-        package_version=__version__, fingerprint=fingerprint(files), window=window,
-        target_model=target_meta["model_id"] or "none", target_revision=target_meta["revision"],
-        target_n_patches=target_meta["n_patches"], target_dim=target_meta["dim"],
-        captioner=captioner_meta["id"] or "none", captioner_revision=captioner_meta["revision"],
-        task_versions={t.name: t.version for t in task_specs}, configs=configs, sessions=sorted(set(sessions)),
-        files=dict(sorted(files.items())), sizes=sizes, split_sizes=split_sizes,
+        package_version=__version__,
+        fingerprint=fingerprint(files),
+        window=window,
+        target_model=target_meta["model_id"] or "none",
+        target_revision=target_meta["revision"],
+        target_n_patches=target_meta["n_patches"],
+        target_dim=target_meta["dim"],
+        captioner=captioner_meta["id"] or "none",
+        captioner_revision=captioner_meta["revision"],
+        task_versions={t.name: t.version for t in task_specs},
+        configs=configs,
+        sessions=sorted(set(sessions)),
+        files=dict(sorted(files.items())),
+        sizes=sizes,
+        split_sizes=split_sizes,
     )
     write_text_atomic(root / MANIFEST_FILENAME, manifest.model_dump_json(indent=2))
     write_text_atomic(root / "README.md", render_card(manifest))
     shutil.rmtree(root / "_build", ignore_errors=True)
     if out.exists():
         shutil.rmtree(out)
-    os.replace(root, out)
+    root.replace(out)
     return BuildResult(path=out, manifest=manifest)
 
 
@@ -311,4 +383,4 @@ def write_text_atomic(path: Path, text: str) -> None:
     """Write text via a temp file and rename."""
     tmp = path.with_name(f".{path.name}.tmp")
     tmp.write_text(text, encoding="utf-8")
-    os.replace(tmp, path)
+    tmp.replace(path)

@@ -74,9 +74,7 @@ class GroundTruthCaptioner:
                 f"path as the captioner instead, e.g. {DEFAULT_CAPTIONER!r}"
             )
         if len(descriptions) != len(frames):
-            raise ValueError(
-                f"descriptions: expected {len(frames)} (one per frame), found {len(descriptions)}"
-            )
+            raise ValueError(f"descriptions: expected {len(frames)} (one per frame), found {len(descriptions)}")
         return [str(text) for text in descriptions]
 
 
@@ -123,9 +121,7 @@ class Blip2Captioner:
                 f"found {config.image_token_index!r} and {config.text_config.bos_token_id!r}"
             )
         # generate() prepends [image token] * num_query_tokens + [BOS] and returns it before the caption.
-        self._prompt = [config.image_token_index] * config.num_query_tokens + [
-            config.text_config.bos_token_id
-        ]
+        self._prompt = [config.image_token_index] * config.num_query_tokens + [config.text_config.bos_token_id]
         self.revision: str | None = resolve_checkpoint_revision(model_id, probe_file="config.json")
         logger.info("BLIP-2 captioner %s (revision %s)", model_id, self.revision)
 
@@ -154,9 +150,7 @@ class Blip2Captioner:
         captions: list[str] = []
         starts = range(0, len(frames), self.batch_size)
         for start in tqdm(starts, desc=f"BLIP-2 captions {self.captioner_id}", disable=not self.progress):
-            images = [
-                Image.fromarray(frame).convert("RGB") for frame in frames[start : start + self.batch_size]
-            ]
+            images = [Image.fromarray(frame).convert("RGB") for frame in frames[start : start + self.batch_size]]
             inputs = self.processor(images=images, return_tensors="pt")
             pixels = inputs["pixel_values"].to(self.device, dtype=self.dtype)
             with torch.inference_mode():
@@ -186,6 +180,4 @@ def load_captioner(
     """
     if spec == GROUND_TRUTH_CAPTIONER:
         return GroundTruthCaptioner()
-    return Blip2Captioner(
-        spec, batch_size=batch_size, max_new_tokens=max_new_tokens, device=device, progress=progress
-    )
+    return Blip2Captioner(spec, batch_size=batch_size, max_new_tokens=max_new_tokens, device=device, progress=progress)

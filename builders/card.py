@@ -84,8 +84,11 @@ def render_card(
         f"`[t_start + j * bin_s, t_start + (j + 1) * bin_s)` with `bin_s = {w.bin_s:.9g}` s "
         "(Allen's `presentationwise_spike_counts` uses closed bins where an edge spike counts twice; we do not). "
         f"Window alignment: **{w.alignment}** "
-        + ("(the window starts at the presentation onset, `t_start = onset`)." if w.alignment == "causal"
-           else f"(centred on the onset, `t_start = onset - {w.window_bins // 2} * bin_s`).")
+        + (
+            "(the window starts at the presentation onset, `t_start = onset`)."
+            if w.alignment == "causal"
+            else f"(centred on the onset, `t_start = onset - {w.window_bins // 2} * bin_s`)."
+        )
         + " Row `i` of `spikes` is the unit with `unit_index == i` of the same `session_id` in the `units` config "
         "(units ordered by probe, depth along the probe, unit id). `onset` and `t_start` are on the session clock "
         "in seconds (null for pseudo-mice, whose units come from several sessions). `sample_id` = "

@@ -95,9 +95,7 @@ def _fetch_once(url: str, part: Path, *, timeout_s: float, chunk_bytes: int, pro
             total = int(length) if length and length.isdigit() else None
         with (
             part.open(mode) as out,
-            tqdm(
-                total=total, initial=offset, unit="B", unit_scale=True, disable=not progress, desc=part.name
-            ) as bar,
+            tqdm(total=total, initial=offset, unit="B", unit_scale=True, disable=not progress, desc=part.name) as bar,
         ):
             while chunk := response.read(chunk_bytes):
                 out.write(chunk)
@@ -125,9 +123,7 @@ def _transfer(
             size = part.stat().st_size if part.exists() else 0
             if total is not None and size > total:
                 part.unlink()
-                raise DownloadError(
-                    f"{url}: received {size} bytes, more than the {total} the server announced"
-                )
+                raise DownloadError(f"{url}: received {size} bytes, more than the {total} the server announced")
             if total is not None and size < total:
                 raise _IncompleteTransferError(f"connection closed after {size} of {total} bytes")
             return
@@ -232,9 +228,7 @@ def read_checksums(cache_dir: Path) -> dict[str, str]:
     data = json.loads(path.read_text())
     files = data.get("files") if isinstance(data, dict) else None
     if data.get("algorithm") != "sha256" or not isinstance(files, dict):
-        raise DownloadError(
-            f"{path}: expected {{'algorithm': 'sha256', 'files': {{...}}}}, found {data!r:.200}"
-        )
+        raise DownloadError(f"{path}: expected {{'algorithm': 'sha256', 'files': {{...}}}}, found {data!r:.200}")
     return {str(k): str(v) for k, v in files.items()}
 
 

@@ -43,7 +43,9 @@ def write_stimuli_config(
         stim = stimuli[name]
         text = captioner.caption(stim.frames, stim.descriptions)
         if len(text) != len(stim.frames):
-            raise ValueError(f"captioner {captioner.captioner_id!r} returned {len(text)} captions for {len(stim.frames)} frames of {name}")
+            raise ValueError(
+                f"captioner {captioner.captioner_id!r} returned {len(text)} captions for {len(stim.frames)} frames of {name}"
+            )
         captions[name] = np.array(text, dtype=object)
         cols = {
             "stimulus": [name] * len(text),
@@ -78,7 +80,9 @@ def write_targets_config(
     for name in sorted(stimuli):
         stim = stimuli[name]
         n = len(stim.frames)
-        for shard, lo in enumerate(tqdm(range(0, n, TARGET_ROWS_PER_SHARD), desc=f"targets {name}", disable=not progress)):
+        for shard, lo in enumerate(
+            tqdm(range(0, n, TARGET_ROWS_PER_SHARD), desc=f"targets {name}", disable=not progress)
+        ):
             hi = min(lo + TARGET_ROWS_PER_SHARD, n)
             phrases = stim.patch_descriptions[lo:hi] if stim.patch_descriptions is not None else None
             patches = extractor.extract(stim.frames[lo:hi], phrases)

@@ -26,8 +26,8 @@ from pathlib import Path
 import h5py
 import numpy as np
 import pandas as pd
-from neurrator_bench.builders.recording import SessionRecording
 
+from neurrator_bench.builders.recording import SessionRecording
 from neurrator_bench.errors import NWBFormatError
 
 logger = logging.getLogger(__name__)
@@ -169,8 +169,7 @@ def _read_spike_times(f: h5py.File, path: Path, unit_ids: np.ndarray) -> dict[in
     ends = np.asarray(f[f"{UNITS_PATH}/spike_times_index"][()], dtype=np.int64)
     if ends.shape != unit_ids.shape:
         raise NWBFormatError(
-            f"{path}: {UNITS_PATH}/spike_times_index has {ends.size} entries, expected one per unit "
-            f"({unit_ids.size})"
+            f"{path}: {UNITS_PATH}/spike_times_index has {ends.size} entries, expected one per unit ({unit_ids.size})"
         )
     if ends.size and (np.any(np.diff(ends) < 0) or ends[0] < 0 or ends[-1] != times.size):
         raise NWBFormatError(
@@ -210,9 +209,7 @@ def _read_units(f: h5py.File, path: Path) -> pd.DataFrame:
     electrodes = _read_table(f[ELECTRODES_PATH], f"{path}:{ELECTRODES_PATH}")
     missing = [c for c in _ELECTRODE_COLUMNS if c not in electrodes.columns]
     if missing:
-        raise NWBFormatError(
-            f"{path}:{ELECTRODES_PATH}: missing column(s) {missing}; found {list(electrodes.columns)}"
-        )
+        raise NWBFormatError(f"{path}:{ELECTRODES_PATH}: missing column(s) {missing}; found {list(electrodes.columns)}")
     electrodes = electrodes.set_index("id")
     if electrodes.index.has_duplicates:
         raise NWBFormatError(f"{path}:{ELECTRODES_PATH}/id: channel ids must be unique")
@@ -258,9 +255,7 @@ def _read_presentations(f: h5py.File, path: Path, stimulus: str) -> pd.DataFrame
     required = ["start_time", "stop_time"] + (["frame"] if _needs_frame(stimulus) else [])
     for column in required:
         if column not in table.columns:
-            raise NWBFormatError(
-                f"{path}:{hdf_path}: missing column {column!r}; found {[c for c in table.columns]}"
-            )
+            raise NWBFormatError(f"{path}:{hdf_path}: missing column {column!r}; found {[c for c in table.columns]}")
         if not pd.api.types.is_numeric_dtype(table[column]):
             raise NWBFormatError(f"{path}:{hdf_path}/{column}: expected numbers, found {table[column].dtype}")
     for column in ("start_time", "stop_time", "frame", "stimulus_block"):
@@ -364,7 +359,8 @@ def _read_open_session(f: h5py.File, path: Path, stimuli: Sequence[str] | None) 
         absent = [s for s in wanted if s not in available]
         if absent:
             raise NWBFormatError(
-                f"{path}: no table {INTERVALS_PATH}/<name>{PRESENTATIONS_SUFFIX} for stimulus {absent}; "
+                f"{path}: missing table(s) "
+                f"{', '.join(f'{INTERVALS_PATH}/{s}{PRESENTATIONS_SUFFIX}' for s in absent)} (stimulus {absent}); "
                 f"tables present: {available}"
             )
     units = _read_units(f, path)

@@ -36,6 +36,7 @@ from types import MappingProxyType
 
 import numpy as np
 import pandas as pd
+
 from neurrator_bench.builders.recording import SessionRecording
 
 logger = logging.getLogger(__name__)
@@ -99,9 +100,7 @@ def genotype_cell_type(genotype: str) -> str | None:
             if match and match.group(1) in GENOTYPE_CELL_TYPES and "Cre" in allele:
                 found.add(GENOTYPE_CELL_TYPES[match.group(1)])
     if len(found) > 1:
-        raise ValueError(
-            f"genotype {genotype!r}: expected at most one Cre driver line, found {sorted(found)}"
-        )
+        raise ValueError(f"genotype {genotype!r}: expected at most one Cre driver line, found {sorted(found)}")
     return found.pop() if found else None
 
 
@@ -125,9 +124,7 @@ def select_pulse_trials(pulses: pd.DataFrame, criteria: OptotagCriteria = Optota
     elif "stop_time" in pulses.columns:
         duration = (pulses["stop_time"] - pulses["start_time"]).to_numpy(dtype=np.float64)
     else:
-        raise KeyError(
-            f"optotagging table: needs column 'duration' or 'stop_time'; found {list(pulses.columns)}"
-        )
+        raise KeyError(f"optotagging table: needs column 'duration' or 'stop_time'; found {list(pulses.columns)}")
     lo, hi = criteria.pulse_duration_range_s
     with np.errstate(invalid="ignore"):
         chosen = (duration > lo) & (duration < hi)
@@ -160,9 +157,7 @@ def _unit_metrics(spikes: np.ndarray, onsets: np.ndarray, criteria: OptotagCrite
     has_spike &= first_times < onsets + l1
     latencies = (first_times - onsets)[has_spike]
     evoked_rate = evoked.sum() / (n_trials * (criteria.evoked_window_s[1] - criteria.evoked_window_s[0]))
-    baseline_rate = baseline.sum() / (
-        n_trials * (criteria.baseline_window_s[1] - criteria.baseline_window_s[0])
-    )
+    baseline_rate = baseline.sum() / (n_trials * (criteria.baseline_window_s[1] - criteria.baseline_window_s[0]))
     if baseline_rate > 0:
         ratio = evoked_rate / baseline_rate
     else:
@@ -253,8 +248,6 @@ def classify_cell_types(
         return table
     metrics = optotag_metrics({u: recording.spike_times[u] for u in ids}, recording.optotagging, criteria)
     tagged_type = genotype_cell_type(recording.genotype)
-    cell_type = np.where(
-        metrics["passes"].to_numpy() & (tagged_type is not None), tagged_type or "", UNTAGGED
-    )
+    cell_type = np.where(metrics["passes"].to_numpy() & (tagged_type is not None), tagged_type or "", UNTAGGED)
     metrics.insert(1, "cell_type", cell_type.astype(object))
     return metrics

@@ -52,7 +52,9 @@ def read_prebinned_mat(path: Path) -> tuple[np.ndarray, np.ndarray, list[str]]:
         raise DatasetFormatError(f"{path}: not a readable MATLAB file ({exc})") from exc
     for key in ("act", "units_ind", "unit_regs"):
         if key not in mat:
-            raise DatasetFormatError(f"{path}: missing field {key!r}; fields are {sorted(k for k in mat if not k.startswith('__'))}")
+            raise DatasetFormatError(
+                f"{path}: missing field {key!r}; fields are {sorted(k for k in mat if not k.startswith('__'))}"
+            )
     act = np.asarray(mat["act"], dtype=np.float64)
     if act.ndim != 3:
         raise DatasetFormatError(f"{path}: field 'act' must be (units, repeats, bins); found shape {act.shape}")
@@ -97,18 +99,30 @@ def build_prebinned(path: Path, root: Path) -> PrebinnedOutput:
         spikes = act[:, rep, b].T[:, :, None].astype(np.uint16)
         n = rep.size
         cols = {
-            "sample_id": [f"{session_id}/{NM1}-1s/r{r:02d}/b{x:02d}" for r, x in zip(rep.tolist(), b.tolist(), strict=True)],
-            "session_id": [session_id] * n, "stimulus": [NM1] * n, "repeat": rep,
-            "frame": (b * frames_per_bin).astype(np.int32), "onset": [None] * n, "t_start": [None] * n,
-            "bin_s": np.full(n, float(frames_per_bin) / 30.0), "spikes": spikes, "caption": [None] * n,
+            "sample_id": [
+                f"{session_id}/{NM1}-1s/r{r:02d}/b{x:02d}" for r, x in zip(rep.tolist(), b.tolist(), strict=True)
+            ],
+            "session_id": [session_id] * n,
+            "stimulus": [NM1] * n,
+            "repeat": rep,
+            "frame": (b * frames_per_bin).astype(np.int32),
+            "onset": [None] * n,
+            "t_start": [None] * n,
+            "bin_s": np.full(n, float(frames_per_bin) / 30.0),
+            "spikes": spikes,
+            "caption": [None] * n,
         }
         rel = f"data/{config}/{split}.parquet"
         out.files[rel] = atomic_write_parquet(build_table(cols, features), root / rel)
         out.splits[split] = [rel]
     unit_cols = {k: [None] * n_units for k in UNITS_FEATURES}
     unit_cols.update(
-        session_id=[session_id] * n_units, unit_index=list(range(n_units)), unit_id=unit_ids.tolist(),
-        source_session_id=[session_id] * n_units, structure=regs, region_group=[region_group(r) for r in regs],
+        session_id=[session_id] * n_units,
+        unit_index=list(range(n_units)),
+        unit_id=unit_ids.tolist(),
+        source_session_id=[session_id] * n_units,
+        structure=regs,
+        region_group=[region_group(r) for r in regs],
         cell_type=["unknown"] * n_units,
     )
     rel = f"data/units/{session_id}.parquet"
@@ -121,9 +135,17 @@ def build_prebinned(path: Path, root: Path) -> PrebinnedOutput:
         if len(row):
             genotype = str(row["full_genotype"].iloc[0])
     row = {
-        "session_id": [session_id], "kind": ["prebinned"], "session_type": ["brain_observatory_1.1"],
-        "genotype": [genotype], "cell_line": [None], "subject_id": [None], "source_file": [path.name],
-        "source_sha256": [file_sha256(path)], "source_sessions": [[session_id]], "n_units_nwb": [None], "n_units": [n_units],
+        "session_id": [session_id],
+        "kind": ["prebinned"],
+        "session_type": ["brain_observatory_1.1"],
+        "genotype": [genotype],
+        "cell_line": [None],
+        "subject_id": [None],
+        "source_file": [path.name],
+        "source_sha256": [file_sha256(path)],
+        "source_sessions": [[session_id]],
+        "n_units_nwb": [None],
+        "n_units": [n_units],
         "qc_failed_by": [json.dumps({})],
     }
     rel = f"data/sessions/{session_id}.parquet"

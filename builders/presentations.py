@@ -78,7 +78,9 @@ def index_presentations(table: pd.DataFrame, stimulus: str, *, source: Path | st
     else:
         if frame.size == 0 or frame[0] != 0:
             first = None if frame.size == 0 else int(frame[0])
-            raise NWBFormatError(f"{path}: the first presentation must show frame 0 (a repeat starts at frame 0); found {first}")
+            raise NWBFormatError(
+                f"{path}: the first presentation must show frame 0 (a repeat starts at frame 0); found {first}"
+            )
         repeat = np.cumsum(frame == 0) - 1
         n_frames = int(frame.max()) + 1
     return PresentationIndex(

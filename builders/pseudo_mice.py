@@ -58,21 +58,21 @@ def build_pseudo_mice(
         Files and atoms written (empty when no session has optotagged units).
     """
     out = SessionOutput()
-    loaded = {sid: _load_tagged(root, tagged_dir, sid) for sid in sorted(session_ids)
-              if (tagged_dir / f"{sid}.npz").exists()}
+    loaded = {
+        sid: _load_tagged(root, tagged_dir, sid) for sid in sorted(session_ids) if (tagged_dir / f"{sid}.npz").exists()
+    }
     groups: dict[str, list[str]] = {}
     for sid, (units, _) in loaded.items():
         for cell_type in sorted(set(units["cell_type"]) & set(TAGGED_CELL_TYPES)):
             groups.setdefault(cell_type, []).append(sid)
             groups.setdefault(UNION, []).append(sid)
-    for cell_type, sids in sorted(groups.items()):
-        sids = sorted(set(sids))
+    for cell_type, members in sorted(groups.items()):
+        sids = sorted(set(members))
         pseudo_id = f"pseudo-{cell_type}"
+        keep_units = [loaded[sid][0].assign(_pos=np.arange(len(loaded[sid][0]))) for sid in sids]
         keep_units = [
-            loaded[sid][0].assign(_pos=np.arange(len(loaded[sid][0])))
-            for sid in sids
+            u[u["cell_type"].isin(TAGGED_CELL_TYPES if cell_type == UNION else (cell_type,))] for u in keep_units
         ]
-        keep_units = [u[u["cell_type"].isin(TAGGED_CELL_TYPES if cell_type == UNION else (cell_type,))] for u in keep_units]
         units = pd.concat(keep_units, ignore_index=True)
         units.index = pd.Index(units["unit_id"].to_numpy(), name="unit_id")
         moments = TaskMoments(n_units=len(units))
@@ -83,7 +83,13 @@ def build_pseudo_mice(
                 if f"{stimulus}__repeat" not in arrays:
                     keys = set()
                     break
-                k = set(zip(arrays[f"{stimulus}__repeat"].tolist(), arrays[f"{stimulus}__frame"].tolist(), strict=True))
+                k = set(
+                    zip(
+                        arrays[f"{stimulus}__repeat"].tolist(),
+                        arrays[f"{stimulus}__frame"].tolist(),
+                        strict=True,
+                    )
+                )
                 keys = k if keys is None else keys & k
             if not keys:
                 continue
@@ -93,15 +99,35 @@ def build_pseudo_mice(
             parts = []
             for sid, u in zip(sids, keep_units, strict=True):
                 arrays = loaded[sid][1]
-                pos = {k: i for i, k in enumerate(zip(arrays[f"{stimulus}__repeat"].tolist(),
-                                                      arrays[f"{stimulus}__frame"].tolist(), strict=True))}
+                pos = {
+                    k: i
+                    for i, k in enumerate(
+                        zip(
+                            arrays[f"{stimulus}__repeat"].tolist(),
+                            arrays[f"{stimulus}__frame"].tolist(),
+                            strict=True,
+                        )
+                    )
+                }
                 rows = np.array([pos[k] for k in order])
                 parts.append(arrays[f"{stimulus}__windows"][rows][:, u["_pos"].to_numpy(), :])
             windows = np.concatenate(parts, axis=1)
             codes, splits = atom_codes(stimulus, tasks, repeat, frame, n_frames[stimulus])
             used = np.array([is_used(c) for c in codes], dtype=bool)
-            write_samples(root, pseudo_id, stimulus, codes[used], repeat[used], frame[used], None, None,
-                          windows[used], captions.get(stimulus), window, out)
+            write_samples(
+                root,
+                session_id=pseudo_id,
+                stimulus=stimulus,
+                codes=codes[used],
+                repeat=repeat[used],
+                frame=frame[used],
+                onset=None,
+                t_start=None,
+                windows=windows[used],
+                captions=captions.get(stimulus),
+                window=window,
+                out=out,
+            )
             for task_name, split in splits.items():
                 train = split[used] == "train"
                 if train.any():
@@ -111,9 +137,17 @@ def build_pseudo_mice(
         rel, digest = write_normalization(root, pseudo_id, units.index.to_list(), moments)
         out.files[rel] = digest
         row = {
-            "session_id": [pseudo_id], "kind": ["pseudo-mouse"], "session_type": ["brain_observatory_1.1"],
-            "genotype": [None], "cell_line": [cell_type], "subject_id": [None], "source_file": [None],
-            "source_sha256": [None], "source_sessions": [sids], "n_units_nwb": [None], "n_units": [len(units)],
+            "session_id": [pseudo_id],
+            "kind": ["pseudo-mouse"],
+            "session_type": ["brain_observatory_1.1"],
+            "genotype": [None],
+            "cell_line": [cell_type],
+            "subject_id": [None],
+            "source_file": [None],
+            "source_sha256": [None],
+            "source_sessions": [sids],
+            "n_units_nwb": [None],
+            "n_units": [len(units)],
             "qc_failed_by": [json.dumps({})],
         }
         rel = f"data/sessions/{pseudo_id}.parquet"

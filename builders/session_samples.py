@@ -76,14 +76,18 @@ def select_units(recording: SessionRecording) -> tuple[pd.DataFrame, dict[str, i
     kept = kept.reset_index().sort_values([*sort_cols, "unit_id"], kind="stable").set_index("unit_id")
     cells = classify_cell_types(recording, kept.index.to_list()).set_index("unit_id")
     kept["cell_type"] = cells["cell_type"].reindex(kept.index)
-    for src, dst in (("reliability", "opto_reliability"), ("median_latency_s", "opto_median_latency_s"),
-                     ("rate_ratio", "opto_rate_ratio")):
+    for src, dst in (
+        ("reliability", "opto_reliability"),
+        ("median_latency_s", "opto_median_latency_s"),
+        ("rate_ratio", "opto_rate_ratio"),
+    ):
         kept[dst] = cells[src].reindex(kept.index) if src in cells.columns else np.nan
     return kept, dict(report.failed_by)
 
 
 def units_rows(session_id: str, units: pd.DataFrame, source_session_id: str | None = None) -> dict[str, list]:
     """Columns of the ``units`` config for one session (row i = spike-window row i)."""
+
     def col(name: str, default: object = None) -> list:
         if name in units.columns:
             return [None if (isinstance(v, float) and np.isnan(v)) else v for v in units[name].tolist()]
@@ -101,9 +105,19 @@ def units_rows(session_id: str, units: pd.DataFrame, source_session_id: str | No
         "probe": col("probe"),
         "cell_type": col("cell_type"),
         "quality": col("quality"),
-        **{k: [None if v is None else float(v) for v in col(k)] for k in (
-            "amplitude_cutoff", "presence_ratio", "isi_violations", "firing_rate", "snr",
-            "opto_reliability", "opto_median_latency_s", "opto_rate_ratio")},
+        **{
+            k: [None if v is None else float(v) for v in col(k)]
+            for k in (
+                "amplitude_cutoff",
+                "presence_ratio",
+                "isi_violations",
+                "firing_rate",
+                "snr",
+                "opto_reliability",
+                "opto_median_latency_s",
+                "opto_rate_ratio",
+            )
+        },
     }
 
 
@@ -126,6 +140,7 @@ def write_normalization(root: Path, session_id: str, unit_ids: Sequence[int], mo
 
 def write_samples(
     root: Path,
+    *,
     session_id: str,
     stimulus: str,
     codes: np.ndarray,
@@ -210,8 +225,20 @@ def build_session(
                 f"{recording.path}: intervals/{stimulus}_presentations shows frame {pres.n_frames - 1} but the "
                 f"stimulus set has {len(captions[stimulus])} frames"
             )
-        write_samples(root, session_id, stimulus, codes[used], pres.repeat[used], pres.frame[used], pres.onset[used],
-                      t_start, windows, captions.get(stimulus), window, out)
+        write_samples(
+            root,
+            session_id=session_id,
+            stimulus=stimulus,
+            codes=codes[used],
+            repeat=pres.repeat[used],
+            frame=pres.frame[used],
+            onset=pres.onset[used],
+            t_start=t_start,
+            windows=windows,
+            captions=captions.get(stimulus),
+            window=window,
+            out=out,
+        )
         for task_name, split in splits.items():
             train = split[used] == "train"
             if train.any():
@@ -230,15 +257,23 @@ def build_session(
         np.savez(tmp, unit_index=tagged_idx, **tagged_payload)
         tmp.replace(tagged_dir / f"{session_id}.npz")
     rel = f"data/units/{session_id}.parquet"
-    out.files[rel] = atomic_write_parquet(build_table(units_rows(session_id, units, session_id), UNITS_FEATURES), root / rel)
+    out.files[rel] = atomic_write_parquet(
+        build_table(units_rows(session_id, units, session_id), UNITS_FEATURES), root / rel
+    )
     rel, digest = write_normalization(root, session_id, units.index.to_list(), moments)
     out.files[rel] = digest
     row = {
-        "session_id": [session_id], "kind": ["recording"], "session_type": [recording.session_type],
-        "genotype": [recording.genotype], "cell_line": [genotype_cell_type(recording.genotype)],
-        "subject_id": [recording.subject_id], "source_file": [recording.path.name],
-        "source_sha256": [source_sha256], "source_sessions": [[session_id]],
-        "n_units_nwb": [len(recording.units)], "n_units": [len(units)],
+        "session_id": [session_id],
+        "kind": ["recording"],
+        "session_type": [recording.session_type],
+        "genotype": [recording.genotype],
+        "cell_line": [genotype_cell_type(recording.genotype)],
+        "subject_id": [recording.subject_id],
+        "source_file": [recording.path.name],
+        "source_sha256": [source_sha256],
+        "source_sessions": [[session_id]],
+        "n_units_nwb": [len(recording.units)],
+        "n_units": [len(units)],
         "qc_failed_by": [json.dumps(failed_by, sort_keys=True)],
     }
     rel = f"data/sessions/{session_id}.parquet"

@@ -8,7 +8,6 @@ features are stored in the parquet schema metadata, so plain ``load_dataset(fold
 from __future__ import annotations
 
 import hashlib
-import os
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -55,7 +54,9 @@ def build_table(columns: Mapping[str, Any], features: Features) -> pa.Table:
     extra = set(columns) - set(schema.names)
     missing = set(schema.names) - set(columns)
     if extra or missing:
-        raise KeyError(f"shard columns do not match the features: missing {sorted(missing)}, unexpected {sorted(extra)}")
+        raise KeyError(
+            f"shard columns do not match the features: missing {sorted(missing)}, unexpected {sorted(extra)}"
+        )
     arrays = []
     for field in schema:
         value = columns[field.name]
@@ -77,7 +78,7 @@ def atomic_write_parquet(table: pa.Table, path: Path) -> str:
     tmp = path.with_name(f".{path.name}.tmp")
     pq.write_table(table, tmp, compression=COMPRESSION, row_group_size=ROW_GROUP_SIZE, write_statistics=False)
     digest = file_sha256(tmp)
-    os.replace(tmp, path)
+    tmp.replace(path)
     return digest
 
 

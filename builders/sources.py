@@ -132,9 +132,7 @@ def _scan_one(path: Path) -> SourceScan:
         raise FileNotFoundError(f"input path does not exist: {path}")
     if path.is_file():
         if path.suffix != ".nwb":
-            raise ValueError(
-                f"{path}: expected a session .nwb file or a folder, found a {path.suffix!r} file"
-            )
+            raise ValueError(f"{path}: expected a session .nwb file or a folder, found a {path.suffix!r} file")
         if is_lfp_file(path):
             raise ValueError(f"{path}: this is a per-probe LFP file, not a session file (session_<sid>.nwb)")
         return SourceScan([SessionSource(session_id_from_name(path), path, "file")])

@@ -21,6 +21,7 @@ import hashlib
 import json
 import logging
 import re
+from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -98,17 +99,12 @@ def _read_bundle_index(path: Path) -> dict:
             raise DatasetFormatError(f"{index_path}: missing field {key!r}")
     if index["schema_version"] != BUNDLE_SCHEMA_VERSION:
         raise DatasetFormatError(
-            f"{index_path}: field 'schema_version' expected {BUNDLE_SCHEMA_VERSION}, "
-            f"found {index['schema_version']!r}"
+            f"{index_path}: field 'schema_version' expected {BUNDLE_SCHEMA_VERSION}, found {index['schema_version']!r}"
         )
     for key in ("patch_grid", "image_shape"):
         value = index[key]
-        if not (
-            isinstance(value, list) and len(value) == 2 and all(isinstance(v, int) and v > 0 for v in value)
-        ):
-            raise DatasetFormatError(
-                f"{index_path}: field {key!r} expected two positive ints, found {value!r}"
-            )
+        if not (isinstance(value, list) and len(value) == 2 and all(isinstance(v, int) and v > 0 for v in value)):
+            raise DatasetFormatError(f"{index_path}: field {key!r} expected two positive ints, found {value!r}")
     if not isinstance(index["stimuli"], dict) or not index["stimuli"]:
         raise DatasetFormatError(f"{index_path}: field 'stimuli' expected a non-empty object")
     return index
@@ -154,15 +150,13 @@ def _read_annotations(file_path: Path, n_frames: int, n_patches: int) -> tuple[l
         )
     frame_col = table["frame"].to_numpy()
     if not np.issubdtype(frame_col.dtype, np.integer):
-        raise DatasetFormatError(
-            f"{file_path}: column 'frame' expected integers, found dtype {frame_col.dtype}"
-        )
+        raise DatasetFormatError(f"{file_path}: column 'frame' expected integers, found dtype {frame_col.dtype}")
     table = table.sort_values("frame", kind="stable").reset_index(drop=True)
     frame_ids = table["frame"].to_numpy()
     if len(frame_ids) != n_frames or not np.array_equal(frame_ids, np.arange(n_frames)):
         expected_ids = set(range(n_frames))
         found_ids = frame_ids.tolist()
-        duplicates = sorted({f for f in found_ids if found_ids.count(f) > 1})[:10]
+        duplicates = sorted(f for f, count in Counter(found_ids).items() if count > 1)[:10]
         raise DatasetFormatError(
             f"{file_path}: column 'frame' expected each of 0..{n_frames - 1} exactly once; "
             f"missing {sorted(expected_ids - set(found_ids))[:10]}, "
@@ -175,8 +169,7 @@ def _read_annotations(file_path: Path, n_frames: int, n_patches: int) -> tuple[l
     ):
         if not isinstance(description, str):
             raise DatasetFormatError(
-                f"{file_path}: column 'description' row frame={frame}: expected str, "
-                f"found {type(description).__name__}"
+                f"{file_path}: column 'description' row frame={frame}: expected str, found {type(description).__name__}"
             )
         phrase_list = [] if phrases is None else list(phrases)
         if len(phrase_list) != n_patches or not all(isinstance(p, str) for p in phrase_list):
@@ -189,9 +182,7 @@ def _read_annotations(file_path: Path, n_frames: int, n_patches: int) -> tuple[l
     return descriptions, patches
 
 
-def load_stimulus_bundle(
-    path: Path, names: Sequence[str] | None = None, verify: bool = True
-) -> dict[str, StimulusSet]:
+def load_stimulus_bundle(path: Path, names: Sequence[str] | None = None, verify: bool = True) -> dict[str, StimulusSet]:
     """Load stimuli from a simulator's stimulus bundle folder.
 
     Args:
@@ -215,9 +206,7 @@ def load_stimulus_bundle(
     wanted = list(stimuli) if names is None else list(names)
     unknown = [name for name in wanted if name not in stimuli]
     if unknown:
-        raise KeyError(
-            f"{path / BUNDLE_FILE}: stimuli {unknown} not in the bundle; available: {sorted(stimuli)}"
-        )
+        raise KeyError(f"{path / BUNDLE_FILE}: stimuli {unknown} not in the bundle; available: {sorted(stimuli)}")
     gh, gw = index["patch_grid"]
     image_shape = (index["image_shape"][0], index["image_shape"][1])
     result: dict[str, StimulusSet] = {}
@@ -235,9 +224,7 @@ def load_stimulus_bundle(
         descriptions: list[str] | None = None
         patch_descriptions: list[list[str]] | None = None
         if (stim_dir / ANNOTATIONS_FILE).is_file():
-            descriptions, patch_descriptions = _read_annotations(
-                stim_dir / ANNOTATIONS_FILE, n_frames, gh * gw
-            )
+            descriptions, patch_descriptions = _read_annotations(stim_dir / ANNOTATIONS_FILE, n_frames, gh * gw)
         else:
             logger.info("%s: no %s; stimulus %r has no descriptions", stim_dir, ANNOTATIONS_FILE, name)
         result[name] = StimulusSet(name, frames, descriptions, patch_descriptions)
@@ -280,9 +267,7 @@ def _load_allen_scenes(scene_dir: Path) -> StimulusSet:
             images.append(_as_uint8_gray(image, by_index[n]))
     shapes = {img.shape for img in images}
     if len(shapes) != 1:
-        raise DatasetFormatError(
-            f"{scene_dir}: expected one image shape for all scenes, found {sorted(shapes)}"
-        )
+        raise DatasetFormatError(f"{scene_dir}: expected one image shape for all scenes, found {sorted(shapes)}")
     return StimulusSet(ALLEN_SCENES_NAME, np.stack(images), None, None)
 
 

@@ -117,7 +117,7 @@ class EmbeddedPatchTargets:
         if self._n_patches is None:
             raise AttributeError(
                 f"target space {EMBEDDED_TARGET_SPEC!r}: n_patches is unknown until extract() sees "
-                "patch_descriptions (or pass n_patches to load_target_extractor)"
+                "patch_descriptions (or pass stimulus_patches=gh*gw to load_target_extractor)"
             )
         return self._n_patches
 
@@ -170,9 +170,7 @@ class ClipPatchTargets:
         progress: Show a tqdm bar over batches.
     """
 
-    def __init__(
-        self, model_id: str, batch_size: int = 16, device: str = "cpu", progress: bool = False
-    ) -> None:
+    def __init__(self, model_id: str, batch_size: int = 16, device: str = "cpu", progress: bool = False) -> None:
         import torch
         from transformers import CLIPImageProcessorPil, CLIPVisionModel
 
@@ -248,20 +246,19 @@ class ClipPatchTargets:
 
 @TARGET_MODELS.register(EMBEDDED_TARGET_SPEC)
 def _load_embedded(
-    spec: str, *, batch_size: int, device: str, n_patches: int | None, progress: bool
+    spec: str, *, batch_size: int, device: str, stimulus_patches: int | None, progress: bool
 ) -> TargetExtractor:
     del spec, batch_size, progress
-    return EmbeddedPatchTargets(SentenceEncoder(DEFAULT_SENTENCE_MODEL, device=device), n_patches=n_patches)
+    encoder = SentenceEncoder(DEFAULT_SENTENCE_MODEL, device=device)
+    return EmbeddedPatchTargets(encoder, n_patches=stimulus_patches)
 
 
 @TARGET_MODELS.register(CLIP_KIND)
 def _load_clip(
-    spec: str, *, batch_size: int, device: str, n_patches: int | None, progress: bool
+    spec: str, *, batch_size: int, device: str, stimulus_patches: int | None, progress: bool
 ) -> TargetExtractor:
-    extractor = ClipPatchTargets(spec, batch_size=batch_size, device=device, progress=progress)
-    if n_patches is not None and n_patches != extractor.n_patches:
-        raise ValueError(f"{spec}: n_patches expected {n_patches}, the model gives {extractor.n_patches}")
-    return extractor
+    del stimulus_patches  # CLIP's patch count is the model's, whatever grid the stimuli are annotated on
+    return ClipPatchTargets(spec, batch_size=batch_size, device=device, progress=progress)
 
 
 def load_target_extractor(
@@ -269,7 +266,7 @@ def load_target_extractor(
     *,
     batch_size: int = 16,
     device: str = "cpu",
-    n_patches: int | None = None,
+    stimulus_patches: int | None = None,
     progress: bool = False,
 ) -> TargetExtractor:
     """Load a target extractor from a spec string.
@@ -279,8 +276,10 @@ def load_target_extractor(
             Hugging Face id / local path of a CLIP checkpoint (e.g. ``DEFAULT_CLIP_ID``).
         batch_size: Frames per forward pass (CLIP).
         device: Torch device.
-        n_patches: Expected patches per frame, checked (CLIP) or fixed up front (embedded); ``None``
-            skips the check.
+        stimulus_patches: Patches per frame of the stimuli's ``patch_descriptions`` (``gh * gw`` of the
+            bundle's ``patch_grid``). It fixes ``n_patches`` of the embedded target space up front
+            (otherwise ``n_patches`` is known only after the first ``extract``); CLIP ignores it,
+            its patch count comes from the model config.
         progress: Show a progress bar (CLIP).
 
     Returns:
@@ -288,4 +287,4 @@ def load_target_extractor(
     """
     kind = spec if spec in TARGET_MODELS and spec != CLIP_KIND else CLIP_KIND
     factory = TARGET_MODELS.get(kind)
-    return factory(spec, batch_size=batch_size, device=device, n_patches=n_patches, progress=progress)
+    return factory(spec, batch_size=batch_size, device=device, stimulus_patches=stimulus_patches, progress=progress)

@@ -54,9 +54,7 @@ class QCReport:
 
 def _require(units: pd.DataFrame, column: str, why: str) -> pd.Series:
     if column not in units.columns:
-        raise KeyError(
-            f"units table: missing column {column!r} needed for {why}; found {list(units.columns)}"
-        )
+        raise KeyError(f"units table: missing column {column!r} needed for {why}; found {list(units.columns)}")
     return units[column]
 
 

@@ -22,13 +22,20 @@ def _fail(exc: Exception) -> None:
 @click.option("-v", "--verbose", is_flag=True, help="Log progress details.")
 def main(verbose: bool) -> None:
     """Spike-to-language decoding benchmark on Allen Brain Observatory Neuropixels (BO1.1)."""
-    logging.basicConfig(level=logging.INFO if verbose else logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    logging.basicConfig(
+        level=logging.INFO if verbose else logging.WARNING, format="%(levelname)s %(name)s: %(message)s"
+    )
 
 
 @main.command()
 @click.option("--out", "out", type=click.Path(path_type=Path), required=True, help="Folder to create.")
-@click.option("--preset", type=click.Choice(["mini", "full"]), default="mini", show_default=True,
-              help="mini: BO1.1 stimulus structure, few units (CI-sized); full: BO1.1 sizes.")
+@click.option(
+    "--preset",
+    type=click.Choice(["mini", "full"]),
+    default="mini",
+    show_default=True,
+    help="mini: BO1.1 stimulus structure, few units (CI-sized); full: BO1.1 sizes.",
+)
 @click.option("--seed", type=int, default=0, show_default=True, help="Simulation seed.")
 @click.option("--sessions", "n_sessions", type=int, default=None, help="Number of sessions (preset default if unset).")
 @click.option("--overwrite", is_flag=True, help="Replace an existing --out folder.")
@@ -44,35 +51,86 @@ def simulate(out: Path, preset: str, seed: int, n_sessions: int | None, overwrit
         result = run_simulation(out, preset, seed=seed, n_sessions=n_sessions, overwrite=overwrite, progress=True)
     except (NeurratorError, FileExistsError, ValueError) as exc:
         _fail(exc)
-    click.echo(f"wrote {len(result.nwb_paths)} session(s) and stimuli to {result.out_dir} "
-               f"in {time.perf_counter() - start:.1f} s")
+    click.echo(
+        f"wrote {len(result.nwb_paths)} session(s) and stimuli to {result.out_dir} "
+        f"in {time.perf_counter() - start:.1f} s"
+    )
 
 
 @main.command()
-@click.option("--nwb", "nwb", type=click.Path(path_type=Path, exists=True), multiple=True,
-              help="NWB file, folder or allensdk EcephysProjectCache folder (repeatable).")
-@click.option("--download", "download_ids", type=int, multiple=True,
-              help="BO1.1 session id to download from the public Allen archive into --cache (repeatable).")
+@click.option(
+    "--nwb",
+    "nwb",
+    type=click.Path(path_type=Path, exists=True),
+    multiple=True,
+    help="NWB file, folder or allensdk EcephysProjectCache folder (repeatable).",
+)
+@click.option(
+    "--download",
+    "download_ids",
+    type=int,
+    multiple=True,
+    help="BO1.1 session id to download from the public Allen archive into --cache (repeatable).",
+)
 @click.option("--cache", type=click.Path(path_type=Path), default=None, help="Download folder (allensdk cache layout).")
-@click.option("--prebinned", type=click.Path(path_type=Path, exists=True, dir_okay=False), multiple=True,
-              help="Pre-binned recording (.mat: act, units_ind, unit_regs) -> a real-* config (repeatable).")
+@click.option(
+    "--prebinned",
+    type=click.Path(path_type=Path, exists=True, dir_okay=False),
+    multiple=True,
+    help="Pre-binned recording (.mat: act, units_ind, unit_regs) -> a real-* config (repeatable).",
+)
 @click.option("--out", "out", type=click.Path(path_type=Path), required=True, help="Dataset folder to create.")
-@click.option("--stimuli", "stimuli_dir", type=click.Path(path_type=Path, exists=True, file_okay=False), default=None,
-              help="Stimulus frames: simulator bundle or allensdk cache (default: found beside --nwb).")
-@click.option("--target-model", default="embedded-minilm-patches", show_default=True,
-              help="Target space: embedded-minilm-patches, or a CLIP id/path (e.g. openai/clip-vit-large-patch14-336).")
-@click.option("--captioner", default="ground-truth", show_default=True,
-              help="ground-truth (simulated stimuli) or a BLIP-2 id/path (e.g. Salesforce/blip2-opt-2.7b).")
+@click.option(
+    "--stimuli",
+    "stimuli_dir",
+    type=click.Path(path_type=Path, exists=True, file_okay=False),
+    default=None,
+    help="Stimulus frames: simulator bundle or allensdk cache (default: found beside --nwb).",
+)
+@click.option(
+    "--target-model",
+    default="embedded-minilm-patches",
+    show_default=True,
+    help="Target space: embedded-minilm-patches, or a CLIP id/path (e.g. openai/clip-vit-large-patch14-336).",
+)
+@click.option(
+    "--captioner",
+    default="ground-truth",
+    show_default=True,
+    help="ground-truth (simulated stimuli) or a BLIP-2 id/path (e.g. Salesforce/blip2-opt-2.7b).",
+)
 @click.option("--task", "tasks", multiple=True, help="Task to build (repeatable; default: all).")
 @click.option("--bin-ms", type=float, default=1000.0 / 120.0, show_default=True, help="Bin width in ms (120 Hz).")
 @click.option("--window-bins", type=int, default=20, show_default=True, help="Bins per window.")
-@click.option("--alignment", type=click.Choice(["causal", "centred"]), default="causal", show_default=True,
-              help="causal: window starts at the presentation onset; centred: window centred on it.")
+@click.option(
+    "--alignment",
+    type=click.Choice(["causal", "centred"]),
+    default="causal",
+    show_default=True,
+    help="causal: window starts at the presentation onset; centred: window centred on it.",
+)
 @click.option("--overwrite", is_flag=True, help="Replace an existing dataset / discard an unfinished build.")
-@click.option("--push-to-hub", "repo_id", default=None, help="Publish to this Hugging Face dataset repo after building.")
+@click.option(
+    "--push-to-hub", "repo_id", default=None, help="Publish to this Hugging Face dataset repo after building."
+)
 @click.option("--revision", default=None, help="Hub branch for --push-to-hub.")
-def build(nwb, download_ids, cache, prebinned, out, stimuli_dir, target_model, captioner, tasks, bin_ms, window_bins,
-          alignment, overwrite, repo_id, revision) -> None:
+def build(
+    nwb,
+    download_ids,
+    cache,
+    prebinned,
+    out,
+    stimuli_dir,
+    target_model,
+    captioner,
+    tasks,
+    bin_ms,
+    window_bins,
+    alignment,
+    overwrite,
+    repo_id,
+    revision,
+) -> None:
     """Build a Hugging Face spike-to-text dataset from Allen-layout NWB sessions.
 
     An interrupted build resumes when run again with the same options.
@@ -94,9 +152,15 @@ def build(nwb, download_ids, cache, prebinned, out, stimuli_dir, target_model, c
             download_sessions(list(download_ids), cache, progress=True)
             inputs.append(cache)
         result = build_dataset(
-            inputs, out, stimuli_dir=stimuli_dir, prebinned=list(prebinned),
+            inputs,
+            out,
+            stimuli_dir=stimuli_dir,
+            prebinned=list(prebinned),
             window=WindowSpec(bin_s=bin_ms / 1000.0, window_bins=window_bins, alignment=alignment),
-            target_model=target_model, captioner=captioner, tasks=list(tasks) or None, overwrite=overwrite,
+            target_model=target_model,
+            captioner=captioner,
+            tasks=list(tasks) or None,
+            overwrite=overwrite,
             progress=True,
         )
     except (NeurratorError, FileExistsError, FileNotFoundError, KeyError, ValueError) as exc:

@@ -35,8 +35,7 @@ class Registry(Generic[T]):
             raise ValueError(f"{self.kind} registry is frozen; cannot add {name!r}")
         if name in self._items:
             raise ValueError(
-                f"duplicate {self.kind} name {name!r}: already registered as {self._items[name]!r}, "
-                f"refusing {item!r}"
+                f"duplicate {self.kind} name {name!r}: already registered as {self._items[name]!r}, refusing {item!r}"
             )
         self._items[name] = item
         return item

@@ -206,7 +206,7 @@ _register(
             "images not in H; test = occurrences with index % 10 == 9 of images in H."
         ),
         paper_section="A.5 (identity holdout)",
-        rules=(StimulusRule(SCENES, _ALL, held_out=lambda n: identity_holdout_images(n)),),
+        rules=(StimulusRule(SCENES, _ALL, held_out=identity_holdout_images),),
     )
 )
 _register(

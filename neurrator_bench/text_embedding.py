@@ -71,9 +71,7 @@ class SentenceEncoder:
         dim: Embedding dimension (384 for MiniLM).
     """
 
-    def __init__(
-        self, model: str = DEFAULT_SENTENCE_MODEL, device: str = "cpu", batch_size: int = 64
-    ) -> None:
+    def __init__(self, model: str = DEFAULT_SENTENCE_MODEL, device: str = "cpu", batch_size: int = 64) -> None:
         from sentence_transformers import SentenceTransformer
 
         if batch_size < 1:
@@ -131,9 +129,10 @@ class SentenceEncoder:
                 show_progress_bar=False,
             )
             vectors = np.asarray(vectors, dtype=np.float32)
+            norms = np.maximum(np.linalg.norm(vectors, axis=1, keepdims=True), 1e-12)
+            vectors = (vectors / norms).astype(np.float32)
+            vectors.setflags(write=False)
             for text, vector in zip(new, vectors, strict=True):
-                vector = vector / max(float(np.linalg.norm(vector)), 1e-12)
-                vector.setflags(write=False)
                 self._cache[text] = vector
         if not texts:
             return np.zeros((0, self.dim), dtype=np.float32)

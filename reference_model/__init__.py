@@ -1,3 +1,43 @@
-"""The Neurrator reference model: encoder, training recipe, subset queries, LLaVA PatchInjector, narrators."""
+"""The Neurrator reference model (paper Sec. 3.1, Appendix A.2), at the array level.
+
+- `config`: EncoderConfig, TrainConfig.
+- `encoder`: NeurratorEncoder (spike windows -> CLIP-shaped patches), subset-query unit masks.
+- `training`: train_encoder (resumable, seeded), predict, patch_loss.
+- `model_dir`: config.json + model.safetensors model directories, pickles refused.
+- `subset_query`: unit_mask_for (region / cell type / N random units).
+- `patch_injector`: PatchInjector for transformers 5.x LLaVA.
+- `narrators`: LlavaNarrator (frozen LLaVA, greedy), RetrievalNarrator (nearest training caption).
+
+transformers is imported only when a LLaVA narrator is built.
+"""
 
 from __future__ import annotations
+
+from .config import EncoderConfig, TrainConfig
+from .encoder import NeurratorEncoder, apply_unit_mask, count_parameters
+from .model_dir import load_model_dir, save_model_dir
+from .narrators import PROMPT, LlavaNarrator, RetrievalNarrator, tiny_random_llava
+from .patch_injector import PatchInjector
+from .subset_query import unit_mask_for
+from .training import EpochRecord, TrainResult, patch_loss, predict, train_encoder
+
+__all__ = [
+    "PROMPT",
+    "EncoderConfig",
+    "EpochRecord",
+    "LlavaNarrator",
+    "NeurratorEncoder",
+    "PatchInjector",
+    "RetrievalNarrator",
+    "TrainConfig",
+    "TrainResult",
+    "apply_unit_mask",
+    "count_parameters",
+    "load_model_dir",
+    "patch_loss",
+    "predict",
+    "save_model_dir",
+    "tiny_random_llava",
+    "train_encoder",
+    "unit_mask_for",
+]

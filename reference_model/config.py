@@ -46,7 +46,9 @@ class EncoderConfig(BaseModel):
     @classmethod
     def _odd_kernels(cls, value: tuple[int, ...]) -> tuple[int, ...]:
         if len(value) == 0 or any(k <= 0 or k % 2 == 0 for k in value):
-            raise ValueError(f"EncoderConfig.conv_kernels: expected a non-empty tuple of odd positive ints, got {value}")
+            raise ValueError(
+                f"EncoderConfig.conv_kernels: expected a non-empty tuple of odd positive ints, got {value}"
+            )
         return value
 
     @model_validator(mode="after")

@@ -20,13 +20,14 @@ The architecture is not altered to match the number.
 from __future__ import annotations
 
 import logging
-import os
 from pathlib import Path
 from typing import Any
 
 import torch
 from huggingface_hub import PyTorchModelHubMixin
 from torch import nn
+
+from neurrator_bench.errors import ModelDirectoryError
 
 from .config import EncoderConfig
 
@@ -140,9 +141,7 @@ class NeurratorEncoder(
         self.pool_score = nn.Linear(cfg.d_model, 1)
         self.patch_queries = nn.Parameter(torch.zeros(cfg.n_patches, cfg.d_model))
         self.query_norm = nn.LayerNorm(cfg.d_model)
-        self.cross_attention = nn.MultiheadAttention(
-            cfg.d_model, cfg.n_heads, dropout=cfg.dropout, batch_first=True
-        )
+        self.cross_attention = nn.MultiheadAttention(cfg.d_model, cfg.n_heads, dropout=cfg.dropout, batch_first=True)
         self.attn_dropout = nn.Dropout(cfg.dropout)
         self.ff_norm = nn.LayerNorm(cfg.d_model)
         self.patch_ff = nn.Sequential(
@@ -211,8 +210,11 @@ class NeurratorEncoder(
         """
         from .model_dir import encoder_config_from_json, load_weights_into, refuse_pickle_files
 
-        config = encoder_config_from_json(model_kwargs.pop("config"), source=f"{model_id}/config.json")
-        if os.path.isdir(model_id):
+        raw_config = model_kwargs.pop("config", None)
+        if raw_config is None:
+            raise ModelDirectoryError(f"{model_id}/config.json: expected the encoder configuration, found none")
+        config = encoder_config_from_json(raw_config, source=f"{model_id}/config.json")
+        if Path(model_id).is_dir():
             folder = Path(model_id)
             refuse_pickle_files(folder)
             weights = folder / SAFETENSORS_NAME

@@ -52,8 +52,8 @@ def refuse_pickle_files(folder: Path) -> None:
         if path.is_file() and path.name.lower().endswith(PICKLE_SUFFIXES):
             raise ModelDirectoryError(
                 f"{path}: pickle-like file found in model directory {folder}; expected only config.json and "
-                f"{SAFETENSORS_NAME}. Pickles are never loaded (arbitrary code execution); convert the weights "
-                "to safetensors and remove the file."
+                f"{SAFETENSORS_NAME}. Pickles are never loaded (arbitrary code execution); convert the "
+                "weights to safetensors and remove the file."
             )
 
 
@@ -125,8 +125,8 @@ def save_model_dir(
         metadata: JSON-serializable training metadata (e.g. sessions, epochs, val loss, package version),
             stored under "training".
         zscore_reference: JSON-serializable pointer to the per-unit z-score statistics the model expects
-            (e.g. {"dataset": repo, "revision": sha, "config": name, "fields": ["zscore_mean", "zscore_std"]}),
-            stored under "zscore_reference".
+            (e.g. {"dataset": repo, "revision": sha, "config": name,
+            "fields": ["zscore_mean", "zscore_std"]}), stored under "zscore_reference".
         overwrite: Replace an existing directory.
 
     Returns:
@@ -202,9 +202,7 @@ def load_model_dir(path: Path, *, device: str = "cpu") -> tuple[NeurratorEncoder
         raise ModelDirectoryError(f"{config_path}: field 'model_kind' expected {MODEL_KIND!r}, found none")
     version = document.get("format_version")
     if version != FORMAT_VERSION:
-        raise ModelDirectoryError(
-            f"{config_path}: field 'format_version' expected {FORMAT_VERSION}, found {version!r}"
-        )
+        raise ModelDirectoryError(f"{config_path}: field 'format_version' expected {FORMAT_VERSION}, found {version!r}")
     config = encoder_config_from_json(document, source=str(config_path))
     model = NeurratorEncoder(config)
     load_weights_into(model, path / SAFETENSORS_NAME, device=device, strict=True)

@@ -65,9 +65,7 @@ def unit_mask_for(
     if n_units < 1:
         raise ValueError(f"n_units: expected a positive count, got {n_units}")
     if n_units > available:
-        raise ValueError(
-            f"n_units: asked for {n_units} units with ({selection}), but only {available} units match"
-        )
+        raise ValueError(f"n_units: asked for {n_units} units with ({selection}), but only {available} units match")
     rng = np.random.default_rng(seed)
     chosen = rng.choice(np.flatnonzero(keep), size=n_units, replace=False)
     mask = np.zeros(len(unit_table), dtype=bool)

@@ -245,6 +245,7 @@ def _data_signature(arrays: dict[str, np.ndarray]) -> dict[str, Any]:
 
 def _restore(
     folder: Path,
+    *,
     expected: dict[str, Any],
     model: NeurratorEncoder,
     optimizer: torch.optim.Optimizer,
@@ -277,7 +278,7 @@ def _restore(
     return state, best_state
 
 
-def train_encoder(
+def train_encoder(  # noqa: PLR0917 - positional arrays and configs, as the lead's spec fixes
     x_train: np.ndarray,
     y_train: np.ndarray,
     x_val: np.ndarray,
@@ -320,6 +321,8 @@ def train_encoder(
         raise ValueError(f"x_train/x_val: expected non-empty splits, got {x_train.shape[0]} and {x_val.shape[0]}")
     if not np.isfinite(x_train).all() or not np.isfinite(x_val).all():
         raise ValueError("x_train/x_val: expected finite z-scored counts, found NaN or inf")
+    if stop_after_epoch is not None and stop_after_epoch < 1:
+        raise ValueError(f"stop_after_epoch: expected a 1-based epoch >= 1 or None, got {stop_after_epoch}")
     tc = train_config
     device = resolve_device(tc.device)
     jitter = tc.jitter_bins
@@ -343,7 +346,14 @@ def train_encoder(
         stopped_early, finished = False, False
         best_state = {k: v.detach().clone() for k, v in model.state_dict().items()}
         if resume and folder is not None:
-            state, best_state = _restore(folder, expected, model, optimizer, generator, device)
+            state, best_state = _restore(
+                folder,
+                expected=expected,
+                model=model,
+                optimizer=optimizer,
+                generator=generator,
+                device=device,
+            )
             history = [EpochRecord(**record) for record in state["history"]]
             best_val, best_epoch = state["best_val_loss"], state["best_epoch"]
             bad_epochs, step = state["bad_epochs"], state["step"]
@@ -358,10 +368,9 @@ def train_encoder(
         n_train = xt.shape[0]
         steps_per_epoch = math.ceil(n_train / tc.batch_size)
         total_steps = tc.max_epochs * steps_per_epoch
-        epochs = range(len(history) + 1, tc.max_epochs + 1)
-        for epoch in tqdm(epochs, disable=not progress or finished, desc="epochs"):
-            if finished:
-                break
+        last_epoch = tc.max_epochs if stop_after_epoch is None else min(tc.max_epochs, stop_after_epoch)
+        epochs = range(len(history) + 1, last_epoch + 1) if not finished else range(0)
+        for epoch in tqdm(epochs, disable=not progress, desc="epochs"):
             model.train()
             order = torch.randperm(n_train, generator=generator)
             running = torch.zeros((), device=device)
@@ -414,7 +423,7 @@ def train_encoder(
                     "cuda_rng_state": torch.cuda.get_rng_state(device).tolist() if device.type == "cuda" else None,
                 }
                 _save_checkpoint(folder, model, best_state, optimizer, loop_state)
-            if finished or (stop_after_epoch is not None and epoch >= stop_after_epoch):
+            if finished:
                 break
         model.load_state_dict(best_state)
         model.eval()

@@ -22,7 +22,9 @@ def test_unknown_lists_near_matches_and_all():
     reg = Registry[int]("task")
     reg.add("nm1-front-only", 1)
     reg.add("nm1-sparse-random", 2)
-    with pytest.raises(KeyError, match=r"Did you mean 'nm1-front-only'.*Registered tasks: nm1-front-only, nm1-sparse-random"):
+    with pytest.raises(
+        KeyError, match=r"Did you mean 'nm1-front-only'.*Registered tasks: nm1-front-only, nm1-sparse-random"
+    ):
         reg.get("nm1-front-onl")
 
 

@@ -38,8 +38,10 @@ def assignments(task):
 def test_no_leakage(name):
     task = get_task(name)
     a = assignments(task)
+
     def keys(split, what):
         return {(s, int(x)) for s, r, f in a[split] for x in (r if what == "repeat" else f)}
+
     for split in ("train", "validation", "test"):
         assert sum(r.size for _, r, _ in a[split]) > 0, f"{name}: empty {split}"
     # no trial in two splits, and no test frame ever seen in training or validation
@@ -53,9 +55,9 @@ def test_no_leakage(name):
 
 def test_contiguous_middle_exact():
     a = assignments(get_task("nm1-contiguous-middle"))
-    (_, r, f), = a["test"]
+    ((_, r, f),) = a["test"]
     assert set(f.tolist()) == set(range(250, 450)) and set(r.tolist()) == {9, 19}
-    (_, r, f), = a["train"]
+    ((_, r, f),) = a["train"]
     assert f.max() == 899 and not np.isin(f, np.arange(250, 450)).any() and len(set(r.tolist())) == 16
     assert r.size == 16 * 700
 

@@ -189,8 +189,6 @@ def save_tiny_blip2(path: Path, *, seed: int = 0, num_query_tokens: int = 4) -> 
     model.eval()
     model.save_pretrained(path)
     image_processor = BlipImageProcessorPil(size={"height": TINY_IMAGE_SIZE, "width": TINY_IMAGE_SIZE})
-    processor = Blip2Processor(
-        image_processor=image_processor, tokenizer=tokenizer, num_query_tokens=num_query_tokens
-    )
+    processor = Blip2Processor(image_processor=image_processor, tokenizer=tokenizer, num_query_tokens=num_query_tokens)
     processor.save_pretrained(path)
     return path

@@ -88,7 +88,9 @@ class Population:
     weights: np.ndarray
 
 
-def _rf_weights(names: list[str], grid: int, rng: np.random.Generator, sigma: tuple[float, float]) -> tuple[np.ndarray, str]:
+def _rf_weights(
+    names: list[str], grid: int, rng: np.random.Generator, sigma: tuple[float, float]
+) -> tuple[np.ndarray, str]:
     w = np.zeros(len(names))
     cy, cx = rng.uniform(0, grid, 2) - 0.5
     s = rng.uniform(*sigma)
@@ -102,14 +104,19 @@ def _rf_weights(names: list[str], grid: int, rng: np.random.Generator, sigma: tu
     return w, label
 
 
-def _tuning(group: str, cell_type: str, names: list[str], grid: int, rng: np.random.Generator) -> tuple[np.ndarray, str]:
+def _tuning(
+    group: str, cell_type: str, names: list[str], grid: int, rng: np.random.Generator
+) -> tuple[np.ndarray, str]:
     """Weight vector and a readable tuning label for one unit."""
     w = np.zeros(len(names))
     obj = [n for n in names if n.startswith("obj_") and n.count("_") == 1]
     places = [n for n in names if n.startswith("place_")]
     if cell_type != "none":
-        keys = {"PV": [f"obj_{k}" for k in ROUNDED], "SST": [f"obj_{k}" for k in VEHICLES],
-                "VIP": ["light_level", "luminance"]}[cell_type]  # fmt: skip
+        keys = {
+            "PV": [f"obj_{k}" for k in ROUNDED],
+            "SST": [f"obj_{k}" for k in VEHICLES],
+            "VIP": ["light_level", "luminance"],
+        }[cell_type]
         sign = -1.0 if cell_type == "VIP" else 1.0
         for k in keys:
             w[names.index(k)] = sign * rng.uniform(0.8, 1.2)
@@ -149,38 +156,52 @@ def _qc_metrics(n: int, keep_good: np.ndarray, cfg: SimulationConfig, rng: np.ra
     noise = (rng.random(n) < cfg.noise_fraction) & ~keep_good
     fail = (rng.random(n) < cfg.qc_fail_fraction) & ~keep_good
     which = rng.integers(0, 3, n)
-    m = pd.DataFrame({
-        "quality": np.where(noise, "noise", "good"),
-        "amplitude_cutoff": np.where(fail & (which == 0), rng.uniform(0.11, 0.5, n), rng.uniform(0.0, 0.1, n)),
-        "presence_ratio": np.where(fail & (which == 1), rng.uniform(0.4, 0.94, n), rng.uniform(0.95, 0.99, n)),
-        "isi_violations": np.where(fail & (which == 2), rng.uniform(0.6, 4.0, n), rng.uniform(0.0, 0.45, n)),
-        "PT_ratio": rng.uniform(0.2, 1.0, n),
-        "amplitude": rng.uniform(40.0, 400.0, n),
-        "cumulative_drift": rng.uniform(50, 400, n),
-        "d_prime": rng.uniform(2, 8, n),
-        "isolation_distance": rng.uniform(20, 120, n),
-        "l_ratio": rng.uniform(0, 0.1, n),
-        "max_drift": rng.uniform(10, 80, n),
-        "nn_hit_rate": rng.uniform(0.5, 1.0, n),
-        "nn_miss_rate": rng.uniform(0, 0.05, n),
-        "recovery_slope": rng.uniform(-0.3, 0.0, n),
-        "repolarization_slope": rng.uniform(0.2, 1.0, n),
-        "silhouette_score": rng.uniform(0.0, 0.3, n),
-        "snr": rng.uniform(1.0, 6.0, n),
-        "spread": rng.uniform(30, 150, n),
-        "velocity_above": rng.normal(0.3, 0.5, n),
-        "velocity_below": rng.normal(-0.2, 0.5, n),
-        "waveform_duration": rng.uniform(0.45, 0.9, n),
-        "waveform_halfwidth": rng.uniform(0.15, 0.4, n),
-    })  # fmt: skip
-    for col, frac in (("velocity_above", 0.25), ("velocity_below", 0.2), ("isolation_distance", 0.03),
-                      ("silhouette_score", 0.05), ("nn_hit_rate", 0.02), ("d_prime", 0.02)):  # fmt: skip
+    m = pd.DataFrame(
+        {
+            "quality": np.where(noise, "noise", "good"),
+            "amplitude_cutoff": np.where(fail & (which == 0), rng.uniform(0.11, 0.5, n), rng.uniform(0.0, 0.1, n)),
+            "presence_ratio": np.where(fail & (which == 1), rng.uniform(0.4, 0.94, n), rng.uniform(0.95, 0.99, n)),
+            "isi_violations": np.where(fail & (which == 2), rng.uniform(0.6, 4.0, n), rng.uniform(0.0, 0.45, n)),
+            "PT_ratio": rng.uniform(0.2, 1.0, n),
+            "amplitude": rng.uniform(40.0, 400.0, n),
+            "cumulative_drift": rng.uniform(50, 400, n),
+            "d_prime": rng.uniform(2, 8, n),
+            "isolation_distance": rng.uniform(20, 120, n),
+            "l_ratio": rng.uniform(0, 0.1, n),
+            "max_drift": rng.uniform(10, 80, n),
+            "nn_hit_rate": rng.uniform(0.5, 1.0, n),
+            "nn_miss_rate": rng.uniform(0, 0.05, n),
+            "recovery_slope": rng.uniform(-0.3, 0.0, n),
+            "repolarization_slope": rng.uniform(0.2, 1.0, n),
+            "silhouette_score": rng.uniform(0.0, 0.3, n),
+            "snr": rng.uniform(1.0, 6.0, n),
+            "spread": rng.uniform(30, 150, n),
+            "velocity_above": rng.normal(0.3, 0.5, n),
+            "velocity_below": rng.normal(-0.2, 0.5, n),
+            "waveform_duration": rng.uniform(0.45, 0.9, n),
+            "waveform_halfwidth": rng.uniform(0.15, 0.4, n),
+        }
+    )
+    for col, frac in (
+        ("velocity_above", 0.25),
+        ("velocity_below", 0.2),
+        ("isolation_distance", 0.03),
+        ("silhouette_score", 0.05),
+        ("nn_hit_rate", 0.02),
+        ("d_prime", 0.02),
+    ):
         m.loc[rng.random(n) < frac, col] = np.nan
     return m
 
 
 def build_population(
-    cfg: SimulationConfig, layout: ProbeLayout, inputs: FrameInputs, genotype: str, seed: int, session_index: int
+    cfg: SimulationConfig,
+    layout: ProbeLayout,
+    inputs: FrameInputs,
+    genotype: str,
+    *,
+    seed: int,
+    session_index: int,
 ) -> Population:
     """Place units on the probes and give each a cell type, rate, latency, tuning and QC metrics.
 
@@ -206,8 +227,13 @@ def build_population(
             rows.append((p, k, int(sub["id"].iloc[i]), str(sub["location"].iloc[i]), bool(sub["valid_data"].iloc[i])))
     units = pd.DataFrame(rows, columns=["probe_index", "local_index", "peak_channel_id", "structure", "valid"])
     n = len(units)
-    units.insert(0, "unit_id", 950_000_000 + 1_000_000 * session_index + np.arange(n) * 3 + int(rng.integers(0, 10_000)))
-    units["cluster_id"] = units["local_index"] + rng.integers(0, 3, n).cumsum() % 7
+    units.insert(
+        0,
+        "unit_id",
+        950_000_000 + 1_000_000 * session_index + np.arange(n) * 3 + int(rng.integers(0, 10_000)),
+    )
+    steps = pd.Series(rng.integers(1, 4, n))
+    units["cluster_id"] = steps.groupby(units["probe_index"]).cumsum().to_numpy(np.int64)
     units["region_group"] = [region_group(s) for s in units["structure"]]
     cortical = np.flatnonzero(units["region_group"].isin(["V1", "HVA"]).to_numpy() & units["valid"].to_numpy())
     cell_type = np.full(n, "none", dtype=object)
@@ -226,7 +252,7 @@ def build_population(
     rate = np.clip(cfg.median_rate_hz * np.exp(cfg.rate_log_sd * rng.normal(size=n)), 0.2, 60.0)
     pv = cell_type == "PV"
     rate[pv] = rng.uniform(*cfg.pv_rate_range_hz, pv.sum())
-    rate[role == "decoy_weak"] = rng.uniform(45.0, 60.0, (role == "decoy_weak").sum())
+    rate[role == "decoy_weak"] = rng.uniform(50.0, 60.0, (role == "decoy_weak").sum())
     units["mean_rate_hz"] = rate
     groups = units["region_group"].to_numpy()
     units["latency_s"] = [LATENCY_S.get(g, 0.05) + rng.normal(0, 0.004) for g in groups]
@@ -244,9 +270,11 @@ def build_population(
     lat = np.full(n, np.nan)
     tagged = role == "tagged"
     rel[tagged], lat[tagged] = rng.uniform(0.6, 0.95, tagged.sum()), rng.uniform(0.002, 0.006, tagged.sum())
-    for kind, r_lo_hi, l_lo_hi in (("decoy_unreliable", (0.08, 0.22), (0.003, 0.006)),
-                                   ("decoy_late", (0.6, 0.9), (0.010, 0.014)),
-                                   ("decoy_weak", (0.2, 0.3), (0.003, 0.006))):  # fmt: skip
+    for kind, r_lo_hi, l_lo_hi in (
+        ("decoy_unreliable", (0.08, 0.22), (0.003, 0.006)),
+        ("decoy_late", (0.6, 0.9), (0.010, 0.014)),
+        ("decoy_weak", (0.03, 0.08), (0.003, 0.006)),
+    ):
         sel = role == kind
         rel[sel], lat[sel] = rng.uniform(*r_lo_hi, sel.sum()), rng.uniform(*l_lo_hi, sel.sum())
     units["opto_reliability"] = rel

@@ -67,7 +67,7 @@ class SimulationConfig(BaseModel):
     drift_sd: float = Field(0.25, ge=0)
     drift_step_s: float = Field(47.0, gt=0)
     baseline_segment_s: float = Field(10.0, gt=0)
-    tagged_fraction: tuple[float, float] = (0.06, 0.12)
+    tagged_fraction: tuple[float, float] = (0.04, 0.10)
     n_decoys: int = Field(2, ge=0)
     noise_fraction: float = Field(0.12, ge=0, le=1)
     qc_fail_fraction: float = Field(0.35, ge=0, le=1)
@@ -101,7 +101,7 @@ def _mini() -> SimulationConfig:
 def _full() -> SimulationConfig:
     return SimulationConfig(
         name="full",
-        n_sessions=8,
+        n_sessions=6,
         image_size=96,
         patch_grid=(6, 6),
         rf_grid=12,

@@ -9,8 +9,13 @@ import pandas as pd
 
 N_CHANNELS = 384
 PROBE_AREA: dict[str, str] = {
-    "probeA": "VISam", "probeB": "VISpm", "probeC": "VISp", "probeD": "VISl", "probeE": "VISal", "probeF": "VISrl",
-}  # fmt: skip
+    "probeA": "VISam",
+    "probeB": "VISpm",
+    "probeC": "VISp",
+    "probeD": "VISl",
+    "probeE": "VISal",
+    "probeF": "VISrl",
+}
 PROBE_PRIORITY = ("probeC", "probeD", "probeA", "probeE", "probeB", "probeF")
 # structures below the cortex, top to bottom, as (acronym, channel count)
 DEEP_STRUCTURES: dict[str, tuple[tuple[str, int], ...]] = {
@@ -84,8 +89,8 @@ def build_probe_layout(n_probes: int, seed: int, session_index: int) -> ProbeLay
         n_ctx = int(rng.integers(86, 100))
         loc[top - n_ctx : top] = PROBE_AREA[name]
         top -= n_ctx
-        for acr, n in DEEP_STRUCTURES[name]:
-            n = max(2, int(round(n * rng.uniform(0.85, 1.15))))
+        for acr, n_nominal in DEEP_STRUCTURES[name]:
+            n = max(2, int(round(n_nominal * rng.uniform(0.85, 1.15))))
             loc[max(top - n, 0) : top] = acr
             top -= n
         loc[: max(top, 0)] = "grey"
@@ -98,20 +103,22 @@ def build_probe_layout(n_probes: int, seed: int, session_index: int) -> ProbeLay
         valid = rng.random(N_CHANNELS) > 0.03
         valid[191] = False
         chan_frames.append(
-            pd.DataFrame({
-                "id": chan_base + p * 2000 + local,
-                "probe_id": pid,
-                "local_index": local,
-                "valid_data": valid,
-                "group_name": name,
-                "probe_vertical_position": vert,
-                "probe_horizontal_position": np.array([43, 11, 59, 27])[local % 4],
-                "x": np.where(in_brain, ap + 0.05 * depth, np.nan),
-                "y": y,
-                "z": y.copy(),
-                "location": loc.astype(str),
-                "in_cortex": loc == PROBE_AREA[name],
-            })  # fmt: skip
+            pd.DataFrame(
+                {
+                    "id": chan_base + p * 2000 + local,
+                    "probe_id": pid,
+                    "local_index": local,
+                    "valid_data": valid,
+                    "group_name": name,
+                    "probe_vertical_position": vert,
+                    "probe_horizontal_position": np.array([43, 11, 59, 27])[local % 4],
+                    "x": np.where(in_brain, ap + 0.05 * depth, np.nan),
+                    "y": y,
+                    "z": y.copy(),
+                    "location": loc.astype(str),
+                    "in_cortex": loc == PROBE_AREA[name],
+                }
+            )
         )
     probes = pd.DataFrame(probe_rows, columns=["name", "probe_id", "sampling_rate", "lfp_sampling_rate"])
     channels = pd.concat(chan_frames, ignore_index=True)

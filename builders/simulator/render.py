@@ -141,7 +141,11 @@ def draw_background(cv: Canvas, place: str, lighting: str, rng: np.random.Genera
             cv.paint(cv.rect(x0, x0 + 0.19, top, 0.6), float(rng.uniform(0.25, 0.5)), "a building")
             for wy in np.arange(top + 0.04, 0.52, 0.09):
                 lit = dark and rng.random() < 0.4
-                cv.paint(cv.rect(x0 + 0.04, x0 + 0.08, wy, wy + 0.04), 0.95 if lit else 0.2, "a lit window" if lit else "a building")
+                cv.paint(
+                    cv.rect(x0 + 0.04, x0 + 0.08, wy, wy + 0.04),
+                    0.95 if lit else 0.2,
+                    "a lit window" if lit else "a building",
+                )
         cv.paint(cv.rect(0, 1, 0.6, 0.72), 0.55, "the sidewalk")
         cv.paint(cv.rect(0, 1, 0.72, 1.01), 0.3, "the road")
         cv.paint(cv.rect(0, 1, 0.84, 0.86) & ((cv.u * 8) % 1 < 0.5), 0.85, "road markings")
@@ -171,7 +175,11 @@ def draw_background(cv: Canvas, place: str, lighting: str, rng: np.random.Genera
         cv.paint(cv.rect(0, 1, 0.65, 1.01), 0.4 + 0.1 * ((cv.u * 6 + cv.v * 3) % 1 < 0.5), "the floor")
         wx = float(rng.uniform(0.1, 0.6))
         cv.paint(cv.rect(wx, wx + 0.25, 0.15, 0.45), 0.15 if dark else 0.95, "a window")
-        cv.paint(cv.rect(wx + 0.3, wx + 0.45, 0.3, 0.65) if wx < 0.45 else cv.rect(0.05, 0.2, 0.3, 0.65), 0.3, "a door")
+        cv.paint(
+            cv.rect(wx + 0.3, wx + 0.45, 0.3, 0.65) if wx < 0.45 else cv.rect(0.05, 0.2, 0.3, 0.65),
+            0.3,
+            "a door",
+        )
     elif place == "hallway":
         cv.paint(every, 0.55, "a corridor wall")
         cv.paint(cv.triangle(((0, 1), (1, 1), (0.5, 0.45))), 0.4, "the floor")
@@ -182,7 +190,11 @@ def draw_background(cv: Canvas, place: str, lighting: str, rng: np.random.Genera
         for wx in np.arange(0.05, 0.95, 0.18):
             for wy in np.arange(0.05, 0.7, 0.2):
                 lit = rng.random() < (0.5 if dark else 0.1)
-                cv.paint(cv.rect(wx, wx + 0.1, wy, wy + 0.12), 0.95 if lit else 0.2, "a lit window" if lit else "windows")
+                cv.paint(
+                    cv.rect(wx, wx + 0.1, wy, wy + 0.12),
+                    0.95 if lit else 0.2,
+                    "a lit window" if lit else "windows",
+                )
         cv.paint(cv.rect(0.4, 0.6, 0.75, 1.01), 0.15, "an entrance door")
     elif place == "forest":
         cv.paint(every, 0.3, "dark foliage" if dark else "foliage")
@@ -232,21 +244,35 @@ def draw_object(cv: Canvas, o: SceneObject, x: float, index: int, facing: int) -
         cv.paint(cv.ellipse(hx, y - 0.8 * h, 0.2 * h, 0.2 * h), b, f"a {k}'s head", index)
         if k == "cat":
             for ex in (hx - 0.12 * h, hx + 0.04 * h):
-                cv.paint(cv.triangle(((ex, y - 0.92 * h), (ex + 0.08 * h, y - 0.92 * h), (ex + 0.04 * h, y - 1.08 * h))), b, "a cat's ears", index)
+                cv.paint(
+                    cv.triangle(((ex, y - 0.92 * h), (ex + 0.08 * h, y - 0.92 * h), (ex + 0.04 * h, y - 1.08 * h))),
+                    b,
+                    "a cat's ears",
+                    index,
+                )
     elif k == "bicycle":
         for wx in (x - 0.45 * h, x + 0.45 * h):
             ring = cv.ellipse(wx, y - 0.3 * h, 0.3 * h, 0.3 * h) & ~cv.ellipse(wx, y - 0.3 * h, 0.22 * h, 0.22 * h)
             cv.paint(ring, 0.1, "a bicycle wheel", index)
-        frame = cv.segment(x - 0.45 * h, y - 0.3 * h, x, y - 0.65 * h, 0.06 * h) | cv.segment(x, y - 0.65 * h, x + 0.45 * h, y - 0.3 * h, 0.06 * h)
+        frame = cv.segment(x - 0.45 * h, y - 0.3 * h, x, y - 0.65 * h, 0.06 * h) | cv.segment(
+            x, y - 0.65 * h, x + 0.45 * h, y - 0.3 * h, 0.06 * h
+        )
         cv.paint(frame, b, "a bicycle frame", index)
         if "riding" in o.attribute:
             cv.paint(cv.rect(x - 0.15 * h, x + 0.15 * h, y - 1.25 * h, y - 0.7 * h), b, "a cyclist", index)
             cv.paint(cv.ellipse(x, y - 1.35 * h, 0.12 * h, 0.12 * h), min(1.0, b + 0.2), "a cyclist's head", index)
     elif k == "boat":
         w = 2.0 * h
-        hull = cv.triangle(((x - w / 2, y - 0.35 * h), (x + w / 2, y - 0.35 * h), (x + w / 3, y))) | cv.rect(x - w / 2, x + w / 3, y - 0.35 * h, y)
+        hull = cv.triangle(((x - w / 2, y - 0.35 * h), (x + w / 2, y - 0.35 * h), (x + w / 3, y))) | cv.rect(
+            x - w / 2, x + w / 3, y - 0.35 * h, y
+        )
         cv.paint(hull, b, "the hull of a boat", index)
-        cv.paint(cv.triangle(((x, y - 0.4 * h), (x, y - 1.2 * h), (x + 0.5 * h, y - 0.4 * h))), min(1.0, b + 0.3), "a white sail", index)
+        cv.paint(
+            cv.triangle(((x, y - 0.4 * h), (x, y - 1.2 * h), (x + 0.5 * h, y - 0.4 * h))),
+            min(1.0, b + 0.3),
+            "a white sail",
+            index,
+        )
     elif k == "tree":
         cv.paint(cv.rect(x - 0.07 * h, x + 0.07 * h, y - 0.5 * h, y), 0.2, "a tree trunk", index)
         cv.paint(cv.ellipse(x, y - 0.7 * h, 0.35 * h, 0.32 * h), b, "the leaves of a tree", index)
@@ -254,13 +280,25 @@ def draw_object(cv: Canvas, o: SceneObject, x: float, index: int, facing: int) -
         cv.paint(cv.ellipse(x, y - 0.5 * h, 0.5 * h, 0.5 * h), b, "a round ball", index)
         cv.paint(cv.ellipse(x - 0.15 * h, y - 0.65 * h, 0.12 * h, 0.12 * h), 1.0, "a round ball", index)
     elif k == "teapot":
-        cv.paint(cv.segment(x + 0.4 * h, y - 0.4 * h, x + 0.75 * h, y - 0.75 * h, 0.1 * h), b, "a teapot spout", index)
-        handle = cv.ellipse(x - 0.5 * h, y - 0.45 * h, 0.2 * h, 0.2 * h) & ~cv.ellipse(x - 0.5 * h, y - 0.45 * h, 0.12 * h, 0.12 * h)
+        cv.paint(
+            cv.segment(x + 0.4 * h, y - 0.4 * h, x + 0.75 * h, y - 0.75 * h, 0.1 * h),
+            b,
+            "a teapot spout",
+            index,
+        )
+        handle = cv.ellipse(x - 0.5 * h, y - 0.45 * h, 0.2 * h, 0.2 * h) & ~cv.ellipse(
+            x - 0.5 * h, y - 0.45 * h, 0.12 * h, 0.12 * h
+        )
         cv.paint(handle, b, "a teapot handle", index)
         cv.paint(cv.ellipse(x, y - 0.4 * h, 0.45 * h, 0.4 * h), b, "a round teapot", index)
         cv.paint(cv.ellipse(x, y - 0.82 * h, 0.12 * h, 0.06 * h), 0.8 * b, "a teapot lid", index)
     elif k == "bird":
         cv.paint(cv.ellipse(x, y - 0.5 * h, 0.45 * h, 0.25 * h), b, "a bird", index)
-        cv.paint(cv.triangle(((x - 0.2 * h, y - 0.6 * h), (x + 0.2 * h, y - 0.6 * h), (x, y - 1.1 * h))), b, "a bird's wing", index)
+        cv.paint(
+            cv.triangle(((x - 0.2 * h, y - 0.6 * h), (x + 0.2 * h, y - 0.6 * h), (x, y - 1.1 * h))),
+            b,
+            "a bird's wing",
+            index,
+        )
     else:
         raise ValueError(f"SceneObject.kind: expected one of {OBJECT_KINDS}, found {k!r}")

@@ -16,13 +16,31 @@ import pandas as pd
 from .presets import SimulationConfig
 
 BLOCK_ORDER: tuple[str, ...] = (
-    "gabors", "flashes", "drifting_gratings", "natural_movie_three", "natural_movie_one",
-    "drifting_gratings", "natural_movie_three", "drifting_gratings", "static_gratings",
-    "natural_scenes", "natural_scenes", "static_gratings", "natural_movie_one", "natural_scenes",
+    "gabors",
+    "flashes",
+    "drifting_gratings",
+    "natural_movie_three",
+    "natural_movie_one",
+    "drifting_gratings",
+    "natural_movie_three",
+    "drifting_gratings",
     "static_gratings",
-)  # fmt: skip
-STIMULUS_INDEX = {"gabors": 0.0, "flashes": 1.0, "drifting_gratings": 2.0, "natural_movie_three": 3.0,
-                  "natural_movie_one": 4.0, "static_gratings": 5.0, "natural_scenes": 6.0}  # fmt: skip
+    "natural_scenes",
+    "natural_scenes",
+    "static_gratings",
+    "natural_movie_one",
+    "natural_scenes",
+    "static_gratings",
+)
+STIMULUS_INDEX = {
+    "gabors": 0.0,
+    "flashes": 1.0,
+    "drifting_gratings": 2.0,
+    "natural_movie_three": 3.0,
+    "natural_movie_one": 4.0,
+    "static_gratings": 5.0,
+    "natural_scenes": 6.0,
+}
 NATURAL_CODES = {"natural_movie_one": 1, "natural_movie_three": 2, "natural_scenes": 3}
 OPTO_CONDITIONS: tuple[tuple[str, str, float, float], ...] = (
     ("pulse", "a single square pulse", 0.01, 0.5),
@@ -63,17 +81,33 @@ def _grating_rows(name: str, n: int, rng: np.random.Generator) -> dict[str, np.n
     """Parameter columns of a grating/flash block (dtypes as in the real files)."""
     if name == "flashes":
         color = rng.choice(["-1.0", "1.0"], n)
-        return {"color": list(color), "contrast": np.full(n, 0.8), "mask": ["None"] * n, "opacity": np.ones(n),
-                "orientation": np.zeros(n), "phase": ["[0.0, 0.0]"] * n, "size": ["[300.0, 300.0]"] * n,
-                "spatial_frequency": ["[0.0, 0.0]"] * n, "units": ["deg"] * n}  # fmt: skip
+        return {
+            "color": list(color),
+            "contrast": np.full(n, 0.8),
+            "mask": ["None"] * n,
+            "opacity": np.ones(n),
+            "orientation": np.zeros(n),
+            "phase": ["[0.0, 0.0]"] * n,
+            "size": ["[300.0, 300.0]"] * n,
+            "spatial_frequency": ["[0.0, 0.0]"] * n,
+            "units": ["deg"] * n,
+        }
     if name == "static_gratings":
         blank = rng.random(n) < 1 / 121
         ori = np.where(blank, np.nan, rng.choice(np.arange(0.0, 151.0, 30.0), n))
         sf = np.where(blank, np.nan, rng.choice([0.02, 0.04, 0.08, 0.16, 0.32], n))
         phase = [NA if b else p for b, p in zip(blank, rng.choice(["0.0", "0.25", "0.5", "0.75"], n), strict=True)]
-        return {"color": ["[1.0, 1.0, 1.0]"] * n, "contrast": np.where(blank, np.nan, 0.8),
-                "mask": ["None"] * n, "opacity": np.ones(n), "orientation": ori, "phase": phase,
-                "size": ["[250.0, 250.0]"] * n, "spatial_frequency": sf, "units": ["deg"] * n}  # fmt: skip
+        return {
+            "color": ["[1.0, 1.0, 1.0]"] * n,
+            "contrast": np.where(blank, np.nan, 0.8),
+            "mask": ["None"] * n,
+            "opacity": np.ones(n),
+            "orientation": ori,
+            "phase": phase,
+            "size": ["[250.0, 250.0]"] * n,
+            "spatial_frequency": sf,
+            "units": ["deg"] * n,
+        }
     blank = rng.random(n) < (1 / 41 if name == "drifting_gratings" else 0.0)
     ori_set = np.arange(0.0, 316.0, 45.0) if name == "drifting_gratings" else np.array([0.0, 45.0, 90.0])
     tf = rng.choice([1.0, 2.0, 4.0, 8.0, 15.0], n) if name == "drifting_gratings" else np.full(n, 4.0)
@@ -101,10 +135,17 @@ def _movie_block(cfg: SimulationConfig, name: str, t0: float, rng: np.random.Gen
     reps = cfg.nm1_repeats_per_block if name == "natural_movie_one" else cfg.nm3_repeats_per_block
     n = n_frames * reps
     start, stop = _contiguous(t0, n, cfg.movie_frame_s, rng)
-    return {"start_time": start, "stop_time": stop, "color": ["[1.0, 1.0, 1.0]"] * n,
-            "contrast": np.ones(n), "frame": np.tile(np.arange(n_frames, dtype=np.float64), reps),
-            "opacity": np.ones(n), "orientation": np.zeros(n), "size": ["[1920.0, 1080.0]"] * n,
-            "units": ["pix"] * n}  # fmt: skip
+    return {
+        "start_time": start,
+        "stop_time": stop,
+        "color": ["[1.0, 1.0, 1.0]"] * n,
+        "contrast": np.ones(n),
+        "frame": np.tile(np.arange(n_frames, dtype=np.float64), reps),
+        "opacity": np.ones(n),
+        "orientation": np.zeros(n),
+        "size": ["[1920.0, 1080.0]"] * n,
+        "units": ["pix"] * n,
+    }
 
 
 def build_presentations(cfg: SimulationConfig, seed: int) -> tuple[dict[str, pd.DataFrame], float]:
@@ -121,7 +162,9 @@ def build_presentations(cfg: SimulationConfig, seed: int) -> tuple[dict[str, pd.
     """
     rng = np.random.default_rng([seed, 11])
     n_ns = (cfg.ns_images + 1) * cfg.ns_presentations_per_image
-    ns_order = rng.permutation(np.repeat(np.arange(-1, cfg.ns_images, dtype=np.float64), cfg.ns_presentations_per_image))
+    ns_order = rng.permutation(
+        np.repeat(np.arange(-1, cfg.ns_images, dtype=np.float64), cfg.ns_presentations_per_image)
+    )
     ns_splits = np.array_split(ns_order, 3)
     ns_used = 0
     rows: dict[str, list[pd.DataFrame]] = {}
@@ -156,7 +199,9 @@ def build_presentations(cfg: SimulationConfig, seed: int) -> tuple[dict[str, pd.
         raise ValueError(f"natural_scenes: expected {n_ns} rows, found a different count")
     tables = {name: pd.concat(parts, ignore_index=True) for name, parts in rows.items()}
     sp = np.array(spont)
-    tables["spontaneous"] = pd.DataFrame({"start_time": sp[:, 0], "stop_time": sp[:, 1], "stimulus_name": "spontaneous"})
+    tables["spontaneous"] = pd.DataFrame(
+        {"start_time": sp[:, 0], "stop_time": sp[:, 1], "stimulus_name": "spontaneous"}
+    )
     return tables, t
 
 
@@ -176,14 +221,16 @@ def build_optotagging(cfg: SimulationConfig, t0: float, seed: int) -> pd.DataFra
     which = rng.choice(len(OPTO_CONDITIONS), n, p=[c[3] for c in OPTO_CONDITIONS])
     start = t0 + 2.0 * np.arange(n) + rng.uniform(0, 0.5, n)
     dur = np.array([OPTO_CONDITIONS[i][2] for i in which]) + rng.normal(0, 2e-7, n)
-    return pd.DataFrame({
-        "start_time": start,
-        "condition": [OPTO_CONDITIONS[i][1] for i in which],
-        "level": rng.choice([1.3, 1.7, 2.0], n),
-        "stop_time": start + dur,
-        "stimulus_name": [OPTO_CONDITIONS[i][0] for i in which],
-        "duration": dur,
-    })  # fmt: skip
+    return pd.DataFrame(
+        {
+            "start_time": start,
+            "condition": [OPTO_CONDITIONS[i][1] for i in which],
+            "level": rng.choice([1.3, 1.7, 2.0], n),
+            "stop_time": start + dur,
+            "stimulus_name": [OPTO_CONDITIONS[i][0] for i in which],
+            "duration": dur,
+        }
+    )
 
 
 def build_invalid_times(
@@ -206,7 +253,13 @@ def build_invalid_times(
     for _ in range(cfg.n_invalid_times):
         i = int(rng.integers(len(dg)))
         name, pid = probes[int(rng.integers(len(probes)))]
-        rows.append((float(dg["start_time"].iloc[i]), float(dg["stop_time"].iloc[i]), ["EcephysProbe", str(pid), name]))
+        rows.append(
+            (
+                float(dg["start_time"].iloc[i]),
+                float(dg["stop_time"].iloc[i]),
+                ["EcephysProbe", str(pid), name],
+            )
+        )
     rows.sort(key=lambda r: r[0])
     return pd.DataFrame(rows, columns=["start_time", "stop_time", "tags"])
 

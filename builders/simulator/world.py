@@ -18,14 +18,55 @@ from .render import INDOOR_PLACES, OBJECT_KINDS, PLACES, Canvas, SceneObject, dr
 FPS = 30.0
 STYLES: dict[str, dict[str, dict[str, float]]] = {
     "noir": {
-        "place": {"street": 3, "room": 2, "building facade": 1.5, "parking lot": 1, "harbor": 1, "hallway": 1, "shop front": 0.5},
+        "place": {
+            "street": 3,
+            "room": 2,
+            "building facade": 1.5,
+            "parking lot": 1,
+            "harbor": 1,
+            "hallway": 1,
+            "shop front": 0.5,
+        },
         "light": {"dark": 0.45, "dim": 0.4, "bright": 0.15},
-        "object": {"car": 3, "person": 2.5, "bus": 0.8, "cat": 1, "dog": 0.5, "tree": 0.5, "boat": 0.7, "bird": 0.4, "bicycle": 0.3, "ball": 0.1, "teapot": 0.3},
+        "object": {
+            "car": 3,
+            "person": 2.5,
+            "bus": 0.8,
+            "cat": 1,
+            "dog": 0.5,
+            "tree": 0.5,
+            "boat": 0.7,
+            "bird": 0.4,
+            "bicycle": 0.3,
+            "ball": 0.1,
+            "teapot": 0.3,
+        },
     },
     "people": {
-        "place": {"street": 2, "field": 1.5, "building facade": 1.5, "room": 1, "shop front": 1, "hallway": 1, "beach": 1, "forest": 1},
+        "place": {
+            "street": 2,
+            "field": 1.5,
+            "building facade": 1.5,
+            "room": 1,
+            "shop front": 1,
+            "hallway": 1,
+            "beach": 1,
+            "forest": 1,
+        },
         "light": {"bright": 0.6, "dim": 0.3, "dark": 0.1},
-        "object": {"person": 3.5, "bicycle": 2, "car": 0.8, "dog": 0.8, "tree": 0.7, "ball": 0.6, "bird": 0.5, "bus": 0.4, "cat": 0.4, "teapot": 0.3, "boat": 0.3},
+        "object": {
+            "person": 3.5,
+            "bicycle": 2,
+            "car": 0.8,
+            "dog": 0.8,
+            "tree": 0.7,
+            "ball": 0.6,
+            "bird": 0.5,
+            "bus": 0.4,
+            "cat": 0.4,
+            "teapot": 0.3,
+            "boat": 0.3,
+        },
     },
     "scenes": {
         "place": dict.fromkeys(PLACES, 1.0),
@@ -34,17 +75,43 @@ STYLES: dict[str, dict[str, dict[str, float]]] = {
     },
 }
 SIZE_RANGE: dict[str, tuple[float, float]] = {
-    "car": (0.15, 0.32), "bus": (0.25, 0.4), "person": (0.25, 0.55), "dog": (0.12, 0.25),
-    "cat": (0.1, 0.2), "bicycle": (0.15, 0.28), "boat": (0.15, 0.3), "tree": (0.4, 0.7),
-    "ball": (0.06, 0.15), "teapot": (0.1, 0.2), "bird": (0.05, 0.1),
-}  # fmt: skip
+    "car": (0.15, 0.32),
+    "bus": (0.25, 0.4),
+    "person": (0.25, 0.55),
+    "dog": (0.12, 0.25),
+    "cat": (0.1, 0.2),
+    "bicycle": (0.15, 0.28),
+    "boat": (0.15, 0.3),
+    "tree": (0.4, 0.7),
+    "ball": (0.06, 0.15),
+    "teapot": (0.1, 0.2),
+    "bird": (0.05, 0.1),
+}
 OUTDOOR_ONLY = frozenset({"car", "bus", "boat", "tree", "bird", "bicycle"})
 LEVELS = {"bright": (0.85, 1.0), "dim": (0.5, 0.7), "dark": (0.22, 0.38)}
 EMISSIVE = frozenset({"a lit window", "the moon", "the sun"})
-MOVING = {"car": "driving", "bus": "driving", "person": "walking", "dog": "running", "cat": "walking",
-          "bicycle": "", "boat": "sailing", "bird": "flying", "ball": "rolling"}  # fmt: skip
-STATIC = {"car": "parked", "bus": "stopped", "person": "standing", "dog": "sitting", "cat": "sitting",
-          "bicycle": "leaning", "boat": "moored", "bird": "perched", "ball": "lying"}  # fmt: skip
+MOVING = {
+    "car": "driving",
+    "bus": "driving",
+    "person": "walking",
+    "dog": "running",
+    "cat": "walking",
+    "bicycle": "",
+    "boat": "sailing",
+    "bird": "flying",
+    "ball": "rolling",
+}
+STATIC = {
+    "car": "parked",
+    "bus": "stopped",
+    "person": "standing",
+    "dog": "sitting",
+    "cat": "sitting",
+    "bicycle": "leaning",
+    "boat": "moored",
+    "bird": "perched",
+    "ball": "lying",
+}
 
 
 @dataclass(frozen=True)
@@ -148,9 +215,7 @@ def sample_shot(rng: np.random.Generator, style: str, n_frames: int, moving_prob
         x0 = float(rng.uniform(0.15, 0.85))
         count = int(rng.integers(2, 4)) if kind == "person" and style == "people" and rng.random() < 0.3 else 1
         for j in range(count):
-            objs.append(
-                SceneObject(kind, x0 + 0.14 * j, y, size, float(rng.uniform(0.2, 0.95)), speed, attribute)
-            )
+            objs.append(SceneObject(kind, x0 + 0.14 * j, y, size, float(rng.uniform(0.2, 0.95)), speed, attribute))
     objs.sort(key=lambda o: o.y)
     return Shot(place, l0, l1, tuple(objs), int(rng.integers(2**31)), n_frames)
 
@@ -186,7 +251,11 @@ def describe(place: str, lighting: str, visible: list[tuple[SceneObject, float]]
         E.g. "A dark street with a car parked on the left and a person walking in the center."
     """
     indoor = place in INDOOR_PLACES
-    adj = {"bright": "brightly lit" if indoor else "sunny", "dim": "dimly lit" if indoor else "grey", "dark": "dark"}
+    adj = {
+        "bright": "brightly lit" if indoor else "sunny",
+        "dim": "dimly lit" if indoor else "grey",
+        "dark": "dark",
+    }
     parts: list[str] = []
     people = [(o, x) for o, x in visible if o.kind == "person"]
     others = [(o, x) for o, x in visible if o.kind != "person"]
@@ -219,7 +288,9 @@ def _texture(seed: int, size: int) -> np.ndarray:
     return np.kron(coarse, np.ones((reps, reps)))[:size, :size]
 
 
-def render_shot(shot: Shot, size: int, grid: tuple[int, int]) -> tuple[np.ndarray, list[str], list[list[str]], np.ndarray]:
+def render_shot(
+    shot: Shot, size: int, grid: tuple[int, int]
+) -> tuple[np.ndarray, list[str], list[list[str]], np.ndarray]:
     """Render every frame of a shot.
 
     Args:
@@ -234,6 +305,7 @@ def render_shot(shot: Shot, size: int, grid: tuple[int, int]) -> tuple[np.ndarra
     gh, gw = grid
     names = feature_names()
     texture = 0.04 * _texture(shot.layout_seed, size)
+    grain = np.random.default_rng([shot.layout_seed, 1])  # film grain: no two frames identical
     backgrounds: dict[str, Canvas] = {}
     out_img = np.zeros((shot.n_frames, size, size))
     captions: list[str] = []
@@ -254,7 +326,7 @@ def render_shot(shot: Shot, size: int, grid: tuple[int, int]) -> tuple[np.ndarra
         for j, o in enumerate(shot.objects):
             draw_object(cv, o, o.x + o.vx * t, j, 1 if o.vx >= 0 else -1)
         emissive = np.isin(cv.part, [cv.phrases.index(p) for p in EMISSIVE if p in cv.phrases])
-        img = np.where(emissive, cv.img, cv.img * level) + texture * level
+        img = np.where(emissive, cv.img, cv.img * level) + texture * level + grain.normal(0.0, 0.012, (size, size))
         out_img[i] = np.clip(img, 0.0, 1.0)
         visible: list[tuple[SceneObject, float]] = []
         f = feats[i]
@@ -289,9 +361,7 @@ def _patch_phrases(cv: Canvas, gh: int, gw: int) -> list[str]:
     return out
 
 
-def render_stimulus(
-    name: str, n_frames: int, size: int, grid: tuple[int, int], seed: int
-) -> StimulusFrames:
+def render_stimulus(name: str, n_frames: int, size: int, grid: tuple[int, int], seed: int) -> StimulusFrames:
     """Render one stimulus of the bundle.
 
     Args:

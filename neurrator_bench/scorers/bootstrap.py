@@ -62,8 +62,7 @@ def _as_samples(values: np.ndarray | tuple[np.ndarray, ...]) -> list[np.ndarray]
     for pos, arr in enumerate(arrays[1:], start=1):
         if arr.shape[0] != n:
             raise ValueError(
-                f"values[{pos}]: expected {n} samples like values[0] (shape {arrays[0].shape}), "
-                f"found shape {arr.shape}"
+                f"values[{pos}]: expected {n} samples like values[0] (shape {arrays[0].shape}), found shape {arr.shape}"
             )
     return arrays
 
@@ -75,9 +74,7 @@ def _evaluate(
     if vectorized:
         out = np.asarray(statistic(*arrays, axis=1), dtype=np.float64)
     else:
-        out = np.array(
-            [float(statistic(*(arr[r] for arr in arrays))) for r in range(expected)], dtype=np.float64
-        )
+        out = np.array([float(statistic(*(arr[r] for arr in arrays))) for r in range(expected)], dtype=np.float64)
     if out.shape != (expected,):
         raise ValueError(
             f"statistic: expected output shape ({expected},) for {expected} replicates "
@@ -130,13 +127,12 @@ def bootstrap_ci(
         raise ValueError(f"seed: expected an int >= 0, found {seed!r}")
     n = arrays[0].shape[0]
 
-    value = float(_evaluate(statistic, [arr[None] for arr in arrays], vectorized, 1)[0])
+    # copies: a statistic that writes into its arguments must never reach the caller's arrays
+    value = float(_evaluate(statistic, [np.array(arr[None]) for arr in arrays], vectorized, 1)[0])
     replicates = np.empty(n_boot, dtype=np.float64)
     for start in range(0, n_boot, chunk):
         stop = min(n_boot, start + chunk)
-        index = np.stack(
-            [np.random.default_rng([seed, b]).integers(0, n, size=n) for b in range(start, stop)]
-        )
+        index = np.stack([np.random.default_rng([seed, b]).integers(0, n, size=n) for b in range(start, stop)])
         resampled = [arr[index] for arr in arrays]  # each (r, n, ...)
         replicates[start:stop] = _evaluate(statistic, resampled, vectorized, stop - start)
     low, high = np.quantile(replicates, [alpha / 2.0, 1.0 - alpha / 2.0])

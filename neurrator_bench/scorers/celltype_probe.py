@@ -148,15 +148,12 @@ def celltype_classifier(
     if classes.size < 2:
         raise ValueError(f"labels: expected at least 2 classes, found {classes.tolist()}")
     if counts.min() < n_splits:
-        small = classes[int(np.argmin(counts))]
+        small = str(classes[int(np.argmin(counts))])
         raise ValueError(
-            f"labels: every class needs >= n_splits={n_splits} samples, "
-            f"found {int(counts.min())} of {small!r}"
+            f"labels: every class needs >= n_splits={n_splits} samples, found {int(counts.min())} of {small!r}"
         )
     if group_arr is not None and np.unique(group_arr).size < n_splits:
-        raise ValueError(
-            f"groups: need >= n_splits={n_splits} distinct groups, found {np.unique(group_arr).size}"
-        )
+        raise ValueError(f"groups: need >= n_splits={n_splits} distinct groups, found {np.unique(group_arr).size}")
 
     folds = _folds(codes, group_arr, n_splits, seed)
     predicted = _out_of_fold(x, codes, folds)

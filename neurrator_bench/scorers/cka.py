@@ -84,9 +84,7 @@ def linear_cka(x: np.ndarray, y: np.ndarray, *, debiased: bool = False) -> float
         hsic_xy = _hsic_unbiased(xc, yc)
         denom_sq = _hsic_unbiased(xc, xc) * _hsic_unbiased(yc, yc)
         if denom_sq <= 0.0:
-            raise ValueError(
-                f"debiased CKA undefined: unbiased HSIC self-terms product is {denom_sq:.3g} <= 0 (n={n})"
-            )
+            raise ValueError(f"debiased CKA undefined: unbiased HSIC self-terms product is {denom_sq:.3g} <= 0 (n={n})")
         return float(hsic_xy / np.sqrt(denom_sq))
     cross = float(np.sum((yc.T @ xc) ** 2))
     norm_x = float(np.linalg.norm(xc.T @ xc))

@@ -74,9 +74,7 @@ def knn_purity(
     if isinstance(k, bool) or not isinstance(k, (int, np.integer)) or k < 1:
         raise ValueError(f"k: expected an int >= 1, found {k!r}")
     if n <= k:
-        raise ValueError(
-            f"knn_purity needs more than k={k} samples (k neighbours besides the query), found n={n}"
-        )
+        raise ValueError(f"knn_purity needs more than k={k} samples (k neighbours besides the query), found n={n}")
     if max_chunk_elements < 1:
         raise ValueError(f"max_chunk_elements: expected >= 1, found {max_chunk_elements}")
 

@@ -55,8 +55,7 @@ class MetricSpec:
         low, high = self.value_range
         if math.isnan(low) or math.isnan(high) or not low < high:
             raise ValueError(
-                f"metric {self.name!r}: value_range must be (low, high) with low < high, "
-                f"found {self.value_range}"
+                f"metric {self.name!r}: value_range must be (low, high) with low < high, found {self.value_range}"
             )
 
 
@@ -172,9 +171,7 @@ def check_length(name: str, values: Sequence[object] | np.ndarray, expected: int
         ValueError: Naming ``name``, the expected length and where it comes from.
     """
     if len(values) != expected:
-        raise ValueError(
-            f"{name}: expected length {expected} (rows of {against}), found length {len(values)}"
-        )
+        raise ValueError(f"{name}: expected length {expected} (rows of {against}), found length {len(values)}")
 
 
 def as_unique_ids(name: str, ids: Sequence[str] | np.ndarray, expected: int, against: str) -> np.ndarray:
@@ -218,7 +215,6 @@ def unit_rows(name: str, x: np.ndarray) -> np.ndarray:
     zero = norms == 0.0
     if zero.any():
         raise ValueError(
-            f"{name}: cosine needs non-zero rows, "
-            f"found an all-zero row at index {int(np.flatnonzero(zero)[0])}"
+            f"{name}: cosine needs non-zero rows, found an all-zero row at index {int(np.flatnonzero(zero)[0])}"
         )
     return x / norms[:, None]

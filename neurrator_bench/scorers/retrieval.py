@@ -10,8 +10,8 @@ Tie rule (pessimistic rank): every other candidate whose similarity is greater t
 the true candidate's (within an absolute tolerance of ``1e-10``, so last-bit rounding cannot
 decide a tie) is ranked ahead of it. A tie therefore never favours the true item, and the rank
 does not depend on candidate order or ids at all. When ``candidate_ids`` are given, candidates
-are additionally put in id order before the similarity product so that the floating-point
-arithmetic itself is identical for any input order.
+are additionally put in id order before the similarity product, so the floating-point
+arithmetic does not depend on the order in which candidates arrive either.
 
 Temporal exclusion zone: with ``candidate_frames`` and ``exclusion_frames = k``, every candidate
 other than the true one whose frame lies within ``+-k`` of the true candidate's frame is removed
@@ -122,9 +122,7 @@ def retrieval_ranks(
             )
         frames = frames.astype(np.int64)
     elif exclusion_frames > 0:
-        raise ValueError(
-            f"exclusion_frames={exclusion_frames} needs candidate_frames (shape ({m},)), found None"
-        )
+        raise ValueError(f"exclusion_frames={exclusion_frames} needs candidate_frames (shape ({m},)), found None")
     if max_chunk_elements < 1:
         raise ValueError(f"max_chunk_elements: expected >= 1, found {max_chunk_elements}")
 

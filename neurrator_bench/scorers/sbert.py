@@ -207,7 +207,7 @@ def derangement(n: int, rng: np.random.Generator) -> np.ndarray:
 
     Rejection sampling of uniform permutations (acceptance probability about ``1/e``, so this
     is a uniform draw over derangements); after 64 rejections, which has probability below
-    ``1e-12``, the last draw's fixed points are swapped away so the function always terminates.
+    ``1e-11``, the last draw's fixed points are swapped away so the function always terminates.
 
     Args:
         n: Number of elements, ``n >= 2``.
@@ -235,8 +235,7 @@ def _pool_floor(name: str, pool_emb: np.ndarray, ref_unit: np.ndarray) -> np.nda
     pool = as_finite_array(name, pool_emb, ndim=2)
     if pool.shape[1] != ref_unit.shape[1]:
         raise ValueError(
-            f"{name}: expected embedding dimension {ref_unit.shape[1]} (like reference_emb), "
-            f"found shape {pool.shape}"
+            f"{name}: expected embedding dimension {ref_unit.shape[1]} (like reference_emb), found shape {pool.shape}"
         )
     sims = np.clip(ref_unit @ unit_rows(name, pool).T, -1.0, 1.0)
     return sims.mean(axis=1)

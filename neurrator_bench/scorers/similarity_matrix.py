@@ -44,8 +44,7 @@ def cross_narration_similarity(
             first_shape = arr.shape
         elif arr.shape != first_shape:
             raise ValueError(
-                f"embeddings[{name!r}]: expected shape {first_shape} like embeddings[{names[0]!r}], "
-                f"found {arr.shape}"
+                f"embeddings[{name!r}]: expected shape {first_shape} like embeddings[{names[0]!r}], found {arr.shape}"
             )
         units.append(unit_rows(f"embeddings[{name!r}]", arr))
     flat = np.stack(units).reshape(len(names), -1)  # (k, n * d)

@@ -232,9 +232,7 @@ def write_allen_nwb(path: Path, spec: AllenFixture | None = None) -> Path:
         _write_ephys(f, spec)
         _write_units(f, spec)
         for name, table in spec.presentations.items():
-            _write_table(
-                f.create_group(f"intervals/{name}_presentations"), table, with_tags="stimulus_time_interval"
-            )
+            _write_table(f.create_group(f"intervals/{name}_presentations"), table, with_tags="stimulus_time_interval")
         if spec.optotagging is not None:
             module = f.create_group("processing/optotagging")
             module.attrs["description"] = "optogenetic stimulution"

@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+import json
+import shutil
 from pathlib import Path
 
 import numpy as np
@@ -82,9 +84,21 @@ def test_blip2_matches_direct_generate(blip2_dir: Path) -> None:
 
 def test_blip2_rejects_bad_frames_and_options(blip2_dir: Path) -> None:
     captioner = load_captioner(str(blip2_dir), max_new_tokens=2)
-    with pytest.raises(
-        ValueError, match=r"frames: expected uint8 array \(n_frames, H, W\), found uint8 \(4, 4\)"
-    ):
+    with pytest.raises(ValueError, match=r"frames: expected uint8 array \(n_frames, H, W\), found uint8 \(4, 4\)"):
         captioner.caption(np.zeros((4, 4), np.uint8), None)
     with pytest.raises(ValueError, match="batch_size and max_new_tokens"):
         load_captioner(str(blip2_dir), batch_size=0)
+
+
+def test_blip2_reads_hub_style_split_processor_files(blip2_dir: Path, tmp_path: Path) -> None:
+    """Hub BLIP-2 repos keep the image processor config apart, in preprocessor_config.json."""
+    split = shutil.copytree(blip2_dir, tmp_path / "split")
+    processor_config = json.loads((split / "processor_config.json").read_text())
+    image_config = processor_config.pop("image_processor")
+    (split / "preprocessor_config.json").write_text(json.dumps({**image_config, "processor_class": "Blip2Processor"}))
+    (split / "processor_config.json").write_text(json.dumps(processor_config))
+    frames = _frames(2, seed=2)
+    expected = load_captioner(str(blip2_dir), max_new_tokens=4).caption(frames, None)
+    captioner = load_captioner(str(split), max_new_tokens=4)
+    assert type(captioner.processor.image_processor).__name__ == "BlipImageProcessorPil"
+    assert captioner.caption(frames, None) == expected

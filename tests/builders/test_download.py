@@ -68,9 +68,9 @@ class _Handler(BaseHTTPRequestHandler):
         if cuts:
             body = body[: cuts.pop(0)]
             self.close_connection = True
+        state.log.append((self.path, rng, status, len(body)))  # before writing: the client may finish first
         self.wfile.write(body)
         self.wfile.flush()
-        state.log.append((self.path, rng, status, len(body)))
 
 
 @pytest.fixture
@@ -78,7 +78,7 @@ def server() -> Iterator[tuple[str, ServerState]]:
     state = ServerState(files={"/data/file.bin": PAYLOAD})
     httpd = ThreadingHTTPServer(("127.0.0.1", 0), _Handler)
     httpd.state = state  # type: ignore[attr-defined]
-    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
+    thread = threading.Thread(target=httpd.serve_forever, kwargs={"poll_interval": 0.01}, daemon=True)
     thread.start()
     try:
         yield f"http://127.0.0.1:{httpd.server_address[1]}", state
@@ -163,12 +163,13 @@ def test_404_names_url(server, tmp_path: Path) -> None:
 
 def test_retries_capped_and_part_kept(server, tmp_path: Path) -> None:
     base, state = server
-    state.cut_next["/data/file.bin"] = [0, 0, 0]
+    state.cut_next["/data/file.bin"] = [100, 0, 0]
     dest = tmp_path / "file.bin"
     with pytest.raises(DownloadError, match=r"failed after 3 attempts"):
         download_file(f"{base}/data/file.bin", dest, max_retries=2, retry_wait_s=0)
-    assert len(state.log) == 3
+    assert [entry[1] for entry in state.log] == [None, "bytes=100-", "bytes=100-"]
     assert not dest.exists()
+    assert part_path(dest).read_bytes() == PAYLOAD[:100]  # kept for a later resume
 
 
 def test_existing_dest_reverified(server, tmp_path: Path) -> None:

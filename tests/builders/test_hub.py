@@ -6,7 +6,13 @@ from types import SimpleNamespace
 from neurrator_bench.builders.build import build_dataset
 from neurrator_bench.builders.hub import push_dataset_to_hub
 
-REAL = Path(__file__).resolve().parents[2].parent / "shared" / "realdata" / "allen_bo11" / "nm1_session791319847_1s_bins.mat"
+REAL = (
+    Path(__file__).resolve().parents[2].parent
+    / "shared"
+    / "realdata"
+    / "allen_bo11"
+    / "nm1_session791319847_1s_bins.mat"
+)
 
 
 class RecordingApi:
@@ -24,7 +30,13 @@ class RecordingApi:
         return SimpleNamespace(oid="a" * 40)
 
     def upload_file(self, **kw):
-        self.calls.append(("upload_file", kw["repo_id"], {k: v for k, v in kw.items() if k not in ("repo_id", "path_or_fileobj")}))
+        self.calls.append(
+            (
+                "upload_file",
+                kw["repo_id"],
+                {k: v for k, v in kw.items() if k not in ("repo_id", "path_or_fileobj")},
+            )
+        )
         self.card = kw["path_or_fileobj"].decode()
 
 

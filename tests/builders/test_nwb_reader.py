@@ -127,9 +127,7 @@ def test_missing_optotagging_is_none(tmp_path: Path, optotagging) -> None:
 
 
 def test_wild_type_and_missing_subject(tmp_path: Path) -> None:
-    path = write_allen_nwb(
-        tmp_path / "s.nwb", AllenFixture(genotype="wt/wt", drop=("/general/subject/subject_id",))
-    )
+    path = write_allen_nwb(tmp_path / "s.nwb", AllenFixture(genotype="wt/wt", drop=("/general/subject/subject_id",)))
     rec = read_session(path)
     assert rec.genotype == "wt/wt"
     assert rec.subject_id == ""

@@ -10,7 +10,13 @@ import scipy.io
 from neurrator_bench.builders.prebinned import build_prebinned
 from neurrator_bench.errors import DatasetFormatError
 
-REAL = Path(__file__).resolve().parents[2].parent / "shared" / "realdata" / "allen_bo11" / "nm1_session791319847_1s_bins.mat"
+REAL = (
+    Path(__file__).resolve().parents[2].parent
+    / "shared"
+    / "realdata"
+    / "allen_bo11"
+    / "nm1_session791319847_1s_bins.mat"
+)
 
 
 def test_real_extract_counts_and_splits(tmp_path):

@@ -37,7 +37,9 @@ def test_string_frames_are_coerced():
 def test_errors_name_table_and_column():
     with pytest.raises(ValueError, match="unknown stimulus 'natural_movie_two'"):
         index_presentations(movie_table(), "natural_movie_two")
-    with pytest.raises(NWBFormatError, match="f.nwb: intervals/natural_movie_one_presentations: missing column 'frame'"):
+    with pytest.raises(
+        NWBFormatError, match="f.nwb: intervals/natural_movie_one_presentations: missing column 'frame'"
+    ):
         index_presentations(movie_table().drop(columns="frame"), "natural_movie_one", source="f.nwb")
     bad = movie_table()
     bad.loc[2, "frame"] = np.nan

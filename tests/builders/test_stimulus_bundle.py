@@ -27,9 +27,7 @@ def _annotations(n_frames: int, name: str) -> pd.DataFrame:
         {
             "frame": np.arange(n_frames, dtype=np.int64),
             "description": [f"{name} scene {i}" for i in range(n_frames)],
-            "patch_descriptions": [
-                [f"{name} f{i} p{j}" for j in range(GRID[0] * GRID[1])] for i in range(n_frames)
-            ],
+            "patch_descriptions": [[f"{name} f{i} p{j}" for j in range(GRID[0] * GRID[1])] for i in range(n_frames)],
         }
     )
 
@@ -56,9 +54,7 @@ def bundle(tmp_path: Path) -> Path:
     rng = np.random.default_rng(0)
     root = tmp_path / "STIM"
     stimuli = {
-        name: _write_stimulus(
-            root, name, rng.integers(0, 256, (n, *SHAPE), dtype=np.uint8), _annotations(n, name)
-        )
+        name: _write_stimulus(root, name, rng.integers(0, 256, (n, *SHAPE), dtype=np.uint8), _annotations(n, name))
         for name, n in (("movie_a", 4), ("scenes_b", 3))
     }
     _write_index(root, stimuli)

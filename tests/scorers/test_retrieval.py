@@ -16,7 +16,7 @@ from neurrator_bench.scorers.retrieval import (
 
 def _brute_force_ranks(pred, cands, truth, frames=None, k=0):
     out = []
-    for q, t in zip(pred, truth):
+    for q, t in zip(pred, truth, strict=True):
         sims = [q @ c / (np.linalg.norm(q) * np.linalg.norm(c)) for c in cands]
         rank = 1
         for j, s in enumerate(sims):
@@ -148,7 +148,7 @@ def test_inputs_not_mutated():
     truth = np.array([0, 1, 2, 3])
     copies = (cands.copy(), pred.copy(), truth.copy())
     retrieval_ranks(pred, cands, truth, candidate_ids=[str(i) for i in range(9)])
-    for before, after in zip(copies, (cands, pred, truth)):
+    for before, after in zip(copies, (cands, pred, truth), strict=True):
         np.testing.assert_array_equal(before, after)
 
 

@@ -117,7 +117,7 @@ def test_shuffled_floor_independent_of_input_order(data):
     narr, ref, salad, off, ids = data
     narrations = [f"text {i % 7}" for i in range(len(ids))]
     base = sbert_report(narr, ref, salad, off, sample_ids=ids, narrations=narrations, seed=11)
-    by_id = dict(zip(base.sample_ids, zip(base.shuffled_floor, base.shuffled_partner_ids)))
+    by_id = dict(zip(base.sample_ids, zip(base.shuffled_floor, base.shuffled_partner_ids, strict=True), strict=True))
     for seed in range(3):
         perm = np.random.default_rng(seed).permutation(len(ids))
         rep = sbert_report(
@@ -129,7 +129,7 @@ def test_shuffled_floor_independent_of_input_order(data):
             narrations=[narrations[i] for i in perm],
             seed=11,
         )
-        for sid, value, partner in zip(rep.sample_ids, rep.shuffled_floor, rep.shuffled_partner_ids):
+        for sid, value, partner in zip(rep.sample_ids, rep.shuffled_floor, rep.shuffled_partner_ids, strict=True):
             assert partner == by_id[sid][1]
             assert value == pytest.approx(by_id[sid][0], abs=1e-14)
         assert rep.p_shuffled == pytest.approx(base.p_shuffled)
@@ -156,9 +156,7 @@ def test_shuffled_pairing_is_near_chance_for_unrelated_narrations():
 
 def test_distinct_narration_ratio():
     ref = np.eye(4)
-    rep = sbert_report(
-        ref, ref, ref, ref, sample_ids=list("abcd"), narrations=["x", "x", "y", "z"], seed=0
-    )
+    rep = sbert_report(ref, ref, ref, ref, sample_ids=list("abcd"), narrations=["x", "x", "y", "z"], seed=0)
     assert rep.distinct_narration_ratio == 0.75
     assert rep.means()["distinct_narration_ratio"] == 0.75
 
@@ -167,7 +165,7 @@ def test_inputs_not_mutated_and_outputs_read_only(data):
     narr, ref, salad, off, ids = data
     copies = [x.copy() for x in (narr, ref, salad, off)]
     rep = sbert_report(narr, ref, salad, off, sample_ids=ids, narrations=None, seed=0)
-    for before, after in zip(copies, (narr, ref, salad, off)):
+    for before, after in zip(copies, (narr, ref, salad, off), strict=True):
         np.testing.assert_array_equal(before, after)
     with pytest.raises(ValueError, match="read-only"):
         rep.matched[0] = 0.0
@@ -175,7 +173,10 @@ def test_inputs_not_mutated_and_outputs_read_only(data):
 
 def test_report_errors(data):
     narr, ref, salad, off, ids = data
-    with pytest.raises(ValueError, match=r"narration_emb and reference_emb must have the same shape, found \(39, 16\) and \(40, 16\)"):
+    with pytest.raises(
+        ValueError,
+        match=r"narration_emb and reference_emb must have the same shape, found \(39, 16\) and \(40, 16\)",
+    ):
         sbert_report(narr[:-1], ref, salad, off, sample_ids=ids, narrations=None, seed=0)
     with pytest.raises(ValueError, match="needs n >= 2 samples, found n=1"):
         sbert_report(narr[:1], ref[:1], salad, off, sample_ids=ids[:1], narrations=None, seed=0)

@@ -35,8 +35,7 @@ def test_matches_brute_force_mean_of_rowwise_cosines():
     for i, x in enumerate(names):
         for j, y in enumerate(names):
             cos = [
-                pops[x][r] @ pops[y][r] / (np.linalg.norm(pops[x][r]) * np.linalg.norm(pops[y][r]))
-                for r in range(7)
+                pops[x][r] @ pops[y][r] / (np.linalg.norm(pops[x][r]) * np.linalg.norm(pops[y][r])) for r in range(7)
             ]
             assert m[i, j] == pytest.approx(np.mean(cos), abs=1e-12)
 

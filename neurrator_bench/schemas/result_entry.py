@@ -1,0 +1,161 @@
+"""Result entry: one JSON file per (model, revision, task), ``<results>/<model>/<revision>/<task>.json``.
+
+Every score is a typed :class:`MetricResult`; the entry records what is needed to trust and compare it
+without re-running anything: dataset repo, revision and fingerprint, task version, package version,
+scorer model, seeds, subset, environment. ``result_entry.schema.json`` beside this module is the JSON
+Schema of :class:`ResultEntry` (kept identical by a test).
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from neurrator_bench.errors import ResultEntryError
+
+RESULT_SCHEMA_VERSION = 1
+SCHEMA_FILE = Path(__file__).with_name("result_entry.schema.json")
+SAFE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._+-]{0,127}$")
+
+
+class MetricResult(BaseModel):
+    """One score with its bootstrap confidence interval."""
+
+    model_config = ConfigDict(extra="forbid")
+    name: str
+    value: float
+    ci_low: float | None = None
+    ci_high: float | None = None
+    n: int = Field(ge=0, description="samples the value is computed over")
+    n_boot: int = Field(0, ge=0, description="bootstrap resamples behind the CI (0: no CI)")
+    higher_is_better: bool
+    p_value: float | None = Field(None, description="paired test against this metric's floor, if any")
+
+
+class SkippedMetric(BaseModel):
+    """A metric family that was not computed, and why (nothing is dropped silently)."""
+
+    model_config = ConfigDict(extra="forbid")
+    name: str
+    reason: str
+
+
+class DatasetRef(BaseModel):
+    """Which dataset the entry was scored on."""
+
+    model_config = ConfigDict(extra="forbid")
+    repo: str
+    revision: str | None
+    fingerprint: str
+    task: str
+    task_version: int
+    split: Literal["test"] = "test"
+
+
+class ModelMeta(BaseModel):
+    """Model metadata shown on the leaderboard."""
+
+    model_config = ConfigDict(extra="forbid")
+    name: str
+    revision: str = "main"
+    kind: str | None = None
+    n_parameters: int | None = None
+    training_sessions: list[str] = Field(default_factory=list)
+    license: str | None = None
+    url: str | None = None
+
+    @field_validator("name", "revision")
+    @classmethod
+    def _safe(cls, v: str) -> str:
+        if not SAFE_NAME.match(v.replace("/", "__")):
+            raise ValueError(f"{v!r} must be 1-128 characters of letters, digits, '.', '_', '+', '-' or '/'")
+        return v
+
+
+class Subset(BaseModel):
+    """The units a model was restricted to (None: all units)."""
+
+    model_config = ConfigDict(extra="forbid")
+    region_group: str | None = None
+    structure: str | None = None
+    cell_type: str | None = None
+    n_units: int | None = None
+    draws: int | None = None
+    seed: int | None = None
+
+
+class ResultEntry(BaseModel):
+    """A leaderboard result entry (schema version 1)."""
+
+    model_config = ConfigDict(extra="forbid")
+    schema_version: Literal[1] = RESULT_SCHEMA_VERSION
+    package_version: str
+    git_hash: str | None
+    dataset: DatasetRef
+    model: ModelMeta
+    scorer_model: str | None
+    scorer_revision: str | None = None
+    floor_pool_version: int
+    seeds: dict[str, int]
+    subset: Subset = Field(default_factory=Subset)
+    sessions: list[str]
+    metrics: list[MetricResult]
+    skipped: list[SkippedMetric] = Field(default_factory=list)
+    evaluation_time_s: float
+    created_at: str
+    environment: dict[str, str]
+
+    def metric(self, name: str) -> MetricResult:
+        """The metric named ``name`` (KeyError listing those present)."""
+        for m in self.metrics:
+            if m.name == name:
+                return m
+        raise KeyError(f"metric {name!r} not in entry; present: {[m.name for m in self.metrics]}")
+
+
+TIME_FIELDS = ("evaluation_time_s", "created_at")
+
+
+def entry_path(results_dir: Path, entry: ResultEntry) -> Path:
+    """``<results>/<model name with / as __>/<revision>/<task>.json``."""
+    return Path(results_dir) / entry.model.name.replace("/", "__") / entry.model.revision / f"{entry.dataset.task}.json"
+
+
+def write_entry(results_dir: Path, entry: ResultEntry) -> Path:
+    """Validate and write an entry atomically (temp file + rename); return its path."""
+    path = entry_path(results_dir, entry)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.write_text(entry.model_dump_json(indent=2) + "\n", encoding="utf-8")
+    tmp.replace(path)
+    return path
+
+
+def read_entry(path: Path) -> ResultEntry:
+    """Read and validate an entry.
+
+    Raises:
+        ResultEntryError: Unreadable JSON or a schema violation, naming the file and field.
+    """
+    try:
+        data = json.loads(Path(path).read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        raise ResultEntryError(f"{path}: not a readable JSON file ({exc})") from exc
+    version = data.get("schema_version") if isinstance(data, dict) else None
+    if version != RESULT_SCHEMA_VERSION:
+        raise ResultEntryError(
+            f"{path}: schema_version {version!r} is not supported (expected {RESULT_SCHEMA_VERSION})"
+        )
+    try:
+        return ResultEntry.model_validate(data)
+    except ValueError as exc:
+        raise ResultEntryError(f"{path}: {exc}") from exc
+
+
+def json_schema() -> dict:
+    """The JSON Schema of :class:`ResultEntry`."""
+    return ResultEntry.model_json_schema()

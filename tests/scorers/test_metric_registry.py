@@ -1,0 +1,181 @@
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Callable
+
+import numpy as np
+import pytest
+
+import neurrator_bench.scorers  # noqa: F401  (registers every metric)
+from neurrator_bench.registry import Registry
+from neurrator_bench.scorers.celltype_probe import celltype_classifier
+from neurrator_bench.scorers.cka import linear_cka
+from neurrator_bench.scorers.knn_purity import knn_purity
+from neurrator_bench.scorers.metric_registry import (
+    METRICS,
+    MetricSpec,
+    as_finite_array,
+    get_metric,
+    register_metric,
+)
+from neurrator_bench.scorers.retrieval import median_rank, recall_at_k, retrieval_ranks
+from neurrator_bench.scorers.sbert import sbert_report
+
+EXPECTED = {
+    "sbert_matched",
+    "sbert_word_salad_floor",
+    "sbert_off_topic_floor",
+    "sbert_shuffled_floor",
+    "sbert_delta_word_salad",
+    "sbert_delta_off_topic",
+    "sbert_delta_shuffled",
+    "distinct_narration_ratio",
+    "retrieval_r1",
+    "retrieval_r5",
+    "retrieval_r10",
+    "retrieval_median_rank",
+    "cka_linear",
+    "knn_purity",
+    "celltype_accuracy",
+}
+FLOORS = {"sbert_word_salad_floor", "sbert_off_topic_floor", "sbert_shuffled_floor"}
+N, D = 24, 12
+
+
+def _rng():
+    return np.random.default_rng(0)
+
+
+def _sbert(oracle: bool) -> dict[str, float]:
+    rng = _rng()
+    ref = rng.normal(size=(N, D))
+    narr = ref.copy() if oracle else rng.normal(size=(N, D))
+    narrations = [f"n{i}" for i in range(N)] if oracle else ["same"] * N
+    pool = rng.normal(size=(30, D))
+    ids = [f"s{i}" for i in range(N)]
+    return sbert_report(narr, ref, pool, pool[::-1], sample_ids=ids, narrations=narrations, seed=0).means()
+
+
+def _retrieval(oracle: bool) -> np.ndarray:
+    rng = _rng()
+    cands = rng.normal(size=(N, D))
+    truth = np.arange(N)
+    pred = cands.copy() if oracle else rng.normal(size=(N, D))
+    return retrieval_ranks(pred, cands, truth)
+
+
+def _clustered(oracle: bool) -> tuple[np.ndarray, np.ndarray]:
+    rng = _rng()
+    labels = np.repeat(np.arange(6), 4)
+    centres = rng.normal(size=(6, D)) * 5
+    pred = centres[labels] + rng.normal(size=(N, D)) if oracle else rng.normal(size=(N, D))
+    return pred, labels
+
+
+def _celltype(oracle: bool) -> float:
+    pred, _ = _clustered(oracle)
+    labels = np.array(["PV", "SST", "VIP"])[np.arange(N) % 3]
+    if oracle:
+        pred = pred + 10.0 * np.eye(D)[np.arange(N) % 3]
+    return celltype_classifier(pred, labels, n_splits=4, n_permutations=0).accuracy
+
+
+def _cka(oracle: bool) -> float:
+    x, _ = _clustered(True)
+    y = x @ np.linalg.qr(_rng().normal(size=(D, D)))[0] if oracle else _rng().normal(size=(N, D))
+    return linear_cka(x, y)
+
+
+# metric name -> f(oracle) -> value. A metric registered without an entry here fails the contract.
+COMPUTE: dict[str, Callable[[bool], float]] = {
+    **{name: (lambda oracle, name=name: _sbert(oracle)[name]) for name in EXPECTED if name.startswith("sbert_")},
+    "distinct_narration_ratio": lambda oracle: _sbert(oracle)["distinct_narration_ratio"],
+    "retrieval_r1": lambda oracle: recall_at_k(_retrieval(oracle), 1),
+    "retrieval_r5": lambda oracle: recall_at_k(_retrieval(oracle), 5),
+    "retrieval_r10": lambda oracle: recall_at_k(_retrieval(oracle), 10),
+    "retrieval_median_rank": lambda oracle: median_rank(_retrieval(oracle)),
+    "cka_linear": _cka,
+    "knn_purity": lambda oracle: knn_purity(*_clustered(oracle), k=3),
+    "celltype_accuracy": _celltype,
+}
+
+
+def test_registered_names_are_exactly_the_spec():
+    assert set(METRICS.names()) == EXPECTED
+
+
+@pytest.mark.parametrize("name", METRICS.names(), ids=METRICS.names())
+def test_metric_contract(name):
+    spec = get_metric(name)
+    assert isinstance(spec, MetricSpec)
+    assert spec.name == name
+    assert re.fullmatch(r"[a-z][a-z0-9]*(_[a-z0-9]+)*", name)
+    low, high = spec.value_range
+    assert low < high
+    assert spec.chance.strip() and spec.description.strip()
+    assert re.search(r"(Sec\. [45]|A\.[456])", spec.paper_section)
+    assert isinstance(spec.higher_is_better, bool)
+    oracle = COMPUTE[name](True)
+    null = COMPUTE[name](False)
+    for value in (oracle, null):
+        assert math.isfinite(value)
+        assert low <= value <= high
+    if name not in FLOORS:
+        assert (oracle > null) if spec.higher_is_better else (oracle < null)
+
+
+def test_unknown_metric_suggests_near_match():
+    with pytest.raises(KeyError, match="Did you mean 'retrieval_r10'"):
+        get_metric("retrieval_r100")
+
+
+def test_duplicate_registration_raises_and_does_not_overwrite():
+    spec = get_metric("knn_purity")
+    clone = MetricSpec("knn_purity", False, (0.0, 1.0), "x", "A.6", "other")
+    with pytest.raises(ValueError, match="duplicate metric name 'knn_purity'"):
+        register_metric(clone)
+    assert get_metric("knn_purity") is spec
+
+
+def test_fresh_registry_accepts_valid_spec():
+    reg = Registry[MetricSpec]("metric")
+    spec = MetricSpec("my_metric", True, (0.0, math.inf), "0", "Sec. 4.1", "test metric")
+    reg.add(spec.name, spec)
+    assert reg.get("my_metric") is spec
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "match"),
+    [
+        ({"name": "Bad Name"}, "snake_case"),
+        ({"name": "r@10"}, "snake_case"),
+        ({"chance": " "}, "field 'chance' must be non-empty"),
+        ({"paper_section": ""}, "field 'paper_section' must be non-empty"),
+        ({"value_range": (1.0, 0.0)}, r"low < high, found \(1.0, 0.0\)"),
+        ({"value_range": (0.0, float("nan"))}, "low < high"),
+    ],
+)
+def test_metric_spec_validation(kwargs, match):
+    base = {
+        "name": "ok_name",
+        "higher_is_better": True,
+        "value_range": (0.0, 1.0),
+        "chance": "1/n",
+        "paper_section": "A.6",
+        "description": "d",
+    }
+    with pytest.raises(ValueError, match=match):
+        MetricSpec(**{**base, **kwargs})
+
+
+def test_spec_is_frozen():
+    with pytest.raises(AttributeError):
+        get_metric("cka_linear").higher_is_better = False  # type: ignore[misc]
+
+
+def test_as_finite_array_messages():
+    with pytest.raises(ValueError, match=r"v: expected a numeric array, found list"):
+        as_finite_array("v", ["a", "b"], ndim=1)
+    with pytest.raises(ValueError, match=r"v: expected a 2-d array, found shape \(3,\)"):
+        as_finite_array("v", [1.0, 2.0, 3.0], ndim=2)
