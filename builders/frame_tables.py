@@ -44,7 +44,8 @@ def write_stimuli_config(
         text = captioner.caption(stim.frames, stim.descriptions)
         if len(text) != len(stim.frames):
             raise ValueError(
-                f"captioner {captioner.captioner_id!r} returned {len(text)} captions for {len(stim.frames)} frames of {name}"
+                f"captioner {captioner.captioner_id!r} returned {len(text)} captions "
+                f"for {len(stim.frames)} frames of {name}"
             )
         captions[name] = np.array(text, dtype=object)
         cols = {
