@@ -88,6 +88,25 @@ class Subset(BaseModel):
     seed: int | None = None
 
 
+class FrameScore(BaseModel):
+    """Mean per-sample score of one frame (for per-frame curves over a movie)."""
+
+    model_config = ConfigDict(extra="forbid")
+    stimulus: str
+    frame: int
+    metric: str
+    value: float
+    n: int = Field(ge=1)
+
+
+class SimilarityMatrix(BaseModel):
+    """Cross-narration similarity between populations (paper Fig. 5)."""
+
+    model_config = ConfigDict(extra="forbid")
+    names: list[str]
+    values: list[list[float]]
+
+
 class ResultEntry(BaseModel):
     """A leaderboard result entry (schema version 1)."""
 
@@ -105,6 +124,8 @@ class ResultEntry(BaseModel):
     sessions: list[str]
     metrics: list[MetricResult]
     skipped: list[SkippedMetric] = Field(default_factory=list)
+    per_frame: list[FrameScore] = Field(default_factory=list)
+    similarity: SimilarityMatrix | None = None
     evaluation_time_s: float
     created_at: str
     environment: dict[str, str]
@@ -120,9 +141,16 @@ class ResultEntry(BaseModel):
 TIME_FIELDS = ("evaluation_time_s", "created_at")
 
 
+def subset_slug(subset: Subset) -> str:
+    """``""`` for the full population, else e.g. ``"@region_group=V1,n_units=32"`` (fields in schema order)."""
+    parts = [f"{k}={v}" for k, v in subset.model_dump().items() if v is not None and k not in ("draws", "seed")]
+    return "@" + ",".join(parts) if parts else ""
+
+
 def entry_path(results_dir: Path, entry: ResultEntry) -> Path:
-    """``<results>/<model name with / as __>/<revision>/<task>.json``."""
-    return Path(results_dir) / entry.model.name.replace("/", "__") / entry.model.revision / f"{entry.dataset.task}.json"
+    """``<results>/<model name, / as __>/<revision>/<task><subset slug>.json``."""
+    name = f"{entry.dataset.task}{subset_slug(entry.subset)}.json"
+    return Path(results_dir) / entry.model.name.replace("/", "__") / entry.model.revision / name
 
 
 def write_entry(results_dir: Path, entry: ResultEntry) -> Path:

@@ -7,6 +7,7 @@ global RNG; inputs are never modified.
 
 Modules: ``sbert`` (Sec. 4.1, A.4, A.5), ``floor_pools`` (floor sentence pools), ``retrieval``,
 ``cka``, ``knn_purity`` (A.6), ``celltype_probe`` (Sec. 5), ``similarity_matrix`` (Sec. 4.2),
+``frame_identification`` (real-data track),
 ``bootstrap`` and ``paired_tests`` (confidence intervals and p-values), ``metric_registry``.
 """
 
@@ -17,6 +18,7 @@ from neurrator_bench.scorers import (
     celltype_probe,
     cka,
     floor_pools,
+    frame_identification,
     knn_purity,
     metric_registry,
     paired_tests,
@@ -33,6 +35,7 @@ __all__ = [
     "celltype_probe",
     "cka",
     "floor_pools",
+    "frame_identification",
     "get_metric",
     "knn_purity",
     "metric_registry",

@@ -11,6 +11,7 @@ import neurrator_bench.scorers  # noqa: F401  (registers every metric)
 from neurrator_bench.registry import Registry
 from neurrator_bench.scorers.celltype_probe import celltype_classifier
 from neurrator_bench.scorers.cka import linear_cka
+from neurrator_bench.scorers.frame_identification import frame_identification_accuracy, template_decode
 from neurrator_bench.scorers.knn_purity import knn_purity
 from neurrator_bench.scorers.metric_registry import (
     METRICS,
@@ -38,6 +39,7 @@ EXPECTED = {
     "cka_linear",
     "knn_purity",
     "celltype_accuracy",
+    "frame_identification_accuracy",
 }
 FLOORS = {"sbert_word_salad_floor", "sbert_off_topic_floor", "sbert_shuffled_floor"}
 N, D = 24, 12
@@ -87,6 +89,13 @@ def _cka(oracle: bool) -> float:
     return linear_cka(x, y)
 
 
+def _frame_id(oracle: bool) -> float:
+    rng = _rng()
+    base = rng.poisson(3.0, size=(1, N, D)).astype(float)
+    test = base if oracle else rng.poisson(3.0, size=(1, N, D)).astype(float)
+    return frame_identification_accuracy(template_decode(np.repeat(base, 3, axis=0), test), np.arange(N))
+
+
 # metric name -> f(oracle) -> value. A metric registered without an entry here fails the contract.
 COMPUTE: dict[str, Callable[[bool], float]] = {
     **{name: (lambda oracle, name=name: _sbert(oracle)[name]) for name in EXPECTED if name.startswith("sbert_")},
@@ -98,6 +107,7 @@ COMPUTE: dict[str, Callable[[bool], float]] = {
     "cka_linear": _cka,
     "knn_purity": lambda oracle: knn_purity(*_clustered(oracle), k=3),
     "celltype_accuracy": _celltype,
+    "frame_identification_accuracy": _frame_id,
 }
 
 

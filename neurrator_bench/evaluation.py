@@ -1,0 +1,295 @@
+"""``evaluate``: model directory -> predictions file -> scores -> result entry; and subset scaling curves.
+
+The predictions written here are exactly what ``neurrator-bench score`` accepts, so a model scored by
+``evaluate`` and the same model's predictions scored by ``score`` give the same entry.
+"""
+
+from __future__ import annotations
+
+import logging
+import tempfile
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from neurrator_bench.dataset_access import DatasetHandle, open_dataset
+from neurrator_bench.errors import ModelDirectoryError
+from neurrator_bench.inference import predict_split
+from neurrator_bench.model_kinds import load_model
+from neurrator_bench.schemas.predictions import read_predictions, write_predictions
+from neurrator_bench.schemas.result_entry import (
+    MetricResult,
+    ModelMeta,
+    ResultEntry,
+    SkippedMetric,
+    Subset,
+    write_entry,
+)
+from neurrator_bench.scoring import ScoringOptions, score_predictions
+from neurrator_bench.text_embedding import DEFAULT_SENTENCE_MODEL, SentenceEncoder
+
+logger = logging.getLogger(__name__)
+
+
+def model_meta(config: Mapping) -> ModelMeta:
+    """Leaderboard metadata from a model directory's config.json."""
+    return ModelMeta(
+        name=str(config["name"]),
+        revision=str(config.get("revision", "main")),
+        kind=config.get("model_kind"),
+        n_parameters=config.get("n_parameters"),
+        training_sessions=list(config.get("training_sessions", [])),
+        license=config.get("license"),
+        url=config.get("url"),
+    )
+
+
+def _as_dataset(dataset: str | Path | DatasetHandle) -> DatasetHandle:
+    return dataset if isinstance(dataset, DatasetHandle) else open_dataset(dataset)
+
+
+def narrate(
+    model_dir: Path,
+    dataset: str | Path | DatasetHandle,
+    task: str,
+    out_file: Path,
+    *,
+    narrator: str = "retrieval",
+    llava: str | None = None,
+    unit_filters: Mapping[str, str] | None = None,
+    n_units: int | None = None,
+    seed: int = 0,
+) -> tuple[Path, dict[str, str]]:
+    """Predict and narrate the test split and write the predictions parquet.
+
+    Returns:
+        ``(path, skipped sessions -> reason)``.
+    """
+    ds = _as_dataset(dataset)
+    model = load_model(model_dir)
+    if model.config["dataset_fingerprint"] != ds.fingerprint:
+        raise ModelDirectoryError(
+            f"{model_dir}/config.json: trained on dataset fingerprint {model.config['dataset_fingerprint']}, "
+            f"but {ds.repo} has {ds.fingerprint} (unit order may differ); retrain on this dataset"
+        )
+    pred = predict_split(
+        model, ds, task, unit_filters=unit_filters, n_units=n_units, seed=seed, narrator=narrator, llava=llava
+    )
+    path = write_predictions(
+        out_file,
+        pred.sample_ids,
+        dataset_fingerprint=ds.fingerprint,
+        task=task,
+        embedding=pred.pooled,
+        narration=pred.narration,
+    )
+    return path, pred.skipped_sessions
+
+
+def combine_draws(entries: Sequence[ResultEntry], subset: Subset) -> ResultEntry:
+    """One entry from several random unit draws: value = mean over draws; CI = 2.5/97.5 % over draws.
+
+    ``n_boot`` of a combined metric is 0 (its interval describes the spread over unit draws, not a bootstrap).
+    """
+    first = entries[0]
+    metrics = []
+    for m in first.metrics:
+        values = np.array([e.metric(m.name).value for e in entries])
+        lo, hi = np.percentile(values, [2.5, 97.5]) if len(values) > 1 else (None, None)
+        metrics.append(
+            MetricResult(
+                name=m.name,
+                value=float(values.mean()),
+                ci_low=None if lo is None else float(lo),
+                ci_high=None if hi is None else float(hi),
+                n=m.n,
+                n_boot=0,
+                higher_is_better=m.higher_is_better,
+                p_value=m.p_value,
+            )
+        )
+    return first.model_copy(
+        update={
+            "metrics": metrics,
+            "subset": subset,
+            "per_frame": [],
+            "similarity": None,
+            "evaluation_time_s": round(sum(e.evaluation_time_s for e in entries), 3),
+        }
+    )
+
+
+def evaluate_model(
+    model_dir: Path,
+    dataset: str | Path | DatasetHandle,
+    task: str,
+    *,
+    results_dir: Path | None = None,
+    narrator: str = "retrieval",
+    llava: str | None = None,
+    unit_filters: Mapping[str, str] | None = None,
+    n_units: int | None = None,
+    draws: int = 1,
+    seed: int = 0,
+    options: ScoringOptions | None = None,
+    encoder: SentenceEncoder | None = None,
+    predictions_out: Path | None = None,
+) -> ResultEntry:
+    """Predict, narrate and score a model directory on a task's test split.
+
+    Args:
+        model_dir: Model directory (config.json + safetensors/npz/json; never pickle).
+        dataset: Dataset folder, Hub id or opened handle.
+        task: Task name.
+        results_dir: Where to write the entry (``<model>/<revision>/<task>[@subset].json``); None: don't write.
+        narrator: "retrieval" or "llava".
+        llava: LLaVA id/path for the llava narrator.
+        unit_filters: Subset query filters (e.g. {"region_group": "V1"}).
+        n_units: Subset query size (random units after filters).
+        draws: Random unit draws when ``n_units`` is set (seeds ``seed .. seed + draws - 1``).
+        seed: Scoring and draw seed.
+        options: Scoring options (bootstrap size, exclusion zone, ...).
+        encoder: SBERT encoder to reuse across calls.
+        predictions_out: Keep the (first draw's) predictions file here.
+
+    Returns:
+        The result entry (also written when ``results_dir`` is given).
+    """
+    ds = _as_dataset(dataset)
+    opts = options or ScoringOptions(seed=seed)
+    encoder = encoder or SentenceEncoder(DEFAULT_SENTENCE_MODEL)
+    model = load_model(model_dir)
+    meta = model_meta(model.config)
+    filters = dict(unit_filters or {})
+    subset = Subset(
+        region_group=filters.get("region_group"),
+        structure=filters.get("structure"),
+        cell_type=filters.get("cell_type"),
+        n_units=n_units,
+        draws=draws if n_units is not None else None,
+        seed=seed if n_units is not None else None,
+    )
+    if draws < 1 or (draws > 1 and n_units is None):
+        raise ValueError("draws must be >= 1, and draws > 1 needs n_units")
+    entries = []
+    with tempfile.TemporaryDirectory() as tmp:
+        for d in range(draws):
+            out = predictions_out if (predictions_out is not None and d == 0) else Path(tmp) / f"draw{d}.parquet"
+            path, skipped = narrate(
+                model_dir,
+                ds,
+                task,
+                out,
+                narrator=narrator,
+                llava=llava,
+                unit_filters=filters,
+                n_units=n_units,
+                seed=seed + d,
+            )
+            entry = score_predictions(
+                read_predictions(path), ds, task, model=meta, subset=subset, encoder=encoder, options=opts
+            )
+            extra = [SkippedMetric(name=f"session:{s}", reason=r) for s, r in sorted(skipped.items())]
+            entry = entry.model_copy(
+                update={"skipped": [*[s for s in entry.skipped if s.name not in {x.name for x in extra}], *extra]}
+            )
+            entries.append(entry)
+    entry = entries[0] if len(entries) == 1 else combine_draws(entries, subset)
+    if results_dir is not None:
+        write_entry(results_dir, entry)
+    return entry
+
+
+def scaling_curve(
+    model_dir: Path,
+    dataset: str | Path | DatasetHandle,
+    task: str,
+    *,
+    regions: Sequence[str] = ("V1", "higher_visual", "LGd", "hippocampus"),
+    sizes: Sequence[int] = (8, 16, 32, 64, 128),
+    draws: int = 3,
+    seed: int = 0,
+    results_dir: Path | None = None,
+    options: ScoringOptions | None = None,
+    metric: str = "sbert_matched",
+) -> pd.DataFrame:
+    """Score vs population size per region (paper Fig. 4) from subset queries of one model.
+
+    A (region, size) with too few units in every session is kept as a row with ``skipped`` set.
+
+    Returns:
+        Columns region, n_units, value, ci_low, ci_high (over draws), draws, skipped.
+    """
+    ds = _as_dataset(dataset)
+    encoder = SentenceEncoder(DEFAULT_SENTENCE_MODEL)
+    rows = []
+    for region in regions:
+        for size in sizes:
+            try:
+                entry = evaluate_model(
+                    model_dir,
+                    ds,
+                    task,
+                    results_dir=results_dir,
+                    unit_filters={"region_group": region},
+                    n_units=size,
+                    draws=draws,
+                    seed=seed,
+                    options=options,
+                    encoder=encoder,
+                )
+            except ModelDirectoryError as exc:
+                rows.append(
+                    {
+                        "region": region,
+                        "n_units": size,
+                        "value": np.nan,
+                        "ci_low": np.nan,
+                        "ci_high": np.nan,
+                        "draws": draws,
+                        "skipped": str(exc),
+                    }
+                )
+                continue
+            m = entry.metric(metric)
+            rows.append(
+                {
+                    "region": region,
+                    "n_units": size,
+                    "value": m.value,
+                    "ci_low": m.ci_low,
+                    "ci_high": m.ci_high,
+                    "draws": draws,
+                    "skipped": "",
+                }
+            )
+    return pd.DataFrame(rows)
+
+
+def write_scaling_report(table: pd.DataFrame, out_dir: Path) -> dict[str, Path]:
+    """``scaling.csv`` and ``scaling.png`` (value vs population size, one line per region, log x)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from matplotlib.figure import Figure
+
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    csv = out_dir / "scaling.csv"
+    table.to_csv(csv, index=False)
+    fig = Figure(figsize=(6, 4))
+    ax = fig.subplots()
+    for region, rows in table[table["skipped"] == ""].groupby("region", sort=True):
+        group = rows.sort_values("n_units")
+        ax.plot(group["n_units"], group["value"], marker="o", label=str(region))
+        if group["ci_low"].notna().all():
+            ax.fill_between(group["n_units"], group["ci_low"], group["ci_high"], alpha=0.2)
+    ax.set_xscale("log")
+    ax.set_xlabel("units in the query")
+    ax.set_ylabel("score")
+    ax.legend()
+    png = out_dir / "scaling.png"
+    fig.savefig(png, dpi=100, bbox_inches="tight")
+    return {"csv": csv, "png": png}

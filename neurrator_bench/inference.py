@@ -1,0 +1,165 @@
+"""Run a loaded model over a task split: z-score, optional unit subset, predict, narrate.
+
+This is the one path behind ``neurrator-bench narrate`` (which writes the predictions file) and
+``neurrator-bench evaluate`` (which then scores it). Narrators:
+
+* ``retrieval`` (offline default): the caption of the training frame of the task whose pooled target is
+  nearest (cosine) to the predicted pooled vector;
+* ``llava``: the frozen LLaVA narrator fed the predicted patch tensor through the PatchInjector hook
+  (needs a model that predicts patches of LLaVA's vision width).
+
+A model that returns its own narrations (e.g. caption floors) is not re-narrated.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from neurrator_bench.dataset_access import (
+    DatasetHandle,
+    load_frame_targets,
+    load_normalization,
+    load_samples,
+    load_session_split,
+    load_units,
+    zscore_windows,
+)
+from neurrator_bench.errors import ModelDirectoryError
+from neurrator_bench.model_kinds import DecoderModel, Prediction
+from neurrator_bench.subsets import unit_mask
+
+logger = logging.getLogger(__name__)
+NARRATORS = ("retrieval", "llava")
+
+
+@dataclass
+class PredictedSplit:
+    """Predictions for a task split, one row per sample (sorted by sample_id within each session).
+
+    Attributes:
+        sample_ids: n sample ids.
+        pooled: (n, dim) predicted pooled targets, or None when the model predicts none.
+        narration: n narrations.
+        skipped_sessions: session id -> why it was not predicted.
+    """
+
+    sample_ids: list[str]
+    pooled: np.ndarray | None
+    narration: list[str]
+    skipped_sessions: dict[str, str] = field(default_factory=dict)
+
+
+class RetrievalCaptioner:
+    """Nearest training frame's caption in pooled target space (the task's training frames only)."""
+
+    def __init__(self, ds: DatasetHandle, task: str) -> None:
+        from neurrator_bench.reference_model.narrators import RetrievalNarrator
+
+        train = load_samples(ds, task, "train")[["stimulus", "frame"]].drop_duplicates()
+        pooled, captions = [], []
+        for stimulus in sorted(set(train["stimulus"])):
+            frames = np.sort(train.loc[train["stimulus"] == stimulus, "frame"].to_numpy())
+            targets = load_frame_targets(ds, stimulus)
+            pooled.append(targets.pooled[frames])
+            captions += targets.captions[frames].tolist()
+        self._narrator = RetrievalNarrator(np.concatenate(pooled), captions)
+
+    def __call__(self, prediction: Prediction) -> list[str]:
+        """Narrate one batch of predictions."""
+        if prediction.pooled is None:
+            raise ModelDirectoryError("the retrieval narrator needs pooled predictions; this model returned none")
+        return list(self._narrator.narrate_pooled(prediction.pooled))
+
+
+class LlavaCaptioner:
+    """LLaVA narration of predicted patches (paper Sec. 3.1, A.2)."""
+
+    def __init__(self, llava: str | None) -> None:
+        from neurrator_bench.reference_model.narrators import DEFAULT_LLAVA, LlavaNarrator
+
+        self._narrator = LlavaNarrator(llava or DEFAULT_LLAVA)
+
+    def __call__(self, prediction: Prediction) -> list[str]:
+        """Narrate one batch of predictions."""
+        if prediction.patches is None:
+            raise ModelDirectoryError("the llava narrator needs predicted patches; this model predicts none")
+        return list(self._narrator.narrate(prediction.patches))
+
+
+def make_narrator(kind: str, ds: DatasetHandle, task: str, *, llava: str | None = None):
+    """The narrator named ``kind`` (one of :data:`NARRATORS`)."""
+    if kind == "retrieval":
+        return RetrievalCaptioner(ds, task)
+    if kind == "llava":
+        return LlavaCaptioner(llava)
+    raise ValueError(f"unknown narrator {kind!r}; choose one of {', '.join(NARRATORS)}")
+
+
+def predict_split(
+    model: DecoderModel,
+    ds: DatasetHandle,
+    task: str,
+    *,
+    split: str = "test",
+    sessions: Sequence[str] | None = None,
+    unit_filters: Mapping[str, str] | None = None,
+    n_units: int | None = None,
+    seed: int = 0,
+    narrator: str = "retrieval",
+    llava: str | None = None,
+) -> PredictedSplit:
+    """Predict and narrate every sample of ``split`` for the model's sessions.
+
+    Args:
+        model: A loaded model directory.
+        ds: The dataset.
+        task: Task name (its normalization statistics z-score the windows).
+        split: Split to predict.
+        sessions: Sessions to predict (default: every session of the split the model knows).
+        unit_filters: Subset query: column -> value over the ``units`` config (e.g. region_group=V1).
+        n_units: Subset query: N random units (after filters), drawn with ``seed``.
+        seed: Seed of the unit draw.
+        narrator: "retrieval" or "llava".
+        llava: LLaVA id or path for the llava narrator.
+
+    Raises:
+        ModelDirectoryError: The model knows none of the split's sessions.
+    """
+    in_split = sorted(set(load_samples(ds, task, split)["session_id"]))
+    wanted = list(sessions) if sessions is not None else [s for s in in_split if s in set(model.sessions())]
+    if not wanted:
+        raise ModelDirectoryError(
+            f"model decodes sessions {model.sessions()} but {task}/{split} has {in_split}: nothing to predict"
+        )
+    narrate = make_narrator(narrator, ds, task, llava=llava)
+    ids: list[str] = []
+    pooled: list[np.ndarray] = []
+    narration: list[str] = []
+    skipped: dict[str, str] = {}
+    for session in wanted:
+        mask = None
+        if unit_filters or n_units is not None:
+            try:
+                mask = unit_mask(load_units(ds, session), unit_filters, n_units, seed)
+            except ValueError as exc:
+                skipped[session] = str(exc)
+                continue
+        part = load_session_split(ds, task, split, session)
+        mean, std = load_normalization(ds, task, session)
+        pred = model.predict(session, zscore_windows(part.spikes, mean, std), unit_mask=mask)
+        ids += part.meta["sample_id"].tolist()
+        narration += pred.narration if pred.narration is not None else narrate(pred)
+        if pred.pooled is not None:
+            pooled.append(np.asarray(pred.pooled, dtype=np.float32))
+    if not ids:
+        raise ModelDirectoryError(f"no session could be predicted: {skipped}")
+    return PredictedSplit(
+        sample_ids=ids,
+        pooled=np.concatenate(pooled) if pooled else None,
+        narration=narration,
+        skipped_sessions=skipped,
+    )

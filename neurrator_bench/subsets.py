@@ -1,0 +1,63 @@
+"""Unit subsets for subset queries: a region, a cell type, or N random units (paper Sec. 4.2, 5)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+import numpy as np
+import pandas as pd
+
+SUBSET_COLUMNS = ("region_group", "structure", "cell_type", "probe")
+
+
+def parse_unit_filters(specs: tuple[str, ...] | list[str]) -> dict[str, str]:
+    """``["region_group=V1", "cell_type=SST"]`` -> dict; ``region=`` is accepted for ``region_group``.
+
+    Raises:
+        ValueError: Malformed spec or unknown column, naming the spec and the allowed columns.
+    """
+    out: dict[str, str] = {}
+    for spec in specs:
+        key, sep, value = spec.partition("=")
+        key = {"region": "region_group"}.get(key.strip(), key.strip())
+        if not sep or not value.strip():
+            raise ValueError(f"unit filter {spec!r}: expected COLUMN=VALUE, e.g. region_group=V1")
+        if key not in SUBSET_COLUMNS:
+            raise ValueError(f"unit filter {spec!r}: unknown column {key!r}; allowed: {', '.join(SUBSET_COLUMNS)}")
+        out[key] = value.strip()
+    return out
+
+
+def unit_mask(
+    units: pd.DataFrame, filters: Mapping[str, str] | None = None, n_units: int | None = None, seed: int = 0
+) -> np.ndarray:
+    """Boolean mask over one session's units (rows in ``unit_index`` order).
+
+    Args:
+        units: The session's rows of the ``units`` config.
+        filters: column -> value equality filters (all must hold).
+        n_units: Keep this many units drawn without replacement among those selected.
+        seed: Seed of the draw.
+
+    Returns:
+        (n_units_in_session,) bool.
+
+    Raises:
+        ValueError: No unit matches, or fewer than ``n_units`` do (naming the selection and the count).
+    """
+    mask = np.ones(len(units), dtype=bool)
+    for key, value in (filters or {}).items():
+        mask &= (units[key].astype(str) == value).to_numpy()
+    described = ", ".join(f"{k}={v}" for k, v in (filters or {}).items()) or "all units"
+    if not mask.any():
+        raise ValueError(f"no unit of session {units['session_id'].iloc[0]!r} matches {described}")
+    if n_units is not None:
+        idx = np.flatnonzero(mask)
+        if n_units > idx.size:
+            raise ValueError(
+                f"{described} of session {units['session_id'].iloc[0]!r} has {idx.size} units; {n_units} requested"
+            )
+        keep = np.random.default_rng(seed).choice(idx, size=n_units, replace=False)
+        mask = np.zeros(len(units), dtype=bool)
+        mask[keep] = True
+    return mask
