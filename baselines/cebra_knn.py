@@ -39,7 +39,6 @@ from neurrator_bench.errors import ModelDirectoryError
 from neurrator_bench.model_kinds import DecoderModel, Prediction
 
 from .common import (
-    KnnTargetBank,
     Member,
     SessionModel,
     check_feature_mode,
@@ -50,12 +49,12 @@ from .common import (
     read_json,
     resolve_sessions,
     torch_threads,
-    unique_rows,
     window_features,
     write_json,
     write_model_dir,
     write_npz,
 )
+from .pca_knn import KnnTargetBank, unique_rows
 
 logger = logging.getLogger(__name__)
 
@@ -69,7 +68,7 @@ ARCH_FIELDS = ("model_architecture", "num_neurons", "num_units", "num_output")
 @contextlib.contextmanager
 def seeded_global_rngs(seed: int) -> Iterator[None]:
     """Seed torch's and numpy's global RNGs (CEBRA samples from them) and restore both afterwards."""
-    np_state = np.random.get_state()
+    np_state = np.random.get_state()  # noqa: NPY002 - saved and restored below
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
         np.random.seed(seed)  # noqa: NPY002 - cebra's discrete sampler uses the legacy global RNG
@@ -242,13 +241,9 @@ def train(
             emb = embed(network, feats)
             targets, index = unique_rows(data.pooled)
             member = folder / member_relpath(sid)
-            member.mkdir(parents=True, exist_ok=True)
-            state = {name: t.detach().contiguous() for name, t in network.state_dict().items()}
-            save_file(state, str(member / WEIGHTS))
-            write_json(member / ARCH_FILE, arch)
+            n_params += save_network(member, network, arch)
             write_npz(member / BANK_FILE, KnnTargetBank(emb, index, targets, k).arrays())
             members.append(member_entry(sid, data.x.shape[1], data.x.shape[2], len(data.x)))
-            n_params += sum(int(t.numel()) for t in state.values())
             target_dim = data.pooled.shape[1]
             stats[sid] = {"fit_seconds": round(time.perf_counter() - t0, 3), "n_labels": int(labels.max() + 1)}
         return model_config(
@@ -271,6 +266,21 @@ def train(
         )
 
     return write_model_dir(Path(out_dir), fill, overwrite=overwrite)
+
+
+def save_network(folder: Path, network: torch.nn.Module, arch: dict[str, Any]) -> int:
+    """Write ``cebra.safetensors`` (state dict) and ``cebra.json`` (constructor arguments) into ``folder``.
+
+    Returns:
+        Number of stored parameters.
+    """
+    folder.mkdir(parents=True, exist_ok=True)
+    state = {name: t.detach().cpu().contiguous() for name, t in network.state_dict().items()}
+    tmp = folder / f".{WEIGHTS}.tmp"
+    save_file(state, str(tmp))
+    tmp.replace(folder / WEIGHTS)
+    write_json(folder / ARCH_FILE, arch)
+    return sum(int(t.numel()) for t in state.values())
 
 
 def load_network(folder: Path) -> tuple[torch.nn.Module, dict[str, Any]]:

@@ -61,9 +61,7 @@ def check_windows(x: np.ndarray, *, n_units: int, window_bins: int, where: str) 
     if arr.ndim != 3:
         raise ValueError(f"{where}: x expected shape (n, {n_units}, {window_bins}), found {arr.shape}")
     if arr.shape[1] != n_units or arr.shape[2] != window_bins:
-        raise ValueError(
-            f"{where}: x expected (n, n_units={n_units}, window_bins={window_bins}), found {arr.shape}"
-        )
+        raise ValueError(f"{where}: x expected (n, n_units={n_units}, window_bins={window_bins}), found {arr.shape}")
     if not np.isfinite(arr).all():
         raise ValueError(f"{where}: x expected finite z-scored windows, found NaN or inf")
     return arr
@@ -123,8 +121,7 @@ def window_features(x: np.ndarray, mode: str) -> np.ndarray:
 
 def check_feature_mode(mode: str) -> str:
     """Return ``mode`` if it is a known feature mode, else raise ValueError."""
-    if mode not in FEATURE_MODES:
-        raise ValueError(f"features: expected one of {FEATURE_MODES}, found {mode!r}")
+    window_features(np.zeros((0, 1, 1), np.float32), mode)
     return mode
 
 
@@ -223,11 +220,7 @@ def write_npz(path: Path, arrays: Mapping[str, np.ndarray]) -> Path:
 
 
 def read_npz(path: Path, keys: tuple[str, ...]) -> dict[str, np.ndarray]:
-    """Read ``keys`` from an .npz file with ``allow_pickle=False``.
-
-    Raises:
-        ModelDirectoryError: The file is missing or lacks a key.
-    """
+    """Read ``keys`` from an .npz file with ``allow_pickle=False`` (ModelDirectoryError if missing)."""
     if not path.is_file():
         raise ModelDirectoryError(f"{path}: expected an npz file, found none")
     with np.load(path, allow_pickle=False) as data:
@@ -247,11 +240,7 @@ def write_json(path: Path, obj: Any) -> Path:
 
 
 def read_json(path: Path) -> Any:
-    """Read a JSON file.
-
-    Raises:
-        ModelDirectoryError: Missing file or invalid JSON.
-    """
+    """Read a JSON file (ModelDirectoryError if missing or invalid)."""
     if not path.is_file():
         raise ModelDirectoryError(f"{path}: expected a JSON file, found none")
     try:
@@ -347,97 +336,11 @@ def torch_threads(n: int) -> Iterator[None]:
         torch.set_num_threads(old)
 
 
-# ---------------------------------------------------------------------------------------------- KNN
-
-
-def unique_rows(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Distinct rows and the row index of each input row (to store per-frame targets once).
-
-    Args:
-        values: (n, d) array.
-
-    Returns:
-        (bank (m, d) distinct rows in sorted order, index (n,) int32 with ``bank[index] == values``).
-    """
-    bank, inverse = np.unique(values, axis=0, return_inverse=True)
-    return bank, inverse.reshape(-1).astype(np.int32)
-
-
-def knn_indices(bank: np.ndarray, queries: np.ndarray, k: int, *, chunk: int = 1024) -> np.ndarray:
-    """Indices of the ``k`` most cosine-similar bank rows of every query (ties: lower index first).
-
-    Args:
-        bank: (m, d) reference embeddings.
-        queries: (n, d) query embeddings.
-        k: Neighbours per query (capped at m).
-        chunk: Queries per similarity block.
-
-    Returns:
-        (n, min(k, m)) int64 indices, most similar first.
-
-    Raises:
-        ValueError: k < 1, empty bank, or mismatched dimensions.
-    """
-    if k < 1:
-        raise ValueError(f"k: expected >= 1, found {k}")
-    if bank.ndim != 2 or bank.shape[0] == 0 or queries.ndim != 2 or queries.shape[1] != bank.shape[1]:
-        raise ValueError(f"knn: expected bank (m>0, d) and queries (n, d), found {bank.shape} and {queries.shape}")
-    k = min(k, bank.shape[0])
-    b = l2_normalize(bank)
-    q = l2_normalize(queries)
-    out = np.empty((q.shape[0], k), dtype=np.int64)
-    for start in range(0, q.shape[0], chunk):
-        sims = q[start : start + chunk] @ b.T
-        # stable sort of negated similarities: ties resolved by the lower bank index
-        out[start : start + chunk] = np.argsort(-sims, axis=1, kind="stable")[:, :k]
-    return out
-
-
 def l2_normalize(values: np.ndarray) -> np.ndarray:
     """Rows scaled to unit L2 norm (all-zero rows stay zero); (n, d) -> (n, d) float64."""
     v = np.asarray(values, dtype=np.float64)
     norms = np.linalg.norm(v, axis=1, keepdims=True)
     return v / np.where(norms > 0, norms, 1.0)
-
-
-@dataclass(frozen=True)
-class KnnTargetBank:
-    """Training embeddings with the pooled target of each, decoded by averaging k neighbours.
-
-    Attributes:
-        embeddings: (n_train, e) training embeddings.
-        target_index: (n_train,) int row of ``targets`` of each training sample.
-        targets: (m, target_dim) distinct pooled targets.
-        k: Neighbours averaged.
-    """
-
-    embeddings: np.ndarray
-    target_index: np.ndarray
-    targets: np.ndarray
-    k: int
-
-    def decode(self, queries: np.ndarray) -> np.ndarray:
-        """Mean pooled target of the ``k`` cosine-nearest training samples; (n, e) -> (n, target_dim) float32."""
-        idx = knn_indices(self.embeddings, queries, self.k)
-        return self.targets[self.target_index[idx]].mean(axis=1).astype(np.float32)
-
-    def arrays(self) -> dict[str, np.ndarray]:
-        """The arrays to store in an npz file."""
-        return {
-            "embeddings": self.embeddings.astype(np.float32),
-            "target_index": self.target_index.astype(np.int32),
-            "targets": self.targets.astype(np.float32),
-        }
-
-    @classmethod
-    def from_npz(cls, path: Path, k: int) -> KnnTargetBank:
-        """Read a bank written with :meth:`arrays`."""
-        data = read_npz(path, ("embeddings", "target_index", "targets"))
-        if data["target_index"].max(initial=-1) >= len(data["targets"]) or len(data["embeddings"]) != len(
-            data["target_index"]
-        ):
-            raise ModelDirectoryError(f"{path}: embeddings/target_index/targets do not match in length")
-        return cls(data["embeddings"], data["target_index"].astype(np.int64), data["targets"], int(k))
 
 
 # ---------------------------------------------------------------------------------------------- model

@@ -162,13 +162,13 @@ def random_captions(captions: list[str], counts: np.ndarray, n: int, seed: int) 
 
 def _check_kind(config: dict[str, Any], kind: str) -> None:
     if config.get("model_kind") != kind:
-        raise ModelDirectoryError(f"config.json: field 'model_kind' expected {kind!r}, found {config.get('model_kind')!r}")
+        found = config.get("model_kind")
+        raise ModelDirectoryError(f"config.json: field 'model_kind' expected {kind!r}, found {found!r}")
 
 
 def _session_model(model_dir: Path, config: dict[str, Any], decode: Any) -> SessionModel:
-    members = [
-        Member(e["session_id"], e["n_units"], e["window_bins"], decode) for e, _ in member_entries(model_dir, config, require_folder=False)
-    ]
+    entries = member_entries(model_dir, config, require_folder=False)
+    members = [Member(e["session_id"], e["n_units"], e["window_bins"], decode) for e, _ in entries]
     return SessionModel(config, members)
 
 

@@ -4,6 +4,8 @@ Per session: PCA of the flattened training windows (units x bins; ``n_components
 capped at ``min(n_train - 1, d)``), then the prediction for a window is the mean pooled target of its
 ``k`` = 10 cosine-nearest training windows in PCA space (ties: lower training index first).
 
+The KNN decoding (:class:`KnnTargetBank`) is shared with ``cebra_knn``.
+
 Member files: ``members/<session>/pca.npz`` with ``mean`` (d,), ``components`` (c, d) and
 ``explained_variance`` (c,); ``members/<session>/bank.npz`` with the training ``embeddings`` (n, c),
 ``target_index`` (n,) and the distinct pooled ``targets`` (m, target_dim).
@@ -13,6 +15,7 @@ from __future__ import annotations
 
 import logging
 import time
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -24,17 +27,16 @@ from neurrator_bench.errors import ModelDirectoryError
 from neurrator_bench.model_kinds import DecoderModel, Prediction
 
 from .common import (
-    KnnTargetBank,
     Member,
     SessionModel,
     check_feature_mode,
+    l2_normalize,
     member_entries,
     member_entry,
     member_relpath,
     model_config,
     read_npz,
     resolve_sessions,
-    unique_rows,
     window_features,
     write_model_dir,
     write_npz,
@@ -45,6 +47,89 @@ logger = logging.getLogger(__name__)
 KIND = "pca-knn"
 PCA_FILE = "pca.npz"
 BANK_FILE = "bank.npz"
+
+
+def unique_rows(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Distinct rows and the row index of each input row (to store per-frame targets once).
+
+    Args:
+        values: (n, d) array.
+
+    Returns:
+        (bank (m, d) distinct rows in sorted order, index (n,) int32 with ``bank[index] == values``).
+    """
+    bank, inverse = np.unique(values, axis=0, return_inverse=True)
+    return bank, inverse.reshape(-1).astype(np.int32)
+
+
+def knn_indices(bank: np.ndarray, queries: np.ndarray, k: int, *, chunk: int = 1024) -> np.ndarray:
+    """Indices of the ``k`` most cosine-similar bank rows of every query (ties: lower index first).
+
+    Args:
+        bank: (m, d) reference embeddings.
+        queries: (n, d) query embeddings.
+        k: Neighbours per query (capped at m).
+        chunk: Queries per similarity block.
+
+    Returns:
+        (n, min(k, m)) int64 indices, most similar first.
+
+    Raises:
+        ValueError: k < 1, empty bank, or mismatched dimensions.
+    """
+    if k < 1:
+        raise ValueError(f"k: expected >= 1, found {k}")
+    if bank.ndim != 2 or bank.shape[0] == 0 or queries.ndim != 2 or queries.shape[1] != bank.shape[1]:
+        raise ValueError(f"knn: expected bank (m>0, d) and queries (n, d), found {bank.shape} and {queries.shape}")
+    k = min(k, bank.shape[0])
+    b = l2_normalize(bank)
+    q = l2_normalize(queries)
+    out = np.empty((q.shape[0], k), dtype=np.int64)
+    for start in range(0, q.shape[0], chunk):
+        sims = q[start : start + chunk] @ b.T
+        # stable sort of negated similarities: ties resolved by the lower bank index
+        out[start : start + chunk] = np.argsort(-sims, axis=1, kind="stable")[:, :k]
+    return out
+
+
+@dataclass(frozen=True)
+class KnnTargetBank:
+    """Training embeddings with the pooled target of each, decoded by averaging k neighbours.
+
+    Attributes:
+        embeddings: (n_train, e) training embeddings.
+        target_index: (n_train,) int row of ``targets`` of each training sample.
+        targets: (m, target_dim) distinct pooled targets.
+        k: Neighbours averaged.
+    """
+
+    embeddings: np.ndarray
+    target_index: np.ndarray
+    targets: np.ndarray
+    k: int
+
+    def decode(self, queries: np.ndarray) -> np.ndarray:
+        """Mean pooled target of the ``k`` cosine-nearest training samples; (n, e) -> (n, target_dim) float32."""
+        idx = knn_indices(self.embeddings, queries, self.k)
+        return self.targets[self.target_index[idx]].mean(axis=1).astype(np.float32)
+
+    def arrays(self) -> dict[str, np.ndarray]:
+        """The arrays to store in an npz file."""
+        return {
+            "embeddings": self.embeddings.astype(np.float32),
+            "target_index": self.target_index.astype(np.int32),
+            "targets": self.targets.astype(np.float32),
+        }
+
+    @classmethod
+    def from_npz(cls, path: Path, k: int) -> KnnTargetBank:
+        """Read a bank written with :meth:`arrays`."""
+        data = read_npz(path, ("embeddings", "target_index", "targets"))
+        if data["target_index"].max(initial=-1) >= len(data["targets"]) or len(data["embeddings"]) != len(
+            data["target_index"]
+        ):
+            raise ModelDirectoryError(f"{path}: embeddings/target_index/targets do not match in length")
+        return cls(data["embeddings"], data["target_index"].astype(np.int64), data["targets"], int(k))
 
 
 def fit_pca(features: np.ndarray, n_components: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:

@@ -252,7 +252,8 @@ def train(
             member = folder / member_relpath(sid)
             member.mkdir(parents=True, exist_ok=True)
             state = {k: v.detach().contiguous() for k, v in model.state_dict().items()}
-            save_file(state, str(member / WEIGHTS))
+            save_file(state, str(member / f".{WEIGHTS}.tmp"))
+            (member / f".{WEIGHTS}.tmp").replace(member / WEIGHTS)
             arch = {"d_in": feats.shape[1], "hidden": hidden, "head_dim": head_dim, "text_dim": bank.shape[1]}
             write_json(member / ARCH_FILE, arch)
             members.append(member_entry(sid, d.x.shape[1], d.x.shape[2], len(d.x)))

@@ -113,7 +113,8 @@ def ridge_cv(
     for f in fold_ids:
         val = folds == f
         part = _sums(x[val], y[val])
-        x_mean, y_mean, w, v, proj = _centered_eig(*(t - p for t, p in zip(total, part, strict=True)), int((~val).sum()))
+        train_sums = (t - p for t, p in zip(total, part, strict=True))
+        x_mean, y_mean, w, v, proj = _centered_eig(*train_sums, int((~val).sum()))
         pv = ((x[val] - x_mean) @ v).astype(np.float32)
         y_val = (y[val] - y_mean).astype(np.float32)
         for i, a in enumerate(alphas):
@@ -185,9 +186,7 @@ def train(
         for sid in tqdm(chosen, desc="ridge", disable=not progress):
             data = load_supervised(ds, task, "train", sid)
             feats = window_features(data.x, features)
-            folds = frame_folds(
-                data.meta["stimulus"].to_numpy(), data.meta["frame"].to_numpy(np.int64), cv_folds, seed
-            )
+            folds = frame_folds(data.meta["stimulus"].to_numpy(), data.meta["frame"].to_numpy(np.int64), cv_folds, seed)
             alpha, mse = ridge_cv(feats, data.pooled, folds, tuple(alphas))
             coef, intercept = fit_ridge(feats, data.pooled, alpha)
             write_npz(

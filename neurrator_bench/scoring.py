@@ -263,9 +263,9 @@ def score_predictions(
     """
     opts = options or ScoringOptions()
     start = time.perf_counter()
+    spec = get_task(task)
     if task not in ds.manifest.task_versions:
         raise DatasetFormatError(f"dataset {ds.repo} has no task {task!r}; tasks: {', '.join(ds.tasks())}")
-    spec = get_task(task)
     if preds.dataset_fingerprint != ds.fingerprint:
         raise PredictionsError(
             f"{preds.path}: made for dataset fingerprint {preds.dataset_fingerprint}, "
