@@ -1,4 +1,4 @@
-"""Pieces every baseline shares: window features, unit masks, member folders, atomic files, KNN, config.
+"""Pieces every baseline shares: window features, unit masks, member folders, atomic files, config, model.
 
 A baseline model directory is::
 
@@ -113,7 +113,7 @@ def window_features(x: np.ndarray, mode: str) -> np.ndarray:
         ValueError: Unknown mode.
     """
     if mode == "flat":
-        return np.ascontiguousarray(x.reshape(x.shape[0], -1), dtype=np.float32)
+        return np.ascontiguousarray(x.reshape(x.shape[0], x.shape[1] * x.shape[2]), dtype=np.float32)
     if mode == "mean":
         return x.mean(axis=2, dtype=np.float64).astype(np.float32)
     raise ValueError(f"features: expected one of {FEATURE_MODES}, found {mode!r}")
@@ -121,7 +121,8 @@ def window_features(x: np.ndarray, mode: str) -> np.ndarray:
 
 def check_feature_mode(mode: str) -> str:
     """Return ``mode`` if it is a known feature mode, else raise ValueError."""
-    window_features(np.zeros((0, 1, 1), np.float32), mode)
+    if mode not in FEATURE_MODES:
+        raise ValueError(f"features: expected one of {FEATURE_MODES}, found {mode!r}")
     return mode
 
 

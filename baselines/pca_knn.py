@@ -56,20 +56,26 @@ def unique_rows(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         values: (n, d) array.
 
     Returns:
-        (bank (m, d) distinct rows in sorted order, index (n,) int32 with ``bank[index] == values``).
+        (bank (m, d) distinct rows in order of first occurrence, index (n,) int32 with
+        ``bank[index] == values``). Rows are compared bytewise.
     """
-    bank, inverse = np.unique(values, axis=0, return_inverse=True)
-    return bank, inverse.reshape(-1).astype(np.int32)
+    arr = np.ascontiguousarray(values)
+    rows = arr.view(np.dtype((np.void, arr.dtype.itemsize * arr.shape[1]))).reshape(-1)
+    _, first, inverse = np.unique(rows, return_index=True, return_inverse=True)
+    order = np.argsort(first, kind="stable")
+    rank = np.empty_like(order)
+    rank[order] = np.arange(len(order))
+    return arr[first[order]], rank[inverse.reshape(-1)].astype(np.int32)
 
 
-def knn_indices(bank: np.ndarray, queries: np.ndarray, k: int, *, chunk: int = 1024) -> np.ndarray:
+def knn_indices(bank: np.ndarray, queries: np.ndarray, k: int, *, max_chunk_elements: int = 2**22) -> np.ndarray:
     """Indices of the ``k`` most cosine-similar bank rows of every query (ties: lower index first).
 
     Args:
         bank: (m, d) reference embeddings.
         queries: (n, d) query embeddings.
         k: Neighbours per query (capped at m).
-        chunk: Queries per similarity block.
+        max_chunk_elements: Similarities held in memory at once (queries are processed in chunks).
 
     Returns:
         (n, min(k, m)) int64 indices, most similar first.
@@ -81,14 +87,18 @@ def knn_indices(bank: np.ndarray, queries: np.ndarray, k: int, *, chunk: int = 1
         raise ValueError(f"k: expected >= 1, found {k}")
     if bank.ndim != 2 or bank.shape[0] == 0 or queries.ndim != 2 or queries.shape[1] != bank.shape[1]:
         raise ValueError(f"knn: expected bank (m>0, d) and queries (n, d), found {bank.shape} and {queries.shape}")
-    k = min(k, bank.shape[0])
+    m = bank.shape[0]
+    k = min(k, m)
     b = l2_normalize(bank)
     q = l2_normalize(queries)
     out = np.empty((q.shape[0], k), dtype=np.int64)
-    for start in range(0, q.shape[0], chunk):
-        sims = q[start : start + chunk] @ b.T
-        # stable sort of negated similarities: ties resolved by the lower bank index
-        out[start : start + chunk] = np.argsort(-sims, axis=1, kind="stable")[:, :k]
+    step = max(1, max_chunk_elements // m)
+    for start in range(0, q.shape[0], step):
+        sims = q[start : start + step] @ b.T
+        kth = np.partition(sims, m - k, axis=1)[:, m - k]
+        for r in range(sims.shape[0]):
+            cand = np.flatnonzero(sims[r] >= kth[r])  # every row tied with the k-th is a candidate
+            out[start + r] = cand[np.lexsort((cand, -sims[r, cand]))][:k]
     return out
 
 

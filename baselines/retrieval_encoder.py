@@ -36,8 +36,8 @@ from safetensors.torch import load_file, save_file
 from torch import nn
 from tqdm.auto import tqdm
 
-from neurrator_bench.dataset_access import DatasetHandle, load_supervised
-from neurrator_bench.errors import ModelDirectoryError
+from neurrator_bench.dataset_access import DatasetHandle, load_samples, load_supervised
+from neurrator_bench.errors import DatasetFormatError, ModelDirectoryError
 from neurrator_bench.model_kinds import DecoderModel, Prediction
 from neurrator_bench.text_embedding import DEFAULT_SENTENCE_MODEL, SentenceEncoder
 
@@ -124,6 +124,7 @@ def fit_encoder(
     learning_rate: float,
     weight_decay: float,
     temperature: float,
+    num_threads: int = 1,
 ) -> tuple[RetrievalEncoder, dict[str, float]]:
     """Train one session's encoder (seeded init and shuffling, no global RNG left changed).
 
@@ -139,6 +140,7 @@ def fit_encoder(
         learning_rate: AdamW learning rate.
         weight_decay: AdamW weight decay.
         temperature: InfoNCE temperature.
+        num_threads: Torch threads while training (restored afterwards).
 
     Returns:
         (encoder in eval mode, final-epoch mean losses {"loss", "cosine", "infonce"}).
@@ -153,17 +155,18 @@ def fit_encoder(
     opt = torch.optim.AdamW(model.parameters(), lr=learning_rate, weight_decay=weight_decay)
     stats = {"loss": float("nan"), "cosine": float("nan"), "infonce": float("nan")}
     model.train()
-    for _ in range(epochs):
-        order = torch.randperm(len(x), generator=gen)
-        sums = np.zeros(3)
-        for start in range(0, len(x), batch_size):
-            b = order[start : start + batch_size]
-            loss, cos, nce = retrieval_loss(model(x[b]), bank_t, idx[b], temperature)
-            opt.zero_grad()
-            loss.backward()
-            opt.step()
-            sums += np.array([loss.item(), cos.item(), nce.item()]) * len(b)
-        stats = dict(zip(("loss", "cosine", "infonce"), (sums / len(x)).tolist(), strict=True))
+    with torch_threads(num_threads):
+        for _ in range(epochs):
+            order = torch.randperm(len(x), generator=gen)
+            sums = np.zeros(3)
+            for start in range(0, len(x), batch_size):
+                b = order[start : start + batch_size]
+                loss, cos, nce = retrieval_loss(model(x[b]), bank_t, idx[b], temperature)
+                opt.zero_grad()
+                loss.backward()
+                opt.step()
+                sums += np.array([loss.item(), cos.item(), nce.item()]) * len(b)
+            stats = dict(zip(("loss", "cosine", "infonce"), (sums / len(x)).tolist(), strict=True))
     return model.eval(), stats
 
 
@@ -236,19 +239,25 @@ def train(
 
     def fill(folder: Path) -> dict[str, Any]:
         start = time.perf_counter()
-        data = {sid: load_supervised(ds, task, "train", sid) for sid in chosen}
-        captions = sorted({str(c) for d in data.values() for c in d.captions})
-        bank = encoder.encode(captions)
+        captions = sorted({str(c) for c in load_samples(ds, task, "train", sessions=chosen)["caption"]})
+        with torch_threads(num_threads):
+            bank = encoder.encode(captions)
         row = {c: i for i, c in enumerate(captions)}
         write_json(folder / BANK_TEXT, captions)
         write_npz(folder / BANK_EMB, {"embeddings": bank})
-        members, n_params, stats = [], 0, {}
+        members, n_params, stats, target_dim = [], 0, {}, 0
         for sid in tqdm(chosen, desc="retrieval-encoder", disable=not progress):
-            d = data[sid]
+            d = load_supervised(ds, task, "train", sid)
+            unknown = sorted({str(c) for c in d.captions} - set(row))
+            if unknown:
+                raise DatasetFormatError(
+                    f"{ds.root}: {task}/train captions of session {sid} expected in the samples' caption column, "
+                    f"found {len(unknown)} others, e.g. {unknown[0]!r}"
+                )
             feats = window_features(d.x, features)
             cap_idx = np.array([row[str(c)] for c in d.captions], dtype=np.int64)
-            with torch_threads(num_threads):
-                model, losses = fit_encoder(feats, cap_idx, bank, seed=seed, **hyper)
+            target_dim = d.pooled.shape[1]
+            model, losses = fit_encoder(feats, cap_idx, bank, seed=seed, num_threads=num_threads, **hyper)
             member = folder / member_relpath(sid)
             member.mkdir(parents=True, exist_ok=True)
             state = {k: v.detach().contiguous() for k, v in model.state_dict().items()}
@@ -263,7 +272,7 @@ def train(
             kind=KIND,
             ds=ds,
             task=task,
-            target_dim=int(next(iter(data.values())).pooled.shape[1]),
+            target_dim=target_dim,
             n_parameters=n_params,
             sessions=chosen,
             members=members,

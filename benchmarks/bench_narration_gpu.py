@@ -44,23 +44,50 @@ def llava_config(small: bool, image_token_index: int, pad: int, bos: int, eos: i
 
     if small:
         vision = CLIPVisionConfig(
-            image_size=56, patch_size=14, hidden_size=32, intermediate_size=64, num_hidden_layers=3,
-            num_attention_heads=2, projection_dim=32,
+            image_size=56,
+            patch_size=14,
+            hidden_size=32,
+            intermediate_size=64,
+            num_hidden_layers=3,
+            num_attention_heads=2,
+            projection_dim=32,
         )
         text = LlamaConfig(
-            vocab_size=512, hidden_size=64, intermediate_size=128, num_hidden_layers=2, num_attention_heads=2,
-            num_key_value_heads=2, max_position_embeddings=512, pad_token_id=pad, bos_token_id=bos,
+            vocab_size=512,
+            hidden_size=64,
+            intermediate_size=128,
+            num_hidden_layers=2,
+            num_attention_heads=2,
+            num_key_value_heads=2,
+            max_position_embeddings=512,
+            pad_token_id=pad,
+            bos_token_id=bos,
             eos_token_id=eos,
         )
     else:
         vision = CLIPVisionConfig(
-            image_size=336, patch_size=14, hidden_size=1024, intermediate_size=4096, num_hidden_layers=24,
-            num_attention_heads=16, projection_dim=768, hidden_act="quick_gelu", layer_norm_eps=1e-5,
+            image_size=336,
+            patch_size=14,
+            hidden_size=1024,
+            intermediate_size=4096,
+            num_hidden_layers=24,
+            num_attention_heads=16,
+            projection_dim=768,
+            hidden_act="quick_gelu",
+            layer_norm_eps=1e-5,
         )
         text = LlamaConfig(
-            vocab_size=32064, hidden_size=4096, intermediate_size=11008, num_hidden_layers=32,
-            num_attention_heads=32, num_key_value_heads=32, max_position_embeddings=4096, rms_norm_eps=1e-5,
-            pad_token_id=pad, bos_token_id=bos, eos_token_id=eos,
+            vocab_size=32064,
+            hidden_size=4096,
+            intermediate_size=11008,
+            num_hidden_layers=32,
+            num_attention_heads=32,
+            num_key_value_heads=32,
+            max_position_embeddings=4096,
+            rms_norm_eps=1e-5,
+            pad_token_id=pad,
+            bos_token_id=bos,
+            eos_token_id=eos,
         )
     n_patches = (vision.image_size // vision.patch_size) ** 2
     return LlavaConfig(
@@ -117,8 +144,12 @@ def count_new_tokens(narrator: LlavaNarrator, patches: np.ndarray) -> int:
     inputs = narrator.prompt_inputs(len(patches))
     with torch.no_grad(), narrator.injector:
         out = narrator.model.generate(
-            **inputs, pixel_values=narrator.injector.pixel_values(), do_sample=False, num_beams=1,
-            max_new_tokens=narrator.max_new_tokens, pad_token_id=narrator.pad_token_id,
+            **inputs,
+            pixel_values=narrator.injector.pixel_values(),
+            do_sample=False,
+            num_beams=1,
+            max_new_tokens=narrator.max_new_tokens,
+            pad_token_id=narrator.pad_token_id,
         )
     return int(out.shape[1] - inputs["input_ids"].shape[1])
 
@@ -145,8 +176,10 @@ def main(argv: list[str] | None = None) -> dict[str, float]:
     n_patches = (vision.image_size // vision.patch_size) ** 2
     n_params = sum(p.numel() for p in model.parameters())
     name = torch.cuda.get_device_name(device) if device.type == "cuda" else "cpu"
-    print(f"device {name}; {'small' if args.small else 'llava-1.5-7b'} shapes, random weights, {dtype}: "
-          f"{n_params / 1e6:,.1f} M parameters, {n_patches} x {vision.hidden_size} patches; built in {built_s:.1f} s")
+    print(
+        f"device {name}; {'small' if args.small else 'llava-1.5-7b'} shapes, random weights, {dtype}: "
+        f"{n_params / 1e6:,.1f} M parameters, {n_patches} x {vision.hidden_size} patches; built in {built_s:.1f} s"
+    )
     rng = np.random.default_rng(0)
     patches = rng.standard_normal((max(n_batched, n_single), n_patches, vision.hidden_size)).astype(np.float32)
     batched = LlavaNarrator.from_loaded(model, tokenizer, max_new_tokens=NEW_TOKENS, batch_size=batch)
@@ -154,8 +187,10 @@ def main(argv: list[str] | None = None) -> dict[str, float]:
     batched.narrate(patches[:batch])  # warm-up (kernels, allocator)
     batched_s, texts = time_narration(batched, patches[:n_batched], device)
     new_tokens = count_new_tokens(batched, patches[:2])
-    print(f"batched (batch {batch}): {batched_s:.4f} s/frame over {n_batched} frames "
-          f"({len(texts)} narrations; check: generate returns {new_tokens} new tokens per row)")
+    print(
+        f"batched (batch {batch}): {batched_s:.4f} s/frame over {n_batched} frames "
+        f"({len(texts)} narrations; check: generate returns {new_tokens} new tokens per row)"
+    )
     single.narrate(patches[:1])
     single_s, _ = time_narration(single, patches[:n_single], device)
     print(f"one frame at a time:     {single_s:.4f} s/frame over {n_single} frames")
@@ -167,8 +202,10 @@ def main(argv: list[str] | None = None) -> dict[str, float]:
         "single_projected_s": single_s * N_FRAMES_PAPER,
     }
     print(f"speed-up batched vs single: {result['speedup']:.1f}x")
-    print(f"projected {N_FRAMES_PAPER} frames: batched {result['batched_projected_s']:.0f} s, "
-          f"one at a time {result['single_projected_s']:.0f} s")
+    print(
+        f"projected {N_FRAMES_PAPER} frames: batched {result['batched_projected_s']:.0f} s, "
+        f"one at a time {result['single_projected_s']:.0f} s"
+    )
     if not args.small:
         verdict = "met" if result["batched_projected_s"] < GOAL_SECONDS else "NOT met"
         print(f"goal: batched < {GOAL_SECONDS:.0f} s for {N_FRAMES_PAPER} frames on one H100: {verdict}")

@@ -94,7 +94,7 @@ def make_data(shapes: Shapes, seed: int) -> tuple[np.ndarray, np.ndarray]:
     return counts, targets
 
 
-def _step(model: NeurratorEncoder, optimizer: torch.optim.Optimizer, xb, mask, yb, autocast: bool) -> torch.Tensor:
+def _step(model: NeurratorEncoder, optimizer: torch.optim.Optimizer, xb, mask, yb, *, autocast: bool) -> torch.Tensor:
     with torch.autocast(xb.device.type, dtype=torch.bfloat16, enabled=autocast):
         pred = model(xb, mask)
     loss = patch_loss(pred, yb, 0.5)
@@ -110,7 +110,9 @@ def _sync(device: torch.device) -> None:
         torch.cuda.synchronize(device)
 
 
-def bench_ours(shapes: Shapes, counts: np.ndarray, targets: np.ndarray, device: torch.device, steps: int, warmup: int):
+def bench_ours(
+    shapes: Shapes, counts: np.ndarray, targets: np.ndarray, *, device: torch.device, steps: int, warmup: int
+):
     """ms/step of the device-resident loop (bf16 autocast on CUDA, fused AdamW on CUDA)."""
     torch.manual_seed(0)
     model = NeurratorEncoder(shapes.encoder).to(device).train()
@@ -157,7 +159,14 @@ class PerSampleDataset(torch.utils.data.Dataset):
 
 
 def bench_paper_style(
-    shapes: Shapes, counts: np.ndarray, targets: np.ndarray, device: torch.device, steps: int, warmup: int, workers: int
+    shapes: Shapes,
+    counts: np.ndarray,
+    targets: np.ndarray,
+    *,
+    device: torch.device,
+    steps: int,
+    warmup: int,
+    workers: int,
 ):
     """ms/step of the per-sample DataLoader fp32 loop."""
     torch.manual_seed(0)
@@ -220,15 +229,21 @@ def main(argv: list[str] | None = None) -> dict[str, float]:
     n_params = count_parameters(NeurratorEncoder(shapes.encoder))
     total_steps = shapes.epochs * shapes.steps_per_epoch
     name = torch.cuda.get_device_name(device) if device.type == "cuda" else "cpu"
-    print(f"device {name}; {'small' if args.small else 'paper'} shapes: {shapes.n_units} units, "
-          f"{shapes.repeats} repeats x {shapes.bins} bins, window {shapes.window}, batch {shapes.batch}, "
-          f"targets {shapes.encoder.n_patches} x {shapes.encoder.patch_dim}, {n_params:,} parameters")
-    print(f"{shapes.steps_per_epoch} steps/epoch, {total_steps} steps for {shapes.epochs} epochs; "
-          f"{steps} timed steps after {warmup} warm-up steps")
-    ours_ms, ours_loss = bench_ours(shapes, counts, targets, device, steps, warmup)
+    print(
+        f"device {name}; {'small' if args.small else 'paper'} shapes: {shapes.n_units} units, "
+        f"{shapes.repeats} repeats x {shapes.bins} bins, window {shapes.window}, batch {shapes.batch}, "
+        f"targets {shapes.encoder.n_patches} x {shapes.encoder.patch_dim}, {n_params:,} parameters"
+    )
+    print(
+        f"{shapes.steps_per_epoch} steps/epoch, {total_steps} steps for {shapes.epochs} epochs; "
+        f"{steps} timed steps after {warmup} warm-up steps"
+    )
+    ours_ms, ours_loss = bench_ours(shapes, counts, targets, device=device, steps=steps, warmup=warmup)
     numerics = "bf16 autocast" if device.type == "cuda" else "fp32 (autocast is CUDA-only)"
     print(f"ours (device-resident, on-device gather, {numerics}): {ours_ms:8.2f} ms/step  (loss {ours_loss:.4f})")
-    paper_ms, paper_loss = bench_paper_style(shapes, counts, targets, device, steps, warmup, args.workers)
+    paper_ms, paper_loss = bench_paper_style(
+        shapes, counts, targets, device=device, steps=steps, warmup=warmup, workers=args.workers
+    )
     print(f"paper-style (per-sample DataLoader, fp32): {paper_ms:8.2f} ms/step  (loss {paper_loss:.4f})")
     result = {
         "ours_ms_per_step": ours_ms,
@@ -239,9 +254,11 @@ def main(argv: list[str] | None = None) -> dict[str, float]:
         "paper_code_reference_projected_s": PAPER_MS_PER_STEP * total_steps / 1000.0,
     }
     print(f"speed-up ours vs paper-style: {result['speedup']:.2f}x")
-    print(f"projected {shapes.epochs} epochs: ours {result['ours_projected_s']:.0f} s, paper-style "
-          f"{result['paper_style_projected_s']:.0f} s, paper code ({PAPER_MS_PER_STEP} ms/step) "
-          f"{result['paper_code_reference_projected_s']:.0f} s")
+    print(
+        f"projected {shapes.epochs} epochs: ours {result['ours_projected_s']:.0f} s, paper-style "
+        f"{result['paper_style_projected_s']:.0f} s, paper code ({PAPER_MS_PER_STEP} ms/step) "
+        f"{result['paper_code_reference_projected_s']:.0f} s"
+    )
     if not args.small:
         verdict = "met" if result["ours_projected_s"] < GOAL_SECONDS else "NOT met"
         print(f"goal: ours < {GOAL_SECONDS:.0f} s for {shapes.epochs} epochs on one H100: {verdict}")

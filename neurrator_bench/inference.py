@@ -99,6 +99,29 @@ def make_narrator(kind: str, ds: DatasetHandle, task: str, *, llava: str | None 
     raise ValueError(f"unknown narrator {kind!r}; choose one of {', '.join(NARRATORS)}")
 
 
+def route_session(model: DecoderModel, ds: DatasetHandle, session: str) -> tuple[str, np.ndarray] | None:
+    """How to decode ``session`` with ``model``: directly, or as a subset query of a pooled session.
+
+    A session the model was not trained on (e.g. ``pseudo-PV``) can still be decoded when every one of its
+    units is a column of a session the model knows (e.g. ``pseudo-tagged``): its windows are placed in
+    those columns, the other columns masked out (paper Sec. 5: one model queried per cell type).
+
+    Returns:
+        ``(model session, column of each of the session's units in it)``, or None when impossible.
+    """
+    known = model.sessions()
+    n = len(load_units(ds, session))
+    if session in known:
+        return session, np.arange(n)
+    ids = load_units(ds, session)["unit_id"].to_numpy()
+    for pool in sorted(known):
+        pool_ids = load_units(ds, pool)["unit_id"].to_numpy()
+        position = {u: i for i, u in enumerate(pool_ids)}
+        if all(u in position for u in ids):
+            return pool, np.array([position[u] for u in ids], dtype=np.int64)
+    return None
+
+
 def predict_split(
     model: DecoderModel,
     ds: DatasetHandle,
@@ -130,7 +153,9 @@ def predict_split(
         ModelDirectoryError: The model knows none of the split's sessions.
     """
     in_split = sorted(set(load_samples(ds, task, split)["session_id"]))
-    wanted = list(sessions) if sessions is not None else [s for s in in_split if s in set(model.sessions())]
+    candidates = list(sessions) if sessions is not None else in_split
+    routes = {s: r for s in candidates if (r := route_session(model, ds, s))}
+    wanted = sorted(routes)
     if not wanted:
         raise ModelDirectoryError(
             f"model decodes sessions {model.sessions()} but {task}/{split} has {in_split}: nothing to predict"
@@ -139,7 +164,7 @@ def predict_split(
     ids: list[str] = []
     pooled: list[np.ndarray] = []
     narration: list[str] = []
-    skipped: dict[str, str] = {}
+    skipped = {s: "the model knows none of this session's units" for s in candidates if s not in routes}
     for session in wanted:
         mask = None
         if unit_filters or n_units is not None:
@@ -150,7 +175,16 @@ def predict_split(
                 continue
         part = load_session_split(ds, task, split, session)
         mean, std = load_normalization(ds, task, session)
-        pred = model.predict(session, zscore_windows(part.spikes, mean, std), unit_mask=mask)
+        x = zscore_windows(part.spikes, mean, std)
+        pool, columns = routes[session]
+        if pool != session:
+            n_pool = len(load_units(ds, pool))
+            pooled_x = np.zeros((x.shape[0], n_pool, x.shape[2]), dtype=np.float32)
+            pooled_x[:, columns] = x
+            pool_mask = np.zeros(n_pool, dtype=bool)
+            pool_mask[columns] = True if mask is None else mask
+            x, mask = pooled_x, pool_mask
+        pred = model.predict(pool, x, unit_mask=mask)
         ids += part.meta["sample_id"].tolist()
         narration += pred.narration if pred.narration is not None else narrate(pred)
         if pred.pooled is not None:

@@ -145,8 +145,15 @@ def frame_ranks(pred: np.ndarray, targets: np.ndarray, frames: np.ndarray, *, ex
 
 
 def _embedding_metrics(
-    ds: DatasetHandle, samples: pd.DataFrame, emb: np.ndarray, opts: ScoringOptions, path: str
+    ds: DatasetHandle,
+    samples: pd.DataFrame,
+    emb: np.ndarray,
+    opts: ScoringOptions,
+    *,
+    path: str,
+    skipped: list[SkippedMetric],
 ) -> list[MetricResult]:
+    """Retrieval, CKA and KNN purity; metrics that cannot be defined are appended to ``skipped``."""
     dim = ds.manifest.target_dim
     if emb.shape[1] != dim:
         raise PredictionsError(f"{path}: column 'embedding' has width {emb.shape[1]}; the dataset's targets have {dim}")
@@ -162,13 +169,22 @@ def _embedding_metrics(
         )
     out = [_metric(f"retrieval_r{k}", (ranks <= k).astype(float), opts) for k in (1, 5, 10)]
     out.append(_metric("retrieval_median_rank", ranks.astype(float), opts, statistic=np.median))
-    nb = min(opts.n_boot, CKA_MAX_BOOT)
-    ci = bootstrap_ci((emb, true), linear_cka, n_boot=nb, seed=opts.seed, vectorized=False)
-    out.append(
-        MetricResult(
-            name="cka_linear", value=ci.value, ci_low=ci.low, ci_high=ci.high, n=ci.n, n_boot=nb, higher_is_better=True
+    if np.ptp(emb, axis=0).max() == 0:
+        skipped.append(SkippedMetric(name="cka_linear", reason="predictions are identical for every sample"))
+    else:
+        nb = min(opts.n_boot, CKA_MAX_BOOT)
+        ci = bootstrap_ci((emb, true), linear_cka, n_boot=nb, seed=opts.seed, vectorized=False)
+        out.append(
+            MetricResult(
+                name="cka_linear",
+                value=ci.value,
+                ci_low=ci.low,
+                ci_high=ci.high,
+                n=ci.n,
+                n_boot=nb,
+                higher_is_better=True,
+            )
         )
-    )
     labels = (samples["stimulus"] + ":" + samples["frame"].astype(str)).to_numpy()
     value = knn_purity(emb, labels, k=opts.knn_k, sample_ids=samples["sample_id"].tolist())
     out.append(MetricResult(name="knn_purity", value=value, n=len(samples), higher_is_better=True))
@@ -276,7 +292,7 @@ def score_predictions(
     samples, rows, uncovered = align(preds, load_samples(ds, task, "test"))
     sessions = load_sessions(ds).set_index("session_id")
     kinds = sessions["kind"].to_dict()
-    lines = sessions["cell_line"].to_dict()
+    lines = sessions.loc[sessions["kind"] == "pseudo-mouse", "cell_line"].to_dict()
     skipped = [SkippedMetric(name=f"session:{s}", reason="no predictions for this session") for s in uncovered]
     headline = ~samples["session_id"].map(kinds).eq("pseudo-mouse").to_numpy()
     if not headline.any():
@@ -286,7 +302,9 @@ def score_predictions(
     per_frame: list[FrameScore] = []
     similarity = None
     if preds.embedding is not None:
-        metrics += _embedding_metrics(ds, head, preds.embedding[rows][headline], opts, str(preds.path))
+        metrics += _embedding_metrics(
+            ds, head, preds.embedding[rows][headline], opts, path=str(preds.path), skipped=skipped
+        )
     else:
         skipped.append(SkippedMetric(name="retrieval/cka/knn_purity", reason="predictions have no 'embedding' column"))
     narr_all = [preds.narration[i] for i in rows] if preds.narration is not None else None

@@ -144,7 +144,9 @@ class NeurratorEncoderModel:
         if unit_mask is not None:
             mask = np.asarray(unit_mask)
             if mask.shape != (n_units,):
-                raise ValueError(f"unit_mask: expected shape ({n_units},) for session {session_id!r}, found {mask.shape}")
+                raise ValueError(
+                    f"unit_mask: expected shape ({n_units},) for session {session_id!r}, found {mask.shape}"
+                )
             if mask.dtype != np.bool_:
                 if not np.isin(mask, (0, 1)).all():
                     raise ValueError(f"unit_mask: expected bool (or 0/1) values, found dtype {mask.dtype}")

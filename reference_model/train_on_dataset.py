@@ -176,7 +176,9 @@ def _train_session(
     train = load_supervised(ds, task, "train", session_id, patches=True)
     val = load_supervised(ds, task, "validation", session_id, patches=True)
     config = _encoder_config(encoder_overrides, ds, int(train.x.shape[1]), source)
-    logger.info("session %s: %d train / %d validation samples, %d units", session_id, len(train.x), len(val.x), config.n_units)
+    logger.info(
+        "session %s: %d train / %d validation samples, %d units", session_id, len(train.x), len(val.x), config.n_units
+    )
     result = train_encoder(
         train.x,
         train.patches,

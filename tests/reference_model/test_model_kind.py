@@ -18,8 +18,10 @@ TASK = "nm1-contiguous-middle"
 SESSION = "715800803"
 
 
-@pytest.fixture(autouse=True)
+@pytest.fixture(autouse=True, scope="module")
 def _one_thread():
+    """One torch thread for the whole module (also around module fixtures): float sums, hence bitwise
+    determinism, depend on the thread count."""
     threads = torch.get_num_threads()
     torch.set_num_threads(1)
     yield
@@ -102,7 +104,9 @@ def test_unit_mask_is_the_subset_query(model_dir, test_split):
 def test_unknown_session_and_bad_input(model_dir, test_split):
     _, split = test_split
     model = load_model(model_dir)
-    with pytest.raises(KeyError, match=r"no member for session 'nope'.*known sessions: \['715800803', 'pseudo-tagged'\]"):
+    with pytest.raises(
+        KeyError, match=r"no member for session 'nope'.*known sessions: \['715800803', 'pseudo-tagged'\]"
+    ):
         model.predict("nope", split.x)
     with pytest.raises(ValueError, match="x: expected shape"):
         model.predict("pseudo-tagged", split.x)

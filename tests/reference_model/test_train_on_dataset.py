@@ -24,14 +24,23 @@ from neurrator_bench.scorers.retrieval import median_rank, recall_at_k, retrieva
 TASK = "nm1-contiguous-middle"
 SESSION = "715800803"
 TINY = {
-    "encoder": {"conv_kernels": [3, 5], "conv_channels": 4, "d_model": 16, "n_heads": 2, "n_layers": 1,
-                "ff_mult": 1, "dropout": 0.0},
+    "encoder": {
+        "conv_kernels": [3, 5],
+        "conv_channels": 4,
+        "d_model": 16,
+        "n_heads": 2,
+        "n_layers": 1,
+        "ff_mult": 1,
+        "dropout": 0.0,
+    },
     "train": {"lr": 1e-3, "batch_size": 512, "max_epochs": 2, "patience": 2, "device": "cpu"},
 }
 
 
-@pytest.fixture(autouse=True)
+@pytest.fixture(autouse=True, scope="module")
 def _one_thread():
+    """One torch thread for the whole module (also around module fixtures): float sums, hence bitwise
+    determinism, depend on the thread count."""
     threads = torch.get_num_threads()
     torch.set_num_threads(1)
     yield
@@ -103,7 +112,9 @@ def test_pickle_dropped_into_model_dir_is_refused(trained, tmp_path):
 
 
 def test_same_seed_same_weights(trained, built_dataset, tiny_config, tmp_path):
-    again = train_reference(built_dataset, TASK, tmp_path / "again", sessions=[SESSION], config_file=tiny_config, seed=3)
+    again = train_reference(
+        built_dataset, TASK, tmp_path / "again", sessions=[SESSION], config_file=tiny_config, seed=3
+    )
     assert _same_weights(_weights(trained), _weights(again))
     first = json.loads((trained / "config.json").read_text())["history"][SESSION]
     second = json.loads((again / "config.json").read_text())["history"][SESSION]
@@ -134,13 +145,15 @@ def test_interrupted_run_resumes_to_identical_weights(trained, built_dataset, ti
     assert _same_weights(_weights(trained), _weights(out))
 
 
-def test_partial_of_another_run_is_discarded(built_dataset, tiny_config, tmp_path):
+def test_partial_of_another_run_is_discarded(built_dataset, tmp_path):
+    one_epoch = tmp_path / "one.json"
+    one_epoch.write_text(json.dumps({**TINY, "train": {**TINY["train"], "max_epochs": 1}}))
     partial = tmp_path / "model.partial"
     (partial / ".checkpoints").mkdir(parents=True)
     (partial / ".checkpoints" / "run.json").write_text(json.dumps({"sha256": "other"}))
     (partial / "stale.txt").write_text("left by another run")
     out = train_reference(
-        built_dataset, TASK, tmp_path / "model", sessions=["pseudo-tagged"], config_file=tiny_config, seed=0
+        built_dataset, TASK, tmp_path / "model", sessions=["pseudo-tagged"], config_file=one_epoch, seed=0
     )
     assert not (out / "stale.txt").exists() and not partial.exists()
     assert load_model(out).sessions() == ["pseudo-tagged"]
@@ -190,7 +203,11 @@ def test_default_sessions_and_shipped_configs(built_dataset):
 def test_embedded_config_retrieves_held_out_frames(built_dataset, tmp_path):
     """Embedded default, one session, nm1-sparse-random (the paper's Table A2 retrieval condition).
 
-    Measured (session 715800803, seed 0, 1 thread, loaded 2-core machine): see the lead's report.
+    Measured (session 715800803, seed 0, 1 torch thread, shared 2-core machine): 38 s, R@10 0.311 among
+    90 held-out frames (chance 0.111, 2.8x), median rank 21 (chance 45.5). Ridge on the flattened windows
+    reaches R@10 0.289 on the same split. On nm1-contiguous-middle (a held-out 200-frame scene) every
+    decoder, ridge included, is at chance on the simulated data, so retrieval is tested on sparse-random.
+    The bound is 2x chance (3x is at the edge of what this simulated session allows).
     """
     task = "nm1-sparse-random"
     start = time.perf_counter()

@@ -1,0 +1,119 @@
+"""``neurrator-bench demo``: the whole benchmark offline on the embedded default.
+
+simulate (mini preset) -> build the dataset -> train the reference model and every baseline ->
+evaluate them (plus a subset-scaling sweep of the reference model) -> validate -> leaderboard site and
+markdown -> compare table. Every stage's wall time is reported through ``echo``.
+"""
+
+from __future__ import annotations
+
+import shutil
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from neurrator_bench.scoring import ScoringOptions
+
+DEMO_SCALING_REGIONS = ("V1", "higher_visual", "hippocampus")
+DEMO_SCALING_SIZES = (4, 8, 16)
+
+
+@dataclass
+class DemoResult:
+    """Where the demo put things, and how long each stage took (seconds)."""
+
+    out_dir: Path
+    dataset: Path
+    results: Path
+    site_index: Path
+    markdown: Path
+    compare_text: str
+    timings: dict[str, float] = field(default_factory=dict)
+
+
+def run_demo(
+    out_dir: Path,
+    *,
+    seed: int = 0,
+    task: str = "nm1-sparse-random",
+    prebinned: Path | None = None,
+    overwrite: bool = False,
+    progress: bool = False,
+    n_boot: int = 500,
+    echo: Callable[[str], None] = lambda _msg: None,
+) -> DemoResult:
+    """Run every stage of the benchmark on freshly simulated sessions.
+
+    Args:
+        out_dir: Folder for the simulation, dataset, models, results and site.
+        seed: Simulation, training and scoring seed.
+        task: Task the models are trained and scored on.
+        prebinned: Optional real pre-binned recording (adds the real-data track).
+        overwrite: Replace an existing ``out_dir``.
+        progress: Progress bars.
+        n_boot: Bootstrap resamples per confidence interval.
+        echo: Receives one line per finished stage.
+
+    Raises:
+        FileExistsError: ``out_dir`` exists and ``overwrite`` is False.
+    """
+    from neurrator_bench.baselines.run import run_baselines
+    from neurrator_bench.builders.build import build_dataset
+    from neurrator_bench.builders.simulator import simulate
+    from neurrator_bench.dataset_access import open_dataset
+    from neurrator_bench.evaluation import evaluate_model, scaling_curve, write_scaling_report
+    from neurrator_bench.leaderboard.compare import render_compare
+    from neurrator_bench.leaderboard.site import build_site
+    from neurrator_bench.leaderboard.validate import raise_if_invalid, validate_results
+    from neurrator_bench.reference_model.train_on_dataset import train_reference
+    from neurrator_bench.text_embedding import DEFAULT_SENTENCE_MODEL, SentenceEncoder
+
+    out_dir = Path(out_dir)
+    if out_dir.exists():
+        if not overwrite:
+            raise FileExistsError(f"{out_dir} already exists; pass overwrite=True (--overwrite) to replace it")
+        shutil.rmtree(out_dir)
+    out_dir.mkdir(parents=True)
+    timings: dict[str, float] = {}
+    clock = time.perf_counter()
+
+    def stage(name: str) -> None:
+        nonlocal clock
+        now = time.perf_counter()
+        timings[name] = round(now - clock, 1)
+        clock = now
+        echo(f"[demo] {name}: {timings[name]:.1f} s")
+
+    sim = simulate(out_dir / "sim", "mini", seed=seed, progress=progress)
+    stage("simulate 3 sessions")
+    dataset = build_dataset([sim.out_dir], out_dir / "dataset", prebinned=[prebinned] if prebinned else [],
+                            progress=progress).path
+    ds = open_dataset(dataset)
+    stage("build dataset")
+    options = ScoringOptions(seed=seed, n_boot=n_boot)
+    encoder = SentenceEncoder(DEFAULT_SENTENCE_MODEL)
+    results = out_dir / "results"
+    reference = train_reference(ds, task, out_dir / "models" / "neurrator-reference", seed=seed, progress=progress)
+    stage("train reference model")
+    evaluate_model(reference, ds, task, results_dir=results, seed=seed, options=options, encoder=encoder)
+    stage("evaluate reference model")
+    run_baselines(ds, task, results, models_dir=out_dir / "models", seed=seed, options=options, encoder=encoder,
+                  progress=progress)
+    stage("train + evaluate baselines")
+    table = scaling_curve(reference, ds, task, regions=DEMO_SCALING_REGIONS, sizes=DEMO_SCALING_SIZES, draws=2,
+                          seed=seed, results_dir=results, options=ScoringOptions(seed=seed, n_boot=100,
+                                                                                 celltype_permutations=0))
+    write_scaling_report(table, out_dir / "scaling")
+    stage("subset scaling sweep")
+    if prebinned is not None:
+        from neurrator_bench.realdata_track import run_realdata_track, write_realdata_report
+
+        write_realdata_report(run_realdata_track(ds, seed=seed), out_dir / "realdata")
+        stage("real-data track")
+    raise_if_invalid(results, validate_results(results))
+    index = build_site(results, out_dir / "site")
+    stage("validate + leaderboard site")
+    return DemoResult(out_dir=out_dir, dataset=dataset, results=results, site_index=index,
+                      markdown=index.parent / "leaderboard.md", compare_text=render_compare(results, task=task),
+                      timings=timings)
