@@ -68,7 +68,14 @@ class ScoringOptions:
 
 
 def _metric(
-    name: str, values: np.ndarray, opts: ScoringOptions, *, statistic=np.mean, p_value=None, n_boot: int | None = None
+    name: str,
+    values: np.ndarray,
+    opts: ScoringOptions,
+    *,
+    statistic=np.mean,
+    p_value=None,
+    n_boot: int | None = None,
+    chance: float | None = None,
 ) -> MetricResult:
     spec = get_metric(name)
     nb = opts.n_boot if n_boot is None else n_boot
@@ -82,6 +89,7 @@ def _metric(
         n_boot=nb,
         higher_is_better=spec.higher_is_better,
         p_value=p_value,
+        chance=chance,
     )
 
 
@@ -111,7 +119,9 @@ def align(preds: Predictions, samples: pd.DataFrame) -> tuple[pd.DataFrame, np.n
     return covered, np.array([row[s] for s in covered["sample_id"]], dtype=np.int64), uncovered
 
 
-def frame_ranks(pred: np.ndarray, targets: np.ndarray, frames: np.ndarray, *, exclusion_frames: int = 0) -> np.ndarray:
+def frame_ranks(
+    pred: np.ndarray, targets: np.ndarray, frames: np.ndarray, *, exclusion_frames: int = 0
+) -> tuple[np.ndarray, np.ndarray]:
     """Rank of each query's true frame among the distinct test frames, in pooled target space.
 
     Candidates are the frames present in ``frames``. Frames whose targets are identical (e.g. a static
@@ -127,11 +137,11 @@ def frame_ranks(pred: np.ndarray, targets: np.ndarray, frames: np.ndarray, *, ex
         exclusion_frames: Half-width k of the temporal exclusion zone (0 = none).
 
     Returns:
-        (n,) int64 ranks, 1 = best.
+        ``(ranks, n_candidates)``: (n,) int64 ranks (1 = best) and (n,) candidates each query competed with.
     """
     cand_frames = np.unique(frames)
     if exclusion_frames > 0:
-        return retrieval_ranks(
+        ranks = retrieval_ranks(
             pred,
             targets[cand_frames],
             np.searchsorted(cand_frames, frames),
@@ -139,9 +149,12 @@ def frame_ranks(pred: np.ndarray, targets: np.ndarray, frames: np.ndarray, *, ex
             exclusion_frames=exclusion_frames,
             candidate_ids=[str(f) for f in cand_frames],
         )
+        near = np.abs(cand_frames[None, :] - frames[:, None]) <= exclusion_frames
+        return ranks, len(cand_frames) - near.sum(axis=1) + 1
     unique, first, inverse = np.unique(targets[cand_frames], axis=0, return_index=True, return_inverse=True)
     true_index = inverse.reshape(-1)[np.searchsorted(cand_frames, frames)]
-    return retrieval_ranks(pred, unique, true_index, candidate_ids=[str(cand_frames[i]) for i in first])
+    ranks = retrieval_ranks(pred, unique, true_index, candidate_ids=[str(cand_frames[i]) for i in first])
+    return ranks, np.full(len(frames), len(unique))
 
 
 def _embedding_metrics(
@@ -159,16 +172,30 @@ def _embedding_metrics(
         raise PredictionsError(f"{path}: column 'embedding' has width {emb.shape[1]}; the dataset's targets have {dim}")
     true = np.zeros_like(emb)
     ranks = np.zeros(len(samples), dtype=np.int64)
+    n_cand = np.zeros(len(samples), dtype=np.int64)
     for stimulus in sorted(set(samples["stimulus"])):
         sel = np.flatnonzero((samples["stimulus"] == stimulus).to_numpy())
         frames = samples["frame"].to_numpy()[sel]
         targets = load_frame_targets(ds, stimulus).pooled
         true[sel] = targets[frames]
-        ranks[sel] = frame_ranks(
+        ranks[sel], n_cand[sel] = frame_ranks(
             emb[sel], targets, frames, exclusion_frames=opts.exclusion_frames if stimulus in MOVIES else 0
         )
-    out = [_metric(f"retrieval_r{k}", (ranks <= k).astype(float), opts) for k in (1, 5, 10)]
-    out.append(_metric("retrieval_median_rank", ranks.astype(float), opts, statistic=np.median))
+    out = [
+        _metric(
+            f"retrieval_r{k}", (ranks <= k).astype(float), opts, chance=float(np.mean(np.minimum(k, n_cand) / n_cand))
+        )
+        for k in (1, 5, 10)
+    ]
+    out.append(
+        _metric(
+            "retrieval_median_rank",
+            ranks.astype(float),
+            opts,
+            statistic=np.median,
+            chance=float(np.median((n_cand + 1) / 2)),
+        )
+    )
     if np.ptp(emb, axis=0).max() == 0:
         skipped.append(SkippedMetric(name="cka_linear", reason="predictions are identical for every sample"))
     else:
@@ -238,7 +265,12 @@ def _celltype(
     with threadpool_limits(1):  # many small fits: one BLAS thread each is ~10x faster on few cores
         res = celltype_classifier(emb, labels, groups=groups, n_permutations=opts.celltype_permutations, seed=opts.seed)
     metric = MetricResult(
-        name="celltype_accuracy", value=res.accuracy, n=len(sub), higher_is_better=True, p_value=res.p_value
+        name="celltype_accuracy",
+        value=res.accuracy,
+        n=len(sub),
+        higher_is_better=True,
+        p_value=res.p_value,
+        chance=res.chance,
     )
     key = sub["stimulus"] + "/" + sub["repeat"].astype(str) + "/" + sub["frame"].astype(str)
     by_pop = {}

@@ -13,6 +13,8 @@ SUBSET_COLUMNS = ("region_group", "structure", "cell_type", "probe")
 def parse_unit_filters(specs: tuple[str, ...] | list[str]) -> dict[str, str]:
     """``["region_group=V1", "cell_type=SST"]`` -> dict; ``region=`` is accepted for ``region_group``.
 
+    A value may list alternatives with ``|``: ``region_group=V1|higher_visual`` selects visual cortex.
+
     Raises:
         ValueError: Malformed spec or unknown column, naming the spec and the allowed columns.
     """
@@ -35,7 +37,7 @@ def unit_mask(
 
     Args:
         units: The session's rows of the ``units`` config.
-        filters: column -> value equality filters (all must hold).
+        filters: column -> value filters (all must hold); ``"V1|higher_visual"`` accepts either value.
         n_units: Keep this many units drawn without replacement among those selected.
         seed: Seed of the draw.
 
@@ -47,7 +49,7 @@ def unit_mask(
     """
     mask = np.ones(len(units), dtype=bool)
     for key, value in (filters or {}).items():
-        mask &= (units[key].astype(str) == value).to_numpy()
+        mask &= units[key].astype(str).isin(value.split("|")).to_numpy()
     described = ", ".join(f"{k}={v}" for k, v in (filters or {}).items()) or "all units"
     if not mask.any():
         raise ValueError(f"no unit of session {units['session_id'].iloc[0]!r} matches {described}")

@@ -34,6 +34,7 @@ class MetricResult(BaseModel):
     n_boot: int = Field(0, ge=0, description="bootstrap resamples behind the CI (0: no CI)")
     higher_is_better: bool
     p_value: float | None = Field(None, description="paired test against this metric's floor, if any")
+    chance: float | None = Field(None, description="expected value under chance, when it has a closed form")
 
 
 class SkippedMetric(BaseModel):

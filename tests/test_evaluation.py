@@ -1,0 +1,81 @@
+"""evaluate: the reference model and baselines end to end on the embedded default (issues 4 and 5 must-shows)."""
+
+import json
+
+import pytest
+
+from neurrator_bench.baselines.registry import get_trainer
+from neurrator_bench.dataset_access import load_sessions, load_units, open_dataset
+from neurrator_bench.evaluation import evaluate_model
+from neurrator_bench.leaderboard.site import build_site
+from neurrator_bench.leaderboard.validate import validate_results
+from neurrator_bench.reference_model.train_on_dataset import train_reference
+from neurrator_bench.scoring import ScoringOptions
+from neurrator_bench.text_embedding import SentenceEncoder
+
+TASK = "nm1-sparse-random"
+OPTS = ScoringOptions(n_boot=200, celltype_permutations=20)
+
+
+@pytest.fixture(scope="module")
+def setup(built_dataset, tmp_path_factory):
+    ds = open_dataset(built_dataset)
+    sessions = load_sessions(ds)
+    recordings = sessions.loc[sessions["kind"] == "recording", "session_id"].tolist()
+    units = load_units(ds)
+    hippo = units[units["region_group"] == "hippocampus"].groupby("session_id").size()
+    session = max(recordings, key=lambda s: (hippo.get(s, 0), s))
+    root = tmp_path_factory.mktemp("eval")
+    ref = train_reference(ds, TASK, root / "models" / "ref", sessions=[session, "pseudo-tagged"], seed=0)
+    return ds, session, ref, root, SentenceEncoder()
+
+
+def evaluate(setup, model_dir, **kw):
+    ds, _, _, root, encoder = setup
+    return evaluate_model(model_dir, ds, TASK, results_dir=root / "results", options=OPTS, encoder=encoder, **kw)
+
+
+def test_reference_beats_every_floor(setup):
+    entry = evaluate(setup, setup[2])
+    for name in ("sbert_delta_word_salad", "sbert_delta_off_topic", "sbert_delta_shuffled"):
+        m = entry.metric(name)
+        assert m.ci_low > 0 and m.p_value < 1e-3, (name, m)
+    r10 = entry.metric("retrieval_r10")
+    assert r10.chance is not None and r10.value > 2 * r10.chance, r10
+    assert entry.metric("distinct_narration_ratio").value > 0.05
+    # pseudo-PV/SST/VIP are decoded as cell-type subset queries of the pseudo-tagged member
+    assert entry.metric("celltype_accuracy").n > 0 and entry.similarity.names == ["PV", "SST", "VIP"]
+
+
+def test_hippocampus_query_stays_at_floor(setup):
+    full = evaluate(setup, setup[2])
+    hippo = evaluate(setup, setup[2], unit_filters={"region_group": "hippocampus"})
+    assert hippo.subset.region_group == "hippocampus"
+    r10 = hippo.metric("retrieval_r10")
+    assert r10.ci_low <= r10.chance, r10
+    assert hippo.metric("sbert_delta_shuffled").ci_low < 0.02
+    assert hippo.metric("sbert_matched").value < full.metric("sbert_matched").value - 0.05
+
+
+def test_quality_rises_with_visual_units(setup):
+    visual = {"region_group": "V1|higher_visual"}
+    scores = [evaluate(setup, setup[2], unit_filters=visual, n_units=n, draws=3).metric("sbert_matched").value
+              for n in (2, 8, 20)]
+    assert scores[0] < scores[1] < scores[2], scores
+
+
+def test_baselines_order_and_entries_validate(setup, tmp_path):
+    ds, session, ref, root, _ = setup
+    entries = {"ref": evaluate(setup, ref)}
+    for name in ("ridge", "floor-train-mean", "floor-most-frequent-caption", "floor-random-caption"):
+        model_dir = get_trainer(name)(ds, TASK, root / "models" / name, sessions=[session], overwrite=True)
+        entries[name] = evaluate(setup, model_dir)
+    floors = [e.metric("sbert_matched") for n, e in entries.items() if n.startswith("floor")]
+    for top in ("ref", "ridge"):
+        m = entries[top].metric("sbert_matched")
+        assert all(m.ci_low > f.ci_high for f in floors), (top, m, floors)
+    assert validate_results(root / "results") == []
+    index = build_site(root / "results", tmp_path / "site")
+    assert "neurrator-reference" in index.read_text()
+    data = json.loads((root / "results" / "neurrator-reference" / "main" / f"{TASK}.json").read_text())
+    assert data["model"]["kind"] == "neurrator-encoder" and data["dataset"]["fingerprint"] == ds.fingerprint
