@@ -52,7 +52,8 @@ def run_baselines(
     out: dict[str, ResultEntry] = {}
     for name in tqdm(list(names or BASELINES.names()), desc="baselines", disable=not progress):
         model_dir = get_trainer(name)(ds, task, Path(models_dir) / name, seed=seed, overwrite=True)
-        out[name] = evaluate_model(model_dir, ds, task, results_dir=results_dir, seed=seed, options=options,
-                                   encoder=encoder)
+        out[name] = evaluate_model(
+            model_dir, ds, task, results_dir=results_dir, seed=seed, options=options, encoder=encoder
+        )
         logger.info("baseline %s scored", name)
     return out

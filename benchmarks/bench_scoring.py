@@ -53,16 +53,30 @@ def main() -> None:
         emb[sel] = load_frame_targets(ds, stimulus).pooled[samples["frame"].to_numpy()[sel]]
     emb += rng.normal(0, 0.02, emb.shape).astype(np.float32)
     narr = [f"{c} {' '.join(rng.choice(WORDS, 3))} {i}" for i, c in enumerate(samples["caption"])]
-    path = write_predictions(Path(tempfile.mkdtemp()) / "p.parquet", samples["sample_id"].tolist(),
-                             dataset_fingerprint=ds.fingerprint, task=args.task, embedding=emb, narration=narr)
+    path = write_predictions(
+        Path(tempfile.mkdtemp()) / "p.parquet",
+        samples["sample_id"].tolist(),
+        dataset_fingerprint=ds.fingerprint,
+        task=args.task,
+        embedding=emb,
+        narration=narr,
+    )
     encoder = SentenceEncoder()
     t0 = time.perf_counter()
-    entry = score_predictions(read_predictions(path), ds, args.task, model=ModelMeta(name="bench"), encoder=encoder,
-                              options=ScoringOptions(n_boot=args.n_boot))
+    entry = score_predictions(
+        read_predictions(path),
+        ds,
+        args.task,
+        model=ModelMeta(name="bench"),
+        encoder=encoder,
+        options=ScoringOptions(n_boot=args.n_boot),
+    )
     elapsed = time.perf_counter() - t0
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    print(f"scored {entry.metric('sbert_matched').n} narrations + embeddings ({len(entry.metrics)} metrics, "
-          f"{args.n_boot} bootstrap resamples) in {elapsed:.1f} s; peak RSS {peak:.0f} MiB (goal: < 60 s)")
+    print(
+        f"scored {entry.metric('sbert_matched').n} narrations + embeddings ({len(entry.metrics)} metrics, "
+        f"{args.n_boot} bootstrap resamples) in {elapsed:.1f} s; peak RSS {peak:.0f} MiB (goal: < 60 s)"
+    )
     for m in entry.metrics:
         print(f"  {m.name:28s} {m.value:.4f}")
 

@@ -475,10 +475,19 @@ def realdata(dataset, config, regions, sizes, draws, seed, metric, out_dir) -> N
 @click.option("--dataset", required=True, help="Dataset folder or Hub dataset repo id.")
 @click.option("--task", required=True, help="Task name.")
 @click.option("--out", "out_dir", type=click.Path(path_type=Path), required=True, help="Model directory to write.")
-@click.option("--config", "config_file", type=click.Path(path_type=Path, exists=True, dir_okay=False), default=None,
-              help="JSON with 'encoder' and 'train' overrides (default: the embedded-default config).")
-@click.option("--session", "sessions", multiple=True, help="Session to train on (repeatable; default: all recorded "
-              "sessions plus pseudo-tagged).")
+@click.option(
+    "--config",
+    "config_file",
+    type=click.Path(path_type=Path, exists=True, dir_okay=False),
+    default=None,
+    help="JSON with 'encoder' and 'train' overrides (default: the embedded-default config).",
+)
+@click.option(
+    "--session",
+    "sessions",
+    multiple=True,
+    help="Session to train on (repeatable; default: all recorded sessions plus pseudo-tagged).",
+)
 @click.option("--name", default="neurrator-reference", show_default=True, help="Model name in results.")
 @click.option("--seed", type=int, default=0, show_default=True)
 @click.option("--overwrite", is_flag=True, help="Replace an existing --out.")
@@ -491,8 +500,17 @@ def train(dataset, task, out_dir, config_file, sessions, name, seed, overwrite) 
 
     start = time.perf_counter()
     try:
-        path = train_reference(dataset, task, out_dir, sessions=list(sessions) or None, config_file=config_file,
-                               name=name, seed=seed, overwrite=overwrite, progress=True)
+        path = train_reference(
+            dataset,
+            task,
+            out_dir,
+            sessions=list(sessions) or None,
+            config_file=config_file,
+            name=name,
+            seed=seed,
+            overwrite=overwrite,
+            progress=True,
+        )
     except (NeurratorError, FileExistsError, KeyError, ValueError) as exc:
         _fail(exc)
     click.echo(f"wrote {path} in {time.perf_counter() - start:.1f} s")
@@ -507,8 +525,13 @@ def baselines() -> None:
 @click.option("--dataset", required=True, help="Dataset folder or Hub dataset repo id.")
 @click.option("--task", required=True, help="Task name.")
 @click.option("--out", "results_dir", type=click.Path(path_type=Path), required=True, help="Results folder.")
-@click.option("--models", "models_dir", type=click.Path(path_type=Path), default=None,
-              help="Where model directories go (default: <out>/../models).")
+@click.option(
+    "--models",
+    "models_dir",
+    type=click.Path(path_type=Path),
+    default=None,
+    help="Where model directories go (default: <out>/../models).",
+)
 @click.option("--baseline", "names", multiple=True, help="Baseline to run (repeatable; default: all).")
 @scoring_flags
 def baselines_run(dataset, task, results_dir, models_dir, names, seed, n_boot, exclusion_frames, permutations) -> None:
@@ -519,9 +542,16 @@ def baselines_run(dataset, task, results_dir, models_dir, names, seed, n_boot, e
     from neurrator_bench.baselines.run import run_baselines
 
     try:
-        entries = run_baselines(dataset, task, results_dir, models_dir=models_dir or results_dir.parent / "models",
-                                names=list(names) or None, seed=seed, progress=True,
-                                options=_scoring_options(seed, n_boot, exclusion_frames, permutations))
+        entries = run_baselines(
+            dataset,
+            task,
+            results_dir,
+            models_dir=models_dir or results_dir.parent / "models",
+            names=list(names) or None,
+            seed=seed,
+            progress=True,
+            options=_scoring_options(seed, n_boot, exclusion_frames, permutations),
+        )
     except (NeurratorError, KeyError, ValueError) as exc:
         _fail(exc)
     for name, entry in entries.items():
@@ -533,8 +563,12 @@ def baselines_run(dataset, task, results_dir, models_dir, names, seed, n_boot, e
 @click.option("--out", "out_dir", type=click.Path(path_type=Path), required=True, help="Folder for everything.")
 @click.option("--seed", type=int, default=0, show_default=True)
 @click.option("--task", default="nm1-sparse-random", show_default=True, help="Task the models are trained on.")
-@click.option("--prebinned", type=click.Path(path_type=Path, exists=True, dir_okay=False), default=None,
-              help="Also run the real-data track on this pre-binned recording (.mat).")
+@click.option(
+    "--prebinned",
+    type=click.Path(path_type=Path, exists=True, dir_okay=False),
+    default=None,
+    help="Also run the real-data track on this pre-binned recording (.mat).",
+)
 @click.option("--overwrite", is_flag=True, help="Replace an existing --out.")
 def demo(out_dir, seed, task, prebinned, overwrite) -> None:
     """The whole benchmark offline on the embedded default: simulate, build, train, evaluate, leaderboard.
@@ -545,13 +579,15 @@ def demo(out_dir, seed, task, prebinned, overwrite) -> None:
 
     start = time.perf_counter()
     try:
-        result = run_demo(out_dir, seed=seed, task=task, prebinned=prebinned, overwrite=overwrite, progress=True,
-                          echo=click.echo)
+        result = run_demo(
+            out_dir, seed=seed, task=task, prebinned=prebinned, overwrite=overwrite, progress=True, echo=click.echo
+        )
     except (NeurratorError, FileExistsError, KeyError, ValueError) as exc:
         _fail(exc)
     click.echo(result.compare_text)
-    click.echo(f"site: {result.site_index}\nmarkdown: {result.markdown}\n"
-               f"demo wall time: {time.perf_counter() - start:.1f} s")
+    click.echo(
+        f"site: {result.site_index}\nmarkdown: {result.markdown}\ndemo wall time: {time.perf_counter() - start:.1f} s"
+    )
 
 
 @main.group()

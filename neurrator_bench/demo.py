@@ -16,7 +16,7 @@ from pathlib import Path
 from neurrator_bench.scoring import ScoringOptions
 
 DEMO_SCALING_REGIONS = ("V1", "higher_visual", "hippocampus")
-DEMO_SCALING_SIZES = (4, 8, 16)
+DEMO_SCALING_SIZES = (8, 32, 96)
 
 
 @dataclass
@@ -87,8 +87,9 @@ def run_demo(
 
     sim = simulate(out_dir / "sim", "mini", seed=seed, progress=progress)
     stage("simulate 3 sessions")
-    dataset = build_dataset([sim.out_dir], out_dir / "dataset", prebinned=[prebinned] if prebinned else [],
-                            progress=progress).path
+    dataset = build_dataset(
+        [sim.out_dir], out_dir / "dataset", prebinned=[prebinned] if prebinned else [], progress=progress
+    ).path
     ds = open_dataset(dataset)
     stage("build dataset")
     options = ScoringOptions(seed=seed, n_boot=n_boot)
@@ -98,12 +99,21 @@ def run_demo(
     stage("train reference model")
     evaluate_model(reference, ds, task, results_dir=results, seed=seed, options=options, encoder=encoder)
     stage("evaluate reference model")
-    run_baselines(ds, task, results, models_dir=out_dir / "models", seed=seed, options=options, encoder=encoder,
-                  progress=progress)
+    run_baselines(
+        ds, task, results, models_dir=out_dir / "models", seed=seed, options=options, encoder=encoder, progress=progress
+    )
     stage("train + evaluate baselines")
-    table = scaling_curve(reference, ds, task, regions=DEMO_SCALING_REGIONS, sizes=DEMO_SCALING_SIZES, draws=2,
-                          seed=seed, results_dir=results, options=ScoringOptions(seed=seed, n_boot=100,
-                                                                                 celltype_permutations=0))
+    table = scaling_curve(
+        reference,
+        ds,
+        task,
+        regions=DEMO_SCALING_REGIONS,
+        sizes=DEMO_SCALING_SIZES,
+        draws=2,
+        seed=seed,
+        results_dir=results,
+        options=ScoringOptions(seed=seed, n_boot=100, celltype_permutations=0),
+    )
     write_scaling_report(table, out_dir / "scaling")
     stage("subset scaling sweep")
     if prebinned is not None:
@@ -114,6 +124,12 @@ def run_demo(
     raise_if_invalid(results, validate_results(results))
     index = build_site(results, out_dir / "site")
     stage("validate + leaderboard site")
-    return DemoResult(out_dir=out_dir, dataset=dataset, results=results, site_index=index,
-                      markdown=index.parent / "leaderboard.md", compare_text=render_compare(results, task=task),
-                      timings=timings)
+    return DemoResult(
+        out_dir=out_dir,
+        dataset=dataset,
+        results=results,
+        site_index=index,
+        markdown=index.parent / "leaderboard.md",
+        compare_text=render_compare(results, task=task),
+        timings=timings,
+    )

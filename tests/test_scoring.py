@@ -37,15 +37,22 @@ def oracle(ds):
 
 
 def write(tmp_path, ds, ids, emb=None, narr=None, name="p.parquet", fingerprint=None, task=TASK):
-    return write_predictions(tmp_path / name, list(ids), dataset_fingerprint=fingerprint or ds.fingerprint, task=task,
-                             embedding=emb, narration=narr)
+    return write_predictions(
+        tmp_path / name,
+        list(ids),
+        dataset_fingerprint=fingerprint or ds.fingerprint,
+        task=task,
+        embedding=emb,
+        narration=narr,
+    )
 
 
 def test_oracle_scores_one(tmp_path, ds, oracle, encoder):
     s, emb = oracle
     path = write(tmp_path, ds, s["sample_id"], emb, s["caption"].tolist())
-    entry = score_predictions(read_predictions(path), ds, TASK, model=ModelMeta(name="oracle"), encoder=encoder,
-                              options=FAST)
+    entry = score_predictions(
+        read_predictions(path), ds, TASK, model=ModelMeta(name="oracle"), encoder=encoder, options=FAST
+    )
     assert entry.metric("retrieval_r1").value == 1.0 and entry.metric("retrieval_median_rank").value == 1.0
     assert entry.metric("sbert_matched").value == pytest.approx(1.0, abs=1e-5)
     assert entry.metric("cka_linear").value == pytest.approx(1.0, abs=1e-6)
@@ -64,8 +71,9 @@ def test_shuffled_oracle_at_chance(tmp_path, ds, oracle, encoder):
     rng = np.random.default_rng(1)
     perm = rng.permutation(len(s))
     path = write(tmp_path, ds, s["sample_id"], emb[perm], [s["caption"].tolist()[i] for i in perm])
-    entry = score_predictions(read_predictions(path), ds, TASK, model=ModelMeta(name="shuffled"), encoder=encoder,
-                              options=FAST)
+    entry = score_predictions(
+        read_predictions(path), ds, TASK, model=ModelMeta(name="shuffled"), encoder=encoder, options=FAST
+    )
     n_candidates = len(np.unique(emb, axis=0))
     assert entry.metric("retrieval_r1").value < 3 / n_candidates + 0.05
     assert entry.metric("sbert_matched").value < 0.8
@@ -77,8 +85,9 @@ def test_entry_is_reproducible_and_matches_schema(tmp_path, ds, oracle, encoder)
     path = write(tmp_path, ds, s["sample_id"], emb, s["caption"].tolist())
     dumps = []
     for _ in range(2):
-        e = score_predictions(read_predictions(path), ds, TASK, model=ModelMeta(name="m"), encoder=encoder,
-                              options=FAST)
+        e = score_predictions(
+            read_predictions(path), ds, TASK, model=ModelMeta(name="m"), encoder=encoder, options=FAST
+        )
         data = json.loads(e.model_dump_json())
         jsonschema.validate(data, json.loads(SCHEMA_FILE.read_text()))
         for key in ("created_at", "evaluation_time_s"):
@@ -90,16 +99,24 @@ def test_entry_is_reproducible_and_matches_schema(tmp_path, ds, oracle, encoder)
 
 def test_embedding_only_skips_narration_metrics(tmp_path, ds, oracle):
     s, emb = oracle
-    entry = score_predictions(read_predictions(write(tmp_path, ds, s["sample_id"], emb)), ds, TASK,
-                              model=ModelMeta(name="m"), options=FAST)
-    assert {m.name for m in entry.metrics} == {"retrieval_r1", "retrieval_r5", "retrieval_r10",
-                                               "retrieval_median_rank", "cka_linear", "knn_purity"}
+    entry = score_predictions(
+        read_predictions(write(tmp_path, ds, s["sample_id"], emb)), ds, TASK, model=ModelMeta(name="m"), options=FAST
+    )
+    assert {m.name for m in entry.metrics} == {
+        "retrieval_r1",
+        "retrieval_r5",
+        "retrieval_r10",
+        "retrieval_median_rank",
+        "cka_linear",
+        "knn_purity",
+    }
     assert any(x.name.startswith("sbert") for x in entry.skipped)
 
 
 def run_score(path, ds_path, task=TASK):
-    return CliRunner().invoke(main, ["score", str(path), "--dataset", str(ds_path), "--task", task, "--n-boot", "20",
-                                     "--permutations", "0"])
+    return CliRunner().invoke(
+        main, ["score", str(path), "--dataset", str(ds_path), "--task", task, "--n-boot", "20", "--permutations", "0"]
+    )
 
 
 def test_cli_rejects_bad_inputs(tmp_path, ds, oracle, built_dataset):
@@ -110,13 +127,20 @@ def test_cli_rejects_bad_inputs(tmp_path, ds, oracle, built_dataset):
     cases = {
         "nan": (write(tmp_path, ds, ids, bad, name="nan.parquet"), "NaN or inf"),
         "inf": (write(tmp_path, ds, ids, np.where(emb > 0, np.inf, emb), name="inf.parquet"), "NaN or inf"),
-        "width": (write(tmp_path, ds, ids, emb[:, :-1], name="width.parquet"), "width 383; the dataset's targets have 384"),
+        "width": (
+            write(tmp_path, ds, ids, emb[:, :-1], name="width.parquet"),
+            "width 383; the dataset's targets have 384",
+        ),
         "missing": (write(tmp_path, ds, ids[1:], emb[1:], name="missing.parquet"), "missing, e.g."),
         "duplicate": (write(tmp_path, ds, [ids[0], *ids[:-1]], emb, name="dup.parquet"), "duplicate sample_id"),
-        "extra": (write(tmp_path, ds, [*ids[:-1], "nope/x/r00/f0000"], emb, name="extra.parquet"),
-                  "not in the test split"),
-        "fingerprint": (write(tmp_path, ds, ids, emb, name="fp.parquet", fingerprint="0" * 64),
-                        "made for dataset fingerprint 0000"),
+        "extra": (
+            write(tmp_path, ds, [*ids[:-1], "nope/x/r00/f0000"], emb, name="extra.parquet"),
+            "not in the test split",
+        ),
+        "fingerprint": (
+            write(tmp_path, ds, ids, emb, name="fp.parquet", fingerprint="0" * 64),
+            "made for dataset fingerprint 0000",
+        ),
     }
     for name, (path, message) in cases.items():
         result = run_score(path, built_dataset)
@@ -131,8 +155,9 @@ def test_task_the_dataset_lacks(tmp_path):
     from tests.conftest import REAL_MAT
 
     real = build_dataset([], tmp_path / "real", prebinned=[REAL_MAT]).path
-    path = write_predictions(tmp_path / "p.parquet", ["a"], dataset_fingerprint="x", task="nm1-front-only",
-                             embedding=np.ones((1, 3)))
+    path = write_predictions(
+        tmp_path / "p.parquet", ["a"], dataset_fingerprint="x", task="nm1-front-only", embedding=np.ones((1, 3))
+    )
     result = run_score(path, real, task="nm1-front-only")
     assert result.exit_code != 0 and "has no task 'nm1-front-only'" in result.output
 

@@ -79,7 +79,8 @@ class SimulationConfig(BaseModel):
 
         Args:
             name: "mini" (3 small sessions, seconds to simulate; NM1 900x20 and natural scenes
-                118+blank x 50 kept exact, NM3 shortened to 600 frames per repeat) or "full"
+                118+blank x 50 kept exact, NM3 shortened to 600 frames per repeat; 3 probes x 120
+                units) or "full"
                 (BO1.1 sizes: 6 probes, ~2200 unfiltered units, ~2.7 h sessions).
 
         Returns:
@@ -95,7 +96,9 @@ class SimulationConfig(BaseModel):
 
 
 def _mini() -> SimulationConfig:
-    return SimulationConfig(name="mini")
+    # 120 units per probe (~200 passing QC per session): enough for 8 / 32 / 96-unit subset queries and for
+    # decoders to retrieve held-out trials far above chance, while a session still simulates in ~2 s.
+    return SimulationConfig(name="mini", units_per_probe=120)
 
 
 def _full() -> SimulationConfig:

@@ -9,7 +9,7 @@ import torch
 from safetensors.numpy import load_file
 
 from neurrator_bench import __version__
-from neurrator_bench.dataset_access import load_frame_targets, load_supervised, open_dataset
+from neurrator_bench.dataset_access import load_frame_targets, load_supervised, load_units, open_dataset
 from neurrator_bench.errors import ModelDirectoryError
 from neurrator_bench.model_kinds import load_model
 from neurrator_bench.reference_model import train_on_dataset as tod
@@ -87,7 +87,7 @@ def test_layout_and_config(trained, built_dataset):
     assert history["epochs_run"] == 2 and history["best_epoch"] in (1, 2) and history["best_val_loss"] > 0
     member = json.loads((trained / "sessions" / SESSION / "config.json").read_text())
     assert config["n_parameters"] == history["n_parameters"] == member["training"]["n_parameters"]
-    assert member["encoder"]["n_units"] == history["n_units"] == 48
+    assert member["encoder"]["n_units"] == history["n_units"] == len(load_units(ds, SESSION))
     assert member["zscore_reference"]["session_id"] == SESSION
 
 
