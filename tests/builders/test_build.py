@@ -235,3 +235,28 @@ def test_download_resume_then_build_from_cache(sim_dir, tmp_path):
     from_cache = build_dataset([cache], tmp_path / "a", tasks=["nm1-front-only"], stimuli_dir=sim_dir / "stimuli")
     direct = build_dataset([nwb], tmp_path / "b", tasks=["nm1-front-only"], stimuli_dir=sim_dir / "stimuli")
     assert from_cache.manifest.fingerprint == direct.manifest.fingerprint
+
+
+def test_build_with_clip_targets_and_blip2_captions(sim_dir, tmp_path):
+    """The real model paths: a CLIP checkpoint (by path) for targets and a BLIP-2 checkpoint for captions."""
+    from tests.tiny_models import save_tiny_blip2, save_tiny_clip
+
+    clip = save_tiny_clip(tmp_path / "clip")
+    blip2 = save_tiny_blip2(tmp_path / "blip2")
+    nwb = sorted(sim_dir.glob("session_*/session_*.nwb"))[0]
+    result = build_dataset(
+        [nwb],
+        tmp_path / "ds",
+        tasks=["scenes-identity-holdout"],
+        stimuli_dir=sim_dir / "stimuli",
+        target_model=str(clip),
+        captioner=str(blip2),
+    )
+    m = result.manifest
+    assert m.target_model == str(clip) and (m.target_n_patches, m.target_dim) == (4, 32)
+    assert m.captioner == str(blip2)
+    targets = pq.read_table(result.path / "data/targets/natural_scenes-00000.parquet").to_pylist()
+    patches = np.array(targets[5]["patches"], dtype=np.float32)
+    assert patches.shape == (4, 32) and np.allclose(np.array(targets[5]["pooled"]), patches.mean(0), atol=1e-2)
+    captions = pq.read_table(result.path / "data/stimuli/natural_scenes.parquet", columns=["caption"]).column(0)
+    assert len(captions) == 118 and all(isinstance(c, str) for c in captions.to_pylist())
