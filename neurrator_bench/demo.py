@@ -15,8 +15,8 @@ from pathlib import Path
 
 from neurrator_bench.scoring import ScoringOptions
 
-DEMO_SCALING_REGIONS = ("V1", "higher_visual", "hippocampus")
-DEMO_SCALING_SIZES = (8, 32, 96)
+DEMO_SCALING_REGIONS = ("V1|higher_visual", "higher_visual", "V1", "hippocampus")
+DEMO_SCALING_SIZES = (4, 8, 16, 32, 64)
 
 
 @dataclass
