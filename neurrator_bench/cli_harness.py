@@ -1,0 +1,246 @@
+"""Commands that score: score, evaluate, narrate, scaling, realdata."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from neurrator_bench.cli_common import echo_entry, fail, scoring_flags, scoring_options, subset_flags
+from neurrator_bench.errors import NeurratorError
+
+
+@click.command()
+@click.argument("predictions", type=click.Path(path_type=Path, exists=True, dir_okay=False))
+@click.option("--dataset", required=True, help="Dataset folder or Hub dataset repo id.")
+@click.option("--revision", default=None, help="Hub revision of --dataset.")
+@click.option("--task", required=True, help="Task name (see `neurrator-bench tasks`).")
+@click.option("--out", "results_dir", type=click.Path(path_type=Path), default=None, help="Results folder.")
+@click.option("--model-name", default=None, help="Model name for the entry (default: the file's stem).")
+@click.option("--model-revision", default="main", show_default=True, help="Model revision for the entry.")
+@scoring_flags
+def score(
+    predictions,
+    dataset,
+    revision,
+    task,
+    results_dir,
+    model_name,
+    model_revision,
+    seed,
+    n_boot,
+    exclusion_frames,
+    permutations,
+) -> None:
+    """Score a predictions parquet (sample_id + embedding and/or narration); runs no model code.
+
+    Example: neurrator-bench score preds.parquet --dataset ds --task nm1-contiguous-middle --out results
+    """
+    from neurrator_bench.dataset_access import open_dataset
+    from neurrator_bench.schemas.predictions import read_predictions
+    from neurrator_bench.schemas.result_entry import ModelMeta, write_entry
+    from neurrator_bench.scoring import score_predictions
+
+    try:
+        ds = open_dataset(dataset, revision=revision)
+        entry = score_predictions(
+            read_predictions(predictions),
+            ds,
+            task,
+            model=ModelMeta(name=model_name or predictions.stem, revision=model_revision),
+            options=scoring_options(seed, n_boot, exclusion_frames, permutations),
+        )
+        path = write_entry(results_dir, entry) if results_dir is not None else None
+    except (NeurratorError, KeyError, ValueError) as exc:
+        fail(exc)
+    echo_entry(entry, path)
+
+
+@click.command()
+@click.argument("model_dir", type=click.Path(path_type=Path, exists=True, file_okay=False))
+@click.option("--dataset", required=True, help="Dataset folder or Hub dataset repo id.")
+@click.option("--task", required=True, help="Task name.")
+@click.option("--out", "results_dir", type=click.Path(path_type=Path), default=None, help="Results folder.")
+@click.option("--narrator", type=click.Choice(["retrieval", "llava"]), default="retrieval", show_default=True)
+@click.option("--llava", default=None, help="LLaVA id or path for --narrator llava.")
+@click.option("--predictions-out", type=click.Path(path_type=Path), default=None, help="Keep the predictions file.")
+@subset_flags
+@scoring_flags
+def evaluate(
+    model_dir,
+    dataset,
+    task,
+    results_dir,
+    narrator,
+    llava,
+    predictions_out,
+    unit_specs,
+    n_units,
+    draws,
+    seed,
+    n_boot,
+    exclusion_frames,
+    permutations,
+) -> None:
+    """Predict, narrate and score a model directory (never unpickles anything).
+
+    Example: neurrator-bench evaluate models/ref --dataset ds --task nm1-contiguous-middle --out results
+    """
+    from neurrator_bench.evaluation import evaluate_model
+    from neurrator_bench.schemas.result_entry import entry_path
+    from neurrator_bench.subsets import parse_unit_filters
+
+    try:
+        entry = evaluate_model(
+            model_dir,
+            dataset,
+            task,
+            results_dir=results_dir,
+            narrator=narrator,
+            llava=llava,
+            unit_filters=parse_unit_filters(unit_specs),
+            n_units=n_units,
+            draws=draws,
+            seed=seed,
+            options=scoring_options(seed, n_boot, exclusion_frames, permutations),
+            predictions_out=predictions_out,
+        )
+    except (NeurratorError, KeyError, ValueError, FileNotFoundError) as exc:
+        fail(exc)
+    echo_entry(entry, entry_path(results_dir, entry) if results_dir is not None else None)
+
+
+@click.command("narrate")
+@click.argument("model_dir", type=click.Path(path_type=Path, exists=True, file_okay=False))
+@click.option("--dataset", required=True, help="Dataset folder or Hub dataset repo id.")
+@click.option("--task", required=True, help="Task name.")
+@click.option("--narrator", type=click.Choice(["retrieval", "llava"]), default="retrieval", show_default=True)
+@click.option("--llava", default=None, help="LLaVA id or path (default llava-hf/llava-1.5-7b-hf).")
+@click.option(
+    "--out",
+    "out_file",
+    type=click.Path(path_type=Path, dir_okay=False),
+    required=True,
+    help="Predictions parquet to write.",
+)
+@subset_flags
+def narrate_cmd(model_dir, dataset, task, narrator, llava, out_file, unit_specs, n_units, draws) -> None:
+    """Write the predictions parquet (sample_id, embedding, narration) that `score` accepts.
+
+    Example: neurrator-bench narrate models/ref --dataset ds --task nm1-front-only --out preds.parquet
+    """
+    from neurrator_bench.evaluation import narrate
+    from neurrator_bench.subsets import parse_unit_filters
+
+    if draws != 1:
+        raise click.UsageError("narrate writes one predictions file: --draws must be 1")
+    try:
+        path, skipped = narrate(
+            model_dir,
+            dataset,
+            task,
+            out_file,
+            narrator=narrator,
+            llava=llava,
+            unit_filters=parse_unit_filters(unit_specs),
+            n_units=n_units,
+        )
+    except (NeurratorError, KeyError, ValueError) as exc:
+        fail(exc)
+    for session, reason in skipped.items():
+        click.echo(f"skipped session {session}: {reason}")
+    click.echo(f"wrote {path}")
+
+
+@click.command()
+@click.argument("model_dir", type=click.Path(path_type=Path, exists=True, file_okay=False))
+@click.option("--dataset", required=True, help="Dataset folder or Hub dataset repo id.")
+@click.option("--task", required=True, help="Task name.")
+@click.option(
+    "--region",
+    "regions",
+    multiple=True,
+    default=("V1", "higher_visual", "LGd", "hippocampus"),
+    show_default=True,
+    help="Region group (repeatable).",
+)
+@click.option(
+    "--size",
+    "sizes",
+    type=int,
+    multiple=True,
+    default=(8, 16, 32, 64, 128),
+    show_default=True,
+    help="Population size (repeatable).",
+)
+@click.option("--draws", type=int, default=3, show_default=True, help="Random unit draws per point.")
+@click.option("--out", "out_dir", type=click.Path(path_type=Path), required=True, help="Folder for the table and PNG.")
+@click.option(
+    "--results",
+    "results_dir",
+    type=click.Path(path_type=Path),
+    default=None,
+    help="Also write one result entry per point here.",
+)
+@scoring_flags
+def scaling(
+    model_dir, dataset, task, regions, sizes, draws, out_dir, results_dir, seed, n_boot, exclusion_frames, permutations
+) -> None:
+    """Score vs population size per region from subset queries of one model (paper Fig. 4).
+
+    Example: neurrator-bench scaling models/ref --dataset ds --task nm1-contiguous-middle --out scaling
+    """
+    from neurrator_bench.evaluation import scaling_curve, write_scaling_report
+
+    try:
+        table = scaling_curve(
+            model_dir,
+            dataset,
+            task,
+            regions=regions,
+            sizes=sizes,
+            draws=draws,
+            seed=seed,
+            results_dir=results_dir,
+            options=scoring_options(seed, n_boot, exclusion_frames, permutations),
+        )
+        paths = write_scaling_report(table, out_dir)
+    except (NeurratorError, KeyError, ValueError) as exc:
+        fail(exc)
+    click.echo(table.to_string(index=False))
+    click.echo(f"wrote {paths['csv']} and {paths['png']}")
+
+
+@click.command()
+@click.option("--dataset", required=True, help="Dataset folder with a real-* config.")
+@click.option("--config", default="real-nm1-791319847", show_default=True, help="Pre-binned real config.")
+@click.option("--region", "regions", multiple=True, default=("V1", "higher_visual", "hippocampus"), show_default=True)
+@click.option("--size", "sizes", type=int, multiple=True, default=(5, 10, 20, 30, 50), show_default=True)
+@click.option("--draws", type=int, default=20, show_default=True)
+@click.option("--seed", type=int, default=0, show_default=True)
+@click.option("--metric", type=click.Choice(["euclidean", "correlation"]), default="euclidean", show_default=True)
+@click.option("--out", "out_dir", type=click.Path(path_type=Path), required=True)
+def realdata(dataset, config, regions, sizes, draws, seed, metric, out_dir) -> None:
+    """Real-data track: template-matching movie-second identification by region and population size.
+
+    Example: neurrator-bench realdata --dataset ds --out realdata
+    """
+    from neurrator_bench.realdata_track import run_realdata_track, write_realdata_report
+
+    try:
+        table = run_realdata_track(
+            dataset,
+            config=config,
+            regions=tuple(regions),
+            sizes=tuple(sizes),
+            draws=draws,
+            seed=seed,
+            metric=metric,
+            progress=True,
+        )
+        paths = write_realdata_report(table, out_dir)
+    except (NeurratorError, KeyError, ValueError) as exc:
+        fail(exc)
+    cols = ["region", "n_units", "accuracy_mean", "ci_low", "ci_high", "chance", "skipped"]
+    click.echo(table[cols].to_string(index=False))
+    click.echo("wrote " + ", ".join(str(p) for p in paths.values()))

@@ -1,0 +1,208 @@
+"""Commands that train and publish: train, baselines, demo, leaderboard, compare."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import click
+
+from neurrator_bench.cli_common import echo_entry, fail, scoring_flags, scoring_options
+from neurrator_bench.errors import NeurratorError
+
+
+@click.command()
+@click.option("--dataset", required=True, help="Dataset folder or Hub dataset repo id.")
+@click.option("--task", required=True, help="Task name.")
+@click.option("--out", "out_dir", type=click.Path(path_type=Path), required=True, help="Model directory to write.")
+@click.option(
+    "--config",
+    "config_file",
+    type=click.Path(path_type=Path, exists=True, dir_okay=False),
+    default=None,
+    help="JSON with 'encoder' and 'train' overrides (default: the embedded-default config).",
+)
+@click.option(
+    "--session",
+    "sessions",
+    multiple=True,
+    help="Session to train on (repeatable; default: all recorded sessions plus pseudo-tagged).",
+)
+@click.option("--name", default="neurrator-reference", show_default=True, help="Model name in results.")
+@click.option("--seed", type=int, default=0, show_default=True)
+@click.option("--overwrite", is_flag=True, help="Replace an existing --out.")
+def train(dataset, task, out_dir, config_file, sessions, name, seed, overwrite) -> None:
+    """Train the reference Neurrator encoder (paper A.2); resumes an interrupted run.
+
+    Example: neurrator-bench train --dataset ds --task nm1-sparse-random --out models/ref
+    """
+    from neurrator_bench.reference_model.train_on_dataset import train_reference
+
+    start = time.perf_counter()
+    try:
+        path = train_reference(
+            dataset,
+            task,
+            out_dir,
+            sessions=list(sessions) or None,
+            config_file=config_file,
+            name=name,
+            seed=seed,
+            overwrite=overwrite,
+            progress=True,
+        )
+    except (NeurratorError, FileExistsError, KeyError, ValueError) as exc:
+        fail(exc)
+    click.echo(f"wrote {path} in {time.perf_counter() - start:.1f} s")
+
+
+@click.group()
+def baselines() -> None:
+    """Baselines of paper A.6: ridge, PCA+KNN, CEBRA+KNN, retrieval-only encoder, floors."""
+
+
+@baselines.command("run")
+@click.option("--dataset", required=True, help="Dataset folder or Hub dataset repo id.")
+@click.option("--task", required=True, help="Task name.")
+@click.option("--out", "results_dir", type=click.Path(path_type=Path), required=True, help="Results folder.")
+@click.option(
+    "--models",
+    "models_dir",
+    type=click.Path(path_type=Path),
+    default=None,
+    help="Where model directories go (default: <out>/../models).",
+)
+@click.option("--baseline", "names", multiple=True, help="Baseline to run (repeatable; default: all).")
+@scoring_flags
+def baselines_run(dataset, task, results_dir, models_dir, names, seed, n_boot, exclusion_frames, permutations) -> None:
+    """Train every baseline and score it through the same evaluate path.
+
+    Example: neurrator-bench baselines run --dataset ds --task nm1-sparse-random --out results
+    """
+    from neurrator_bench.baselines.run import run_baselines
+
+    try:
+        entries = run_baselines(
+            dataset,
+            task,
+            results_dir,
+            models_dir=models_dir or results_dir.parent / "models",
+            names=list(names) or None,
+            seed=seed,
+            progress=True,
+            options=scoring_options(seed, n_boot, exclusion_frames, permutations),
+        )
+    except (NeurratorError, KeyError, ValueError) as exc:
+        fail(exc)
+    for name, entry in entries.items():
+        click.echo(f"{name}:")
+        echo_entry(entry, None)
+
+
+@click.command()
+@click.option("--out", "out_dir", type=click.Path(path_type=Path), required=True, help="Folder for everything.")
+@click.option("--seed", type=int, default=0, show_default=True)
+@click.option("--task", default="nm1-sparse-random", show_default=True, help="Task the models are trained on.")
+@click.option(
+    "--prebinned",
+    type=click.Path(path_type=Path, exists=True, dir_okay=False),
+    default=None,
+    help="Also run the real-data track on this pre-binned recording (.mat).",
+)
+@click.option("--overwrite", is_flag=True, help="Replace an existing --out.")
+def demo(out_dir, seed, task, prebinned, overwrite) -> None:
+    """The whole benchmark offline on the embedded default: simulate, build, train, evaluate, leaderboard.
+
+    Example: neurrator-bench demo --out demo
+    """
+    from neurrator_bench.demo import run_demo
+
+    start = time.perf_counter()
+    try:
+        result = run_demo(
+            out_dir, seed=seed, task=task, prebinned=prebinned, overwrite=overwrite, progress=True, echo=click.echo
+        )
+    except (NeurratorError, FileExistsError, KeyError, ValueError) as exc:
+        fail(exc)
+    click.echo(result.compare_text)
+    click.echo(
+        f"site: {result.site_index}\nmarkdown: {result.markdown}\ndemo wall time: {time.perf_counter() - start:.1f} s"
+    )
+
+
+@click.group()
+def leaderboard() -> None:
+    """Validate result entries, build the static site, submit results."""
+
+
+@leaderboard.command("validate")
+@click.argument("results_dir", type=click.Path(path_type=Path, exists=True, file_okay=False))
+def leaderboard_validate(results_dir: Path) -> None:
+    """Check every entry (schema, ranges, NaN, duplicates, fingerprints, dropped metrics); non-zero exit if any fail.
+
+    Example: neurrator-bench leaderboard validate results
+    """
+    from neurrator_bench.leaderboard.validate import validate_results
+
+    problems = validate_results(results_dir)
+    for p in problems:
+        click.echo(str(p), err=True)
+    if problems:
+        raise click.ClickException(f"{len(problems)} problem(s) in {results_dir}")
+    click.echo(f"{results_dir}: all entries valid")
+
+
+@leaderboard.command("build")
+@click.argument("results_dir", type=click.Path(path_type=Path, exists=True, file_okay=False))
+@click.option("--out", "out_dir", type=click.Path(path_type=Path), required=True, help="Site folder.")
+@click.option("--title", default="neurrator-bench leaderboard", show_default=True)
+def leaderboard_build(results_dir: Path, out_dir: Path, title: str) -> None:
+    """Render the static site (index.html, per-model pages, plots, leaderboard.md); opens from disk.
+
+    Example: neurrator-bench leaderboard build results --out site
+    """
+    from neurrator_bench.leaderboard.site import build_site
+
+    try:
+        index = build_site(results_dir, out_dir, title=title)
+    except (NeurratorError, FileExistsError) as exc:
+        fail(exc)
+    click.echo(f"wrote {index}")
+
+
+@leaderboard.command("submit")
+@click.argument("model_dir", type=click.Path(path_type=Path, exists=True, file_okay=False))
+@click.option("--repo", "repo_id", required=True, help="Hugging Face dataset repo of results.")
+@click.option("--offline", is_flag=True, help="Only write the submission bundle and say what to upload.")
+def leaderboard_submit(model_dir: Path, repo_id: str, offline: bool) -> None:
+    """Validate RESULTS_DIR/<model> and open a pull request with its entries on a Hub dataset repo.
+
+    Example: neurrator-bench leaderboard submit results/my-model --repo org/neurrator-results
+    """
+    from neurrator_bench.leaderboard.submit import submit_results
+
+    try:
+        outcome = submit_results(model_dir, repo_id, offline=offline)
+    except (NeurratorError, FileExistsError, FileNotFoundError, ValueError) as exc:
+        fail(exc)
+    if outcome.pr_url:
+        click.echo(f"opened {outcome.pr_url}")
+    else:
+        click.echo(f"offline ({outcome.offline_reason}); bundle written to {outcome.bundle_dir}: see UPLOAD.md there")
+
+
+@click.command()
+@click.argument("results_dir", type=click.Path(path_type=Path, exists=True, file_okay=False))
+@click.option("--task", default=None, help="Only this task.")
+@click.option("--width", type=int, default=140, show_default=True)
+def compare(results_dir: Path, task: str | None, width: int) -> None:
+    """Reference model and baselines side by side with CIs.
+
+    Example: neurrator-bench compare results --task nm1-contiguous-middle
+    """
+    from neurrator_bench.leaderboard.compare import render_compare
+
+    try:
+        click.echo(render_compare(results_dir, task=task, width=width))
+    except (NeurratorError, KeyError, ValueError) as exc:
+        fail(exc)
