@@ -1,4 +1,13 @@
-"""Unit subsets for subset queries: a region, a cell type, or N random units (paper Sec. 4.2, 5)."""
+"""Unit subsets for subset queries: a region, a cell type, or N random units (paper Sec. 4.2, 5).
+
+The mechanism: one trained model is queried on a subset of its input units. :func:`unit_mask` selects the
+units from the dataset's ``units`` config (filters, then a seeded random draw); the model receives the mask
+with the full window. The reference encoder zeroes the masked units and rescales the rest by
+``n_units / n_active`` (``reference_model.encoder.apply_unit_mask``, the same operation as its training-time
+neuron dropout); the baselines do the same. A session the model was not trained on, whose units are all
+columns of one it was (``pseudo-PV`` inside ``pseudo-tagged``), is decoded the same way
+(``inference.route_session``).
+"""
 
 from __future__ import annotations
 

@@ -4,7 +4,8 @@
 - `encoder`: NeurratorEncoder (spike windows -> CLIP-shaped patches), subset-query unit masks.
 - `training`: train_encoder (resumable, seeded), predict, patch_loss.
 - `model_dir`: config.json + model.safetensors model directories, pickles refused.
-- `subset_query`: unit_mask_for (region / cell type / N random units).
+- subset queries: units are chosen by `neurrator_bench.subsets.unit_mask`; the encoder applies the mask.
+- `model_kind` / `train_on_dataset`: the "neurrator-encoder" model kind and `train_reference`.
 - `patch_injector`: PatchInjector for transformers 5.x LLaVA.
 - `narrators`: LlavaNarrator (frozen LLaVA, greedy), RetrievalNarrator (nearest training caption).
 
@@ -18,7 +19,6 @@ from .encoder import NeurratorEncoder, apply_unit_mask, count_parameters
 from .model_dir import load_model_dir, save_model_dir
 from .narrators import PROMPT, LlavaNarrator, RetrievalNarrator, tiny_random_llava
 from .patch_injector import PatchInjector
-from .subset_query import unit_mask_for
 from .training import EpochRecord, TrainResult, patch_loss, predict, train_encoder
 
 __all__ = [
@@ -39,5 +39,4 @@ __all__ = [
     "save_model_dir",
     "tiny_random_llava",
     "train_encoder",
-    "unit_mask_for",
 ]
