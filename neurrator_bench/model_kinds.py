@@ -84,8 +84,8 @@ def check_no_pickles(model_dir: Path) -> None:
     for path in sorted(Path(model_dir).rglob("*")):
         if path.is_file() and path.suffix.lower() in PICKLE_SUFFIXES:
             raise ModelDirectoryError(
-                f"{path}: pickle-like file ({path.suffix}) in a model directory; neurrator-bench never loads "
-                "pickles. Save weights as safetensors, npz or json."
+                f"{path}: pickle-like file ({path.suffix}) in model directory {model_dir}. Pickles are never loaded "
+                "(they can run arbitrary code); save weights as safetensors, npz or json and remove the file."
             )
 
 

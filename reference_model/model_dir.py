@@ -27,6 +27,7 @@ from pydantic import ValidationError
 from safetensors.torch import load_file, save_model
 
 from neurrator_bench.errors import ModelDirectoryError
+from neurrator_bench.model_kinds import check_no_pickles
 
 from .config import EncoderConfig
 from .encoder import SAFETENSORS_NAME, NeurratorEncoder
@@ -36,25 +37,15 @@ logger = logging.getLogger(__name__)
 MODEL_KIND = "neurrator-encoder"
 FORMAT_VERSION = 1
 CONFIG_NAME = "config.json"
-PICKLE_SUFFIXES = (".bin", ".pt", ".pth", ".pkl", ".pickle", ".ckpt")
 
 
 def refuse_pickle_files(folder: Path) -> None:
-    """Raise if a folder (searched recursively) holds a pickle-like file.
-
-    Args:
-        folder: Directory to inspect.
+    """Raise if a folder (searched recursively) holds a pickle-like file (``model_kinds.check_no_pickles``).
 
     Raises:
-        ModelDirectoryError: A file ending in one of `PICKLE_SUFFIXES` is present.
+        ModelDirectoryError: A file ending in one of ``model_kinds.PICKLE_SUFFIXES`` is present.
     """
-    for path in sorted(folder.rglob("*")):
-        if path.is_file() and path.name.lower().endswith(PICKLE_SUFFIXES):
-            raise ModelDirectoryError(
-                f"{path}: pickle-like file found in model directory {folder}; expected only config.json and "
-                f"{SAFETENSORS_NAME}. Pickles are never loaded (arbitrary code execution); convert the "
-                "weights to safetensors and remove the file."
-            )
+    check_no_pickles(folder)
 
 
 def encoder_config_from_json(data: Mapping[str, Any] | EncoderConfig, *, source: str) -> EncoderConfig:

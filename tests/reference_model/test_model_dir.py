@@ -6,9 +6,10 @@ import pytest
 import torch
 
 from neurrator_bench.errors import ModelDirectoryError
+from neurrator_bench.model_kinds import PICKLE_SUFFIXES
 from neurrator_bench.reference_model.config import EncoderConfig
 from neurrator_bench.reference_model.encoder import NeurratorEncoder
-from neurrator_bench.reference_model.model_dir import PICKLE_SUFFIXES, load_model_dir, save_model_dir
+from neurrator_bench.reference_model.model_dir import load_model_dir, save_model_dir
 
 ZSCORE = {"dataset": "org/neurrator-allen", "revision": "abc123", "fields": ["zscore_mean", "zscore_std"]}
 
