@@ -278,6 +278,22 @@ def _read_optotagging(f: h5py.File, path: Path) -> pd.DataFrame | None:
     return table.sort_values("start_time", kind="stable").reset_index(drop=True)
 
 
+def _read_invalid_times(f: h5py.File, path: Path) -> pd.DataFrame | None:
+    """``/intervals/invalid_times`` with its ragged ``tags`` column as a list of str per row, or None."""
+    if "intervals/invalid_times" not in f:
+        return None
+    group = f["intervals/invalid_times"]
+    table = _coerce_numeric(_read_table(group, f"{path}: /intervals/invalid_times"))
+    tags: list[list[str]] = [[] for _ in range(len(table))]
+    if "tags" in group and "tags_index" in group:
+        values = [str(_decode(v)) for v in group["tags"][()]]
+        ends = np.asarray(group["tags_index"][()], dtype=np.int64)
+        starts = np.concatenate([[0], ends[:-1]])
+        tags = [values[a:b] for a, b in zip(starts, ends, strict=True)]
+    table["tags"] = tags
+    return table
+
+
 def _session_id(f: h5py.File, path: Path) -> int:
     for hdf_path in ("/identifier", "/general/session_id"):
         text = _read_scalar_str(f, hdf_path)
@@ -378,4 +394,5 @@ def _read_open_session(f: h5py.File, path: Path, stimuli: Sequence[str] | None) 
         spike_times=spike_times,
         presentations={s: _read_presentations(f, path, s) for s in wanted},
         optotagging=_read_optotagging(f, path),
+        invalid_times=_read_invalid_times(f, path),
     )

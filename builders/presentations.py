@@ -2,7 +2,9 @@
 
 Allen tables have no ``repeat`` column: a movie repeat starts where ``frame == 0`` (layout doc sec. 2).
 For natural scenes the repeat of a presentation is the occurrence index of its image, in time order;
-blank presentations (``frame == -1``) are dropped.
+blank presentations (``frame == -1``) are dropped. Presentations overlapping an ``invalid_times`` interval
+tagged "stimulus" (closed intervals, as AllenSDK) are dropped after repeats are numbered, so the
+numbering of the remaining presentations does not change.
 """
 
 from __future__ import annotations
@@ -36,13 +38,20 @@ class PresentationIndex:
     n_frames: int
 
 
-def index_presentations(table: pd.DataFrame, stimulus: str, *, source: Path | str = "<memory>") -> PresentationIndex:
+def index_presentations(
+    table: pd.DataFrame,
+    stimulus: str,
+    *,
+    source: Path | str = "<memory>",
+    invalid_intervals: np.ndarray | None = None,
+) -> PresentationIndex:
     """Index the presentations of a natural stimulus.
 
     Args:
         table: The ``intervals/<stimulus>_presentations`` table (numeric ``start_time`` and ``frame``).
         stimulus: One of :data:`neurrator_bench.tasks.NATURAL_STIMULI`.
         source: File the table came from, for error messages.
+        invalid_intervals: (k, 2) start/stop (s) of invalid intervals; overlapping presentations are dropped.
 
     Returns:
         The presentation index, sorted by onset.
@@ -67,9 +76,10 @@ def index_presentations(table: pd.DataFrame, stimulus: str, *, source: Path | st
     if bad.size:
         raise NWBFormatError(f"{path}: non-numeric start_time/frame at row {int(bad[0])} (of {len(table)} rows)")
     frame = frame_f.astype(np.int64)
+    stop = table["stop_time"].to_numpy(dtype=np.float64) if "stop_time" in table.columns else onset
     if stimulus == SCENES:
         keep = frame >= 0
-        frame, onset = frame[keep], onset[keep]
+        frame, onset, stop = frame[keep], onset[keep], stop[keep]
         if frame.size == 0:
             raise NWBFormatError(f"{path}: no non-blank presentations (every frame is -1)")
         order = pd.Series(frame).groupby(frame).cumcount().to_numpy()
@@ -83,10 +93,14 @@ def index_presentations(table: pd.DataFrame, stimulus: str, *, source: Path | st
             )
         repeat = np.cumsum(frame == 0) - 1
         n_frames = int(frame.max()) + 1
+    valid = np.ones(frame.size, dtype=bool)
+    if invalid_intervals is not None and len(invalid_intervals):
+        inv = np.asarray(invalid_intervals, dtype=np.float64)
+        valid = ~((onset[:, None] <= inv[None, :, 1]) & (stop[:, None] >= inv[None, :, 0])).any(axis=1)
     return PresentationIndex(
         stimulus=stimulus,
-        repeat=repeat.astype(np.int32),
-        frame=frame.astype(np.int32),
-        onset=onset,
+        repeat=repeat[valid].astype(np.int32),
+        frame=frame[valid].astype(np.int32),
+        onset=onset[valid],
         n_frames=n_frames,
     )

@@ -38,6 +38,8 @@ class SessionRecording:
             ``stimulus_block`` (float) where present.
         optotagging: The ``optogenetic_stimulation`` table (start_time, stop_time, duration,
             level, condition, stimulus_name) or None when the file has no optotagging module/table.
+        invalid_times: ``/intervals/invalid_times`` rows (start_time, stop_time, ``tags`` as a list of
+            str per row), or None when the file has no such table.
     """
 
     path: Path
@@ -49,3 +51,11 @@ class SessionRecording:
     spike_times: dict[int, np.ndarray]
     presentations: dict[str, pd.DataFrame] = field(default_factory=dict)
     optotagging: pd.DataFrame | None = None
+    invalid_times: pd.DataFrame | None = None
+
+    def invalid_stimulus_intervals(self) -> np.ndarray:
+        """(k, 2) start/stop of the invalid intervals tagged "stimulus" (AllenSDK masks presentations there)."""
+        if self.invalid_times is None or self.invalid_times.empty:
+            return np.zeros((0, 2))
+        tagged = self.invalid_times["tags"].map(lambda tags: "stimulus" in tags).to_numpy(dtype=bool)
+        return self.invalid_times.loc[tagged, ["start_time", "stop_time"]].to_numpy(dtype=np.float64)

@@ -215,7 +215,10 @@ def build_session(
                 f"{recording.path}: missing table intervals/{stimulus}_presentations needed by tasks "
                 f"{[t.name for t in tasks if stimulus in t.stimuli]}; tables present: {sorted(recording.presentations)}"
             )
-        pres = index_presentations(recording.presentations[stimulus], stimulus, source=recording.path)
+        table = recording.presentations[stimulus]
+        pres = index_presentations(
+            table, stimulus, source=recording.path, invalid_intervals=recording.invalid_stimulus_intervals()
+        )
         codes, splits = atom_codes(stimulus, tasks, pres.repeat, pres.frame, pres.n_frames)
         used = np.array([is_used(c) for c in codes], dtype=bool)
         t_start = np.array([window.t_start(o) for o in pres.onset[used]])
@@ -243,7 +246,6 @@ def build_session(
             train = split[used] == "train"
             if train.any():
                 moments.for_task(task_name).add(windows[train])
-        table = recording.presentations[stimulus]
         durations = (table["stop_time"] - table["start_time"]).to_numpy(dtype=float)
         out.raw_bytes += int(len(units) * np.round(np.nansum(durations) / window.bin_s))
         if tagged_idx.size:

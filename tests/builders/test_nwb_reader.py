@@ -230,3 +230,16 @@ def test_many_units_split_vectorised(tmp_path: Path) -> None:
         np.testing.assert_array_equal(rec.spike_times[uid], train)
     assert isinstance(rec.units, pd.DataFrame)
     assert len(rec.units) == n_units
+
+
+def test_invalid_times_read_with_tags(sim_dir):
+    from neurrator_bench.builders.nwb_reader import read_session as read
+
+    nwb = sorted(sim_dir.glob("session_*/session_*.nwb"))[0]
+    rec = read(nwb, stimuli=["natural_movie_one"])
+    assert rec.invalid_times is not None and len(rec.invalid_times) >= 1
+    assert all(len(tags) == 3 and tags[0] in ("EcephysSession", "EcephysProbe") for tags in rec.invalid_times["tags"])
+    # the simulator's invalid intervals are probe-level: none masks stimulus presentations
+    assert rec.invalid_stimulus_intervals().shape == (0, 2)
+    rec.invalid_times.loc[0, "tags"] = ["EcephysSession", str(rec.session_id), "stimulus"]
+    assert rec.invalid_stimulus_intervals().shape == (1, 2)

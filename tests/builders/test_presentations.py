@@ -47,3 +47,11 @@ def test_errors_name_table_and_column():
         index_presentations(bad, "natural_movie_one")
     with pytest.raises(NWBFormatError, match="must show frame 0"):
         index_presentations(movie_table().iloc[1:], "natural_movie_one")
+
+
+def test_invalid_intervals_drop_presentations_without_renumbering():
+    t = movie_table(n_frames=5, n_repeats=3)  # frames every 0.0334 s
+    # an invalid interval covering frame 0 of repeat 1 (t = 0.167) and frame 1 (t = 0.2004)
+    idx = index_presentations(t, "natural_movie_one", invalid_intervals=np.array([[0.17, 0.21]]))
+    assert idx.repeat.tolist() == [0] * 5 + [1] * 3 + [2] * 5
+    assert idx.frame.tolist() == [0, 1, 2, 3, 4, 2, 3, 4, 0, 1, 2, 3, 4]
