@@ -26,6 +26,7 @@ from typing import Any
 
 import numpy as np
 
+from neurrator_bench.atomic_files import write_text_atomic
 from neurrator_bench.dataset_access import DatasetHandle, load_sessions
 from neurrator_bench.errors import ModelDirectoryError
 from neurrator_bench.model_kinds import Prediction, check_no_pickles, write_model_config
@@ -233,11 +234,7 @@ def read_npz(path: Path, keys: tuple[str, ...]) -> dict[str, np.ndarray]:
 
 def write_json(path: Path, obj: Any) -> Path:
     """Write JSON atomically (temp + rename)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(json.dumps(obj, indent=2, sort_keys=True, allow_nan=False) + "\n", encoding="utf-8")
-    tmp.replace(path)
-    return path
+    return write_text_atomic(path, json.dumps(obj, indent=2, sort_keys=True, allow_nan=False) + "\n")
 
 
 def read_json(path: Path) -> Any:

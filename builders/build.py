@@ -22,6 +22,7 @@ import pyarrow.parquet as pq
 from tqdm.auto import tqdm
 
 from neurrator_bench import __version__
+from neurrator_bench.atomic_files import write_text_atomic
 from neurrator_bench.builders.atoms import split_globs
 from neurrator_bench.builders.captions import load_captioner
 from neurrator_bench.builders.card import render_card
@@ -121,10 +122,9 @@ class _State:
 
     def finish(self, step: str, files: dict[str, str], **extra: object) -> None:
         self.steps[step] = {"files": files, **extra}
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = self.path.with_suffix(".tmp")
-        tmp.write_text(json.dumps({"params_hash": _params_hash(self.params), "steps": self.steps}, sort_keys=True))
-        tmp.replace(self.path)
+        write_text_atomic(
+            self.path, json.dumps({"params_hash": _params_hash(self.params), "steps": self.steps}, sort_keys=True)
+        )
 
 
 def build_dataset(
@@ -377,10 +377,3 @@ def _finish(
         shutil.rmtree(out)
     root.replace(out)
     return BuildResult(path=out, manifest=manifest)
-
-
-def write_text_atomic(path: Path, text: str) -> None:
-    """Write text via a temp file and rename."""
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(text, encoding="utf-8")
-    tmp.replace(path)

@@ -6,6 +6,7 @@ import logging
 from pathlib import Path
 from typing import Any
 
+from neurrator_bench.atomic_files import write_text_atomic
 from neurrator_bench.builders.card import render_card
 from neurrator_bench.errors import DatasetFormatError
 from neurrator_bench.schemas.dataset import MANIFEST_FILENAME, DatasetManifest
@@ -72,7 +73,7 @@ def push_dataset_to_hub(
     )
     data_commit = info.oid
     card = render_card(manifest, pinned_revision=data_commit, repo_id=repo_id)
-    (dataset_dir / "README.md").write_text(card, encoding="utf-8")
+    write_text_atomic(dataset_dir / "README.md", card)
     api.upload_file(
         path_or_fileobj=card.encode("utf-8"),
         path_in_repo="README.md",

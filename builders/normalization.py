@@ -59,3 +59,15 @@ class TaskMoments:
         if task not in self.by_task:
             self.by_task[task] = CountMoments.zeros(self.n_units)
         return self.by_task[task]
+
+    def add_training(self, splits: dict[str, np.ndarray], windows: np.ndarray) -> None:
+        """Accumulate, for each task, the windows its split assigns to "train".
+
+        Args:
+            splits: task name -> (n,) split of each window.
+            windows: (n, n_units, n_bins) counts.
+        """
+        for task, split in splits.items():
+            train = split == "train"
+            if train.any():
+                self.for_task(task).add(windows[train])

@@ -128,10 +128,7 @@ def build_pseudo_mice(
                 window=window,
                 out=out,
             )
-            for task_name, split in splits.items():
-                train = split[used] == "train"
-                if train.any():
-                    moments.for_task(task_name).add(windows[used][train])
+            moments.add_training({task: split[used] for task, split in splits.items()}, windows[used])
         rel = f"data/units/{pseudo_id}.parquet"
         out.files[rel] = atomic_write_parquet(build_table(units_rows(pseudo_id, units), UNITS_FEATURES), root / rel)
         rel, digest = write_normalization(root, pseudo_id, units.index.to_list(), moments)

@@ -242,10 +242,7 @@ def build_session(
             window=window,
             out=out,
         )
-        for task_name, split in splits.items():
-            train = split[used] == "train"
-            if train.any():
-                moments.for_task(task_name).add(windows[train])
+        moments.add_training({task: split[used] for task, split in splits.items()}, windows)
         durations = (table["stop_time"] - table["start_time"]).to_numpy(dtype=float)
         out.raw_bytes += int(len(units) * np.round(np.nansum(durations) / window.bin_s))
         if tagged_idx.size:

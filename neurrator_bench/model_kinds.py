@@ -25,6 +25,7 @@ from typing import Any, Protocol
 
 import numpy as np
 
+from neurrator_bench.atomic_files import write_text_atomic
 from neurrator_bench.errors import ModelDirectoryError
 from neurrator_bench.registry import Registry
 
@@ -118,15 +119,11 @@ def read_model_config(model_dir: Path) -> dict[str, Any]:
 
 def write_model_config(model_dir: Path, config: dict[str, Any]) -> Path:
     """Write ``config.json`` atomically (fills ``format_version``)."""
-    model_dir.mkdir(parents=True, exist_ok=True)
     data = {"format_version": MODEL_FORMAT_VERSION, **config}
     missing = [f for f in REQUIRED_FIELDS if f not in data]
     if missing:
         raise ModelDirectoryError(f"{model_dir / CONFIG_FILENAME}: missing field(s) {missing}")
-    tmp = model_dir / f".{CONFIG_FILENAME}.tmp"
-    tmp.write_text(json.dumps(data, indent=2, sort_keys=True) + "\n", encoding="utf-8")
-    tmp.replace(model_dir / CONFIG_FILENAME)
-    return model_dir / CONFIG_FILENAME
+    return write_text_atomic(model_dir / CONFIG_FILENAME, json.dumps(data, indent=2, sort_keys=True) + "\n")
 
 
 def load_model(model_dir: Path) -> DecoderModel:

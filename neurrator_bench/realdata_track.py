@@ -31,6 +31,7 @@ import numpy as np
 import pandas as pd
 from tqdm import tqdm
 
+from neurrator_bench.atomic_files import write_text_atomic
 from neurrator_bench.builders.regions import OTHER_GROUP, REGION_GROUPS
 from neurrator_bench.dataset_access import DatasetHandle, array2d_to_numpy, load_units, open_dataset, read_table
 from neurrator_bench.errors import DatasetFormatError
@@ -403,11 +404,7 @@ def write_realdata_report(table: pd.DataFrame, out_dir: Path) -> dict[str, Path]
     out_dir.mkdir(parents=True, exist_ok=True)
     summary = realdata_summary(table)
     paths = {"csv": out_dir / CSV_NAME, "png": out_dir / PNG_NAME, "json": out_dir / JSON_NAME}
-    tmp = paths["csv"].with_name(f".{CSV_NAME}.tmp")
-    table.to_csv(tmp, index=False)
-    tmp.replace(paths["csv"])
+    write_text_atomic(paths["csv"], table.to_csv(index=False))
     plot_realdata_track(table, paths["png"])
-    tmp = paths["json"].with_name(f".{JSON_NAME}.tmp")
-    tmp.write_text(json.dumps(summary, indent=2) + "\n", encoding="utf-8")
-    tmp.replace(paths["json"])
+    write_text_atomic(paths["json"], json.dumps(summary, indent=2) + "\n")
     return paths

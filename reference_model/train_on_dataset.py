@@ -27,6 +27,7 @@ from pydantic import ValidationError
 from tqdm.auto import tqdm
 
 from neurrator_bench import __version__
+from neurrator_bench.atomic_files import write_text_atomic
 from neurrator_bench.dataset_access import DatasetHandle, load_sessions, load_supervised, open_dataset
 from neurrator_bench.model_kinds import write_model_config
 
@@ -139,10 +140,7 @@ def _prepare_partial(partial: Path, signature: dict[str, Any]) -> None:
             return
         logger.warning("discarding %s: it was left by a run with other arguments", partial)
         shutil.rmtree(partial)
-    run_file.parent.mkdir(parents=True, exist_ok=True)
-    tmp = run_file.with_name(f".{RUN_FILE}.tmp")
-    tmp.write_text(json.dumps(signature, indent=2, sort_keys=True) + "\n", encoding="utf-8")
-    tmp.replace(run_file)
+    write_text_atomic(run_file, json.dumps(signature, indent=2, sort_keys=True) + "\n")
 
 
 def _finished_member(member: Path, signature: str) -> dict[str, Any] | None:

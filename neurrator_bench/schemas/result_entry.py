@@ -15,6 +15,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from neurrator_bench.atomic_files import write_text_atomic
 from neurrator_bench.errors import ResultEntryError
 
 RESULT_SCHEMA_VERSION = 1
@@ -156,12 +157,7 @@ def entry_path(results_dir: Path, entry: ResultEntry) -> Path:
 
 def write_entry(results_dir: Path, entry: ResultEntry) -> Path:
     """Validate and write an entry atomically (temp file + rename); return its path."""
-    path = entry_path(results_dir, entry)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(entry.model_dump_json(indent=2) + "\n", encoding="utf-8")
-    tmp.replace(path)
-    return path
+    return write_text_atomic(entry_path(results_dir, entry), entry.model_dump_json(indent=2) + "\n")
 
 
 def read_entry(path: Path) -> ResultEntry:

@@ -1,18 +1,10 @@
 """push_to_hub: the exact calls made to the Hub API, and the pinned card."""
 
-from pathlib import Path
 from types import SimpleNamespace
 
 from neurrator_bench.builders.build import build_dataset
 from neurrator_bench.builders.hub import push_dataset_to_hub
-
-REAL = (
-    Path(__file__).resolve().parents[2].parent
-    / "shared"
-    / "realdata"
-    / "allen_bo11"
-    / "nm1_session791319847_1s_bins.mat"
-)
+from tests.conftest import REAL_MAT
 
 
 class RecordingApi:
@@ -41,7 +33,7 @@ class RecordingApi:
 
 
 def test_push_calls_and_pinned_card(tmp_path):
-    ds = build_dataset([], tmp_path / "ds", prebinned=[REAL]).path
+    ds = build_dataset([], tmp_path / "ds", prebinned=[REAL_MAT]).path
     api = RecordingApi()
     sha = push_dataset_to_hub(ds, "org/neurrator", revision="v1", api=api)
     assert sha == "a" * 40

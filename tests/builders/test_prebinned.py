@@ -1,7 +1,5 @@
 """The real Allen extract (session 791319847, NM1, 1-s bins) as a real-* config."""
 
-from pathlib import Path
-
 import numpy as np
 import pyarrow.parquet as pq
 import pytest
@@ -9,20 +7,13 @@ import scipy.io
 
 from neurrator_bench.builders.prebinned import build_prebinned
 from neurrator_bench.errors import DatasetFormatError
-
-REAL = (
-    Path(__file__).resolve().parents[2].parent
-    / "shared"
-    / "realdata"
-    / "allen_bo11"
-    / "nm1_session791319847_1s_bins.mat"
-)
+from tests.conftest import REAL_MAT
 
 
 def test_real_extract_counts_and_splits(tmp_path):
-    out = build_prebinned(REAL, tmp_path)
+    out = build_prebinned(REAL_MAT, tmp_path)
     assert out.config_name == "real-nm1-791319847"
-    act = scipy.io.loadmat(REAL)["act"]
+    act = scipy.io.loadmat(REAL_MAT)["act"]
     test = pq.read_table(tmp_path / "data/real-nm1-791319847/test.parquet").to_pylist()
     assert len(test) == 2 * 30 and {r["repeat"] for r in test} == {9, 19}
     row = test[31]  # repeat 19, bin 1
