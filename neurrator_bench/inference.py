@@ -18,6 +18,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
+import pandas as pd
 
 from neurrator_bench.dataset_access import (
     DatasetHandle,
@@ -99,23 +100,27 @@ def make_narrator(kind: str, ds: DatasetHandle, task: str, *, llava: str | None 
     raise ValueError(f"unknown narrator {kind!r}; choose one of {', '.join(NARRATORS)}")
 
 
-def route_session(model: DecoderModel, ds: DatasetHandle, session: str) -> tuple[str, np.ndarray] | None:
+def route_session(model: DecoderModel, units: pd.DataFrame, session: str) -> tuple[str, np.ndarray] | None:
     """How to decode ``session`` with ``model``: directly, or as a subset query of a pooled session.
 
     A session the model was not trained on (e.g. ``pseudo-PV``) can still be decoded when every one of its
     units is a column of a session the model knows (e.g. ``pseudo-tagged``): its windows are placed in
     those columns, the other columns masked out (paper Sec. 5: one model queried per cell type).
 
+    Args:
+        model: The loaded model.
+        units: The dataset's ``units`` config (``load_units(ds)``: every session, in unit_index order).
+        session: Session to decode.
+
     Returns:
         ``(model session, column of each of the session's units in it)``, or None when impossible.
     """
     known = model.sessions()
-    n = len(load_units(ds, session))
+    ids = units.loc[units["session_id"] == session, "unit_id"].to_numpy()
     if session in known:
-        return session, np.arange(n)
-    ids = load_units(ds, session)["unit_id"].to_numpy()
+        return session, np.arange(len(ids))
     for pool in sorted(known):
-        pool_ids = load_units(ds, pool)["unit_id"].to_numpy()
+        pool_ids = units.loc[units["session_id"] == pool, "unit_id"].to_numpy()
         position = {u: i for i, u in enumerate(pool_ids)}
         if all(u in position for u in ids):
             return pool, np.array([position[u] for u in ids], dtype=np.int64)
@@ -154,7 +159,8 @@ def predict_split(
     """
     in_split = sorted(set(load_samples(ds, task, split)["session_id"]))
     candidates = list(sessions) if sessions is not None else in_split
-    routes = {s: r for s in candidates if (r := route_session(model, ds, s))}
+    units = load_units(ds)
+    routes = {s: r for s in candidates if (r := route_session(model, units, s))}
     wanted = sorted(routes)
     if not wanted:
         raise ModelDirectoryError(
@@ -169,7 +175,7 @@ def predict_split(
         mask = None
         if unit_filters or n_units is not None:
             try:
-                mask = unit_mask(load_units(ds, session), unit_filters, n_units, seed)
+                mask = unit_mask(units[units["session_id"] == session], unit_filters, n_units, seed)
             except ValueError as exc:
                 skipped[session] = str(exc)
                 continue
@@ -178,7 +184,7 @@ def predict_split(
         x = zscore_windows(part.spikes, mean, std)
         pool, columns = routes[session]
         if pool != session:
-            n_pool = len(load_units(ds, pool))
+            n_pool = int((units["session_id"] == pool).sum())
             pooled_x = np.zeros((x.shape[0], n_pool, x.shape[2]), dtype=np.float32)
             pooled_x[:, columns] = x
             pool_mask = np.zeros(n_pool, dtype=bool)
