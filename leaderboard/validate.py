@@ -1,7 +1,8 @@
 """Validate a results folder before anything is rendered or submitted.
 
 Per file: readable JSON without NaN/inf, the shipped JSON Schema and the pydantic model, registered and
-unique metric names, values and CIs inside each metric's registered range, the file at the path its
+unique metric names, values and CIs inside each metric's registered range (up to float noise:
+:mod:`neurrator_bench.scorers.intervals`), the file at the path its
 content implies. Across files: one dataset (revision, fingerprint, task version) per task, the expected
 fingerprint when given, no duplicate entries (also under a renamed model or a case variant), and nothing
 dropped silently between revisions of a model.
@@ -28,6 +29,7 @@ from neurrator_bench.leaderboard.store import (
     model_slug,
 )
 from neurrator_bench.schemas.result_entry import SCHEMA_FILE, MetricResult, ResultEntry, entry_path, read_entry
+from neurrator_bench.scorers.intervals import leq, within
 from neurrator_bench.scorers.metric_registry import METRICS
 
 MAX_SCHEMA_ERRORS = 10
@@ -113,9 +115,12 @@ def _metric_problems(path: Path, metric: MetricResult) -> list[Problem]:
     low, high = spec.value_range
     where = f"metric {metric.name!r}"
     problems = []
+    # Bounds are compared up to float noise (a few ulps, relative; neurrator_bench.scorers.intervals):
+    # a bound and a value that are the same quantity summed in another order must not fail here, while a
+    # real violation (ci_low 0.35 > value 0.30) is many orders of magnitude above the tolerance.
     for field in ("value", "ci_low", "ci_high"):
         value = getattr(metric, field)
-        if value is not None and not low <= value <= high:
+        if value is not None and not within(value, low, high):
             problems.append(
                 Problem(
                     path, f"{where}: field {field!r} expected within the value range [{low}, {high}], found {value}"
@@ -127,15 +132,15 @@ def _metric_problems(path: Path, metric: MetricResult) -> list[Problem]:
                 path, f"{where}: expected both ci_low and ci_high or neither, found {metric.ci_low}, {metric.ci_high}"
             )
         )
-    if metric.ci_low is not None and metric.ci_low > metric.value:
+    if metric.ci_low is not None and not leq(metric.ci_low, metric.value):
         problems.append(
             Problem(path, f"{where}: expected ci_low <= value, found ci_low {metric.ci_low} > {metric.value}")
         )
-    if metric.ci_high is not None and metric.value > metric.ci_high:
+    if metric.ci_high is not None and not leq(metric.value, metric.ci_high):
         problems.append(
             Problem(path, f"{where}: expected value <= ci_high, found value {metric.value} > ci_high {metric.ci_high}")
         )
-    if metric.p_value is not None and not 0.0 <= metric.p_value <= 1.0:
+    if metric.p_value is not None and not within(metric.p_value, 0.0, 1.0):
         problems.append(Problem(path, f"{where}: field 'p_value' expected within [0, 1], found {metric.p_value}"))
     if metric.higher_is_better != spec.higher_is_better:
         problems.append(

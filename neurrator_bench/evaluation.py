@@ -27,6 +27,7 @@ from neurrator_bench.schemas.result_entry import (
     Subset,
     write_entry,
 )
+from neurrator_bench.scorers.intervals import enclose
 from neurrator_bench.scoring import ScoringOptions, score_predictions
 from neurrator_bench.text_embedding import DEFAULT_SENTENCE_MODEL, SentenceEncoder
 
@@ -97,13 +98,15 @@ def combine_draws(entries: Sequence[ResultEntry], subset: Subset) -> ResultEntry
     metrics = []
     for m in first.metrics:
         values = np.array([e.metric(m.name).value for e in entries])
-        lo, hi = np.percentile(values, [2.5, 97.5]) if len(values) > 1 else (None, None)
+        value = float(values.mean())
+        lo, hi = (float(x) for x in np.percentile(values, [2.5, 97.5])) if len(values) > 1 else (None, None)
+        lo, hi = enclose(value, lo, hi)  # equal draws: mean and percentile differ only in summation order
         metrics.append(
             MetricResult(
                 name=m.name,
-                value=float(values.mean()),
-                ci_low=None if lo is None else float(lo),
-                ci_high=None if hi is None else float(hi),
+                value=value,
+                ci_low=lo,
+                ci_high=hi,
                 n=m.n,
                 n_boot=0,
                 higher_is_better=m.higher_is_better,

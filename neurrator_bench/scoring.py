@@ -42,6 +42,7 @@ from neurrator_bench.scorers.bootstrap import bootstrap_ci
 from neurrator_bench.scorers.celltype_probe import celltype_classifier
 from neurrator_bench.scorers.cka import linear_cka
 from neurrator_bench.scorers.floor_pools import FLOOR_POOL_VERSION, OFF_TOPIC, WORD_SALAD
+from neurrator_bench.scorers.intervals import enclose
 from neurrator_bench.scorers.knn_purity import knn_purity
 from neurrator_bench.scorers.metric_registry import get_metric
 from neurrator_bench.scorers.retrieval import retrieval_ranks
@@ -204,12 +205,13 @@ def _embedding_metrics(
         nb = min(opts.n_boot, CKA_MAX_BOOT)
         ci = bootstrap_ci((emb, true), linear_cka, n_boot=nb, seed=opts.seed, vectorized=False)
         shift = ci.value - (ci.low + ci.high) / 2
+        low, high = enclose(ci.value, max(0.0, ci.low + shift), min(1.0, ci.high + shift))
         out.append(
             MetricResult(
                 name="cka_linear",
                 value=ci.value,
-                ci_low=max(0.0, ci.low + shift),
-                ci_high=min(1.0, ci.high + shift),
+                ci_low=low,
+                ci_high=high,
                 n=ci.n,
                 n_boot=nb,
                 higher_is_better=True,

@@ -24,6 +24,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from neurrator_bench.scorers.intervals import enclose
 from neurrator_bench.scorers.metric_registry import as_finite_array
 
 
@@ -33,8 +34,9 @@ class BootstrapCI:
 
     Attributes:
         value: Statistic on the original (not resampled) data.
-        low: Lower bound, the ``alpha/2`` quantile of the replicates.
-        high: Upper bound, the ``1 - alpha/2`` quantile of the replicates.
+        low: Lower bound, the ``alpha/2`` quantile of the replicates (widened to ``value`` if float
+            noise puts it above; see :mod:`neurrator_bench.scorers.intervals`).
+        high: Upper bound, the ``1 - alpha/2`` quantile of the replicates (likewise widened).
         n: Number of samples resampled.
         n_boot: Number of bootstrap replicates.
         seed: Base seed of the replicate generators.
@@ -136,4 +138,6 @@ def bootstrap_ci(
         resampled = [arr[index] for arr in arrays]  # each (r, n, ...)
         replicates[start:stop] = _evaluate(statistic, resampled, vectorized, stop - start)
     low, high = np.quantile(replicates, [alpha / 2.0, 1.0 - alpha / 2.0])
-    return BootstrapCI(value=value, low=float(low), high=float(high), n=n, n_boot=n_boot, seed=int(seed))
+    # a constant sample's replicates equal its value up to summation order: contain it exactly
+    low, high = enclose(value, float(low), float(high))
+    return BootstrapCI(value=value, low=low, high=high, n=n, n_boot=n_boot, seed=int(seed))

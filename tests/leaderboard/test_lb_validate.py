@@ -7,6 +7,7 @@ import re
 import shutil
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from neurrator_bench.errors import ResultEntryError
@@ -256,3 +257,33 @@ def test_skipped_family_names_cover_their_metrics(tmp_path: Path) -> None:
     assert skipped_covers(["sbert/celltype_accuracy"], "celltype_accuracy")
     assert not skipped_covers(["sbert/celltype_accuracy"], "distinct_narration_ratio")
     assert skipped_covers(["knn_purity"], "knn_purity") and not skipped_covers(["cka"], "ckax")
+
+
+@pytest.mark.parametrize("threads", [1, 2])
+def test_draw_average_with_equal_draws_validates(tmp_path: Path, threads: int) -> None:
+    """Issue 16: equal draws make mean and percentile differ in the last bit; the entry must still validate."""
+    from threadpoolctl import threadpool_limits
+
+    from neurrator_bench.evaluation import combine_draws
+    from neurrator_bench.schemas.result_entry import Subset
+
+    draws = [
+        make_entry("ridge", "main", TASKS[0], metrics=[metric("sbert_word_salad_floor", 0.1, half=None)])
+        for _ in range(3)
+    ]
+    with threadpool_limits(threads):
+        combined = combine_draws(draws, Subset(region_group="visual", n_units=8, draws=3, seed=0))
+    floor = combined.metric("sbert_word_salad_floor")
+    assert floor.value == float(np.full(3, 0.1).mean()) > 0.1  # the value is the mean, one ulp above 0.1
+    assert floor.ci_low <= floor.value <= floor.ci_high  # exactly, by construction
+    write_entry(tmp_path / "r", combined)
+    assert validate_results(tmp_path / "r") == []
+
+
+def test_float_noise_in_a_stored_entry_is_tolerated_a_real_gap_is_not(results: Path) -> None:
+    path = results / RIDGE_NM1
+    value = json.loads(path.read_text(encoding="utf-8"))["metrics"][0]["value"]
+    edit_json(path, lambda d: d["metrics"][0].__setitem__("ci_low", float(np.nextafter(value, 2.0))))
+    assert validate_results(results) == []
+    edit_json(path, lambda d: d["metrics"][0].__setitem__("ci_low", value * (1 + 1e-9)))
+    only(validate_results(results), r"metric 'sbert_matched': expected ci_low <= value, found ci_low 0.41")
