@@ -1,11 +1,11 @@
 """Pre-binned recordings (counts arrays with unit labels) -> a ``real-*`` config.
 
-Used for the real Allen extract in ``shared/realdata/allen_bo11``: Natural Movie One of session
-791319847 in 1-s bins (``act``: units x repeats x bins, ``units_ind``: Allen unit ids, ``unit_regs``:
-CCF acronyms). Each sample is one (repeat, bin): ``spikes`` has shape ``(n_units, 1)`` (uint16),
-``bin_s = 1.0``, ``frame`` = the first movie frame of the bin (``bin * frames_per_bin``). Splits follow the
-NM1 repeat rule of :data:`neurrator_bench.tasks.REPEAT_ROLES` (validation repeats 8, 18; test 9, 19);
-captions, onsets and window starts are null (the extract carries no frames or session clock).
+Used for the real Allen extract shipped in the package (``neurrator_bench/realdata/allen_bo11``): Natural Movie One of
+session 791319847 in 1-s bins (``act``: units x repeats x bins, ``units_ind``: Allen unit ids, ``unit_regs``: CCF
+acronyms). Each sample is one (repeat, bin): ``spikes`` has shape ``(n_units, 1)`` (uint16), ``bin_s = 1.0``,
+``frame`` = the first movie frame of the bin (``bin * frames_per_bin``). Splits follow the NM1 repeat rule of
+:data:`neurrator_bench.tasks.REPEAT_ROLES` (validation repeats 8, 18; test 9, 19); captions, onsets and window starts
+are null (the extract carries no frames or session clock).
 """
 
 from __future__ import annotations

@@ -9,6 +9,7 @@ import click
 
 from neurrator_bench.cli_common import echo_entry, fail, scoring_flags, scoring_options
 from neurrator_bench.errors import NeurratorError
+from neurrator_bench.realdata import REAL_NM1_EXTRACT
 
 
 @click.command()
@@ -106,11 +107,13 @@ def baselines_run(dataset, task, results_dir, models_dir, names, seed, n_boot, e
 @click.option(
     "--prebinned",
     type=click.Path(path_type=Path, exists=True, dir_okay=False),
-    default=None,
-    help="Also run the real-data track on this pre-binned recording (.mat).",
+    default=REAL_NM1_EXTRACT,
+    show_default="the real Allen extract shipped in the package",
+    help="Pre-binned real recording (.mat) added to the dataset and run through the real-data track.",
 )
+@click.option("--no-realdata", is_flag=True, help="Skip the real pre-binned recording and the real-data track.")
 @click.option("--overwrite", is_flag=True, help="Replace an existing --out.")
-def demo(out_dir, seed, task, prebinned, overwrite) -> None:
+def demo(out_dir, seed, task, prebinned, no_realdata, overwrite) -> None:
     """The whole benchmark offline on the embedded default: simulate, build, train, evaluate, leaderboard.
 
     Example: neurrator-bench demo --out demo
@@ -120,7 +123,13 @@ def demo(out_dir, seed, task, prebinned, overwrite) -> None:
     start = time.perf_counter()
     try:
         result = run_demo(
-            out_dir, seed=seed, task=task, prebinned=prebinned, overwrite=overwrite, progress=True, echo=click.echo
+            out_dir,
+            seed=seed,
+            task=task,
+            prebinned=None if no_realdata else prebinned,
+            overwrite=overwrite,
+            progress=True,
+            echo=click.echo,
         )
     except (NeurratorError, FileExistsError, KeyError, ValueError) as exc:
         fail(exc)

@@ -1,12 +1,11 @@
 """Real-data track: movie-second identification by region and population size on real Allen data.
 
-Runs on a ``real-*`` config of a built dataset (the Natural Movie One extract of session 791319847
-in 1-s bins, ``shared/realdata/allen_bo11``). For each region group and population size ``n``, ``draws``
-random sets of ``n`` units are drawn without replacement from the region's units; each set is
-scored with the nearest-template decoder of :mod:`neurrator_bench.scorers.frame_identification`
-(templates from the training repeats, decoding the held-out test repeats; 1 of 30 seconds, chance
-1/30). Sizes larger than a region's unit count, and regions with no units, are recorded as rows
-with a ``skipped`` reason, never dropped.
+Runs on a ``real-*`` config of a built dataset (the Natural Movie One extract of session 791319847 in 1-s bins,
+``neurrator_bench/realdata/allen_bo11``, shipped in the package). For each region group and population size ``n``,
+``draws`` random sets of ``n`` units are drawn without replacement from the region's units; each set is scored with
+the nearest-template decoder of :mod:`neurrator_bench.scorers.frame_identification` (templates from the training
+repeats, decoding the held-out test repeats; 1 of 30 seconds, chance 1/30). Sizes larger than a region's unit count,
+and regions with no units, are recorded as rows with a ``skipped`` reason, never dropped.
 
 Statistics per (region, n): mean and standard deviation of the per-draw accuracies, and a 95 %
 percentile bootstrap interval of that mean over draws (:func:`neurrator_bench.scorers.bootstrap.bootstrap_ci`,
@@ -200,7 +199,7 @@ def score_region_sizes(
                 "region": region,
                 "n_units": n,
                 "n_region_units": int(units.size),
-                "accuracy_mean": float(acc.mean()),
+                "accuracy_mean": ci.value,  # the bootstrap's own value: its interval contains it exactly
                 "accuracy_sd": float(acc.std(ddof=1)) if draws > 1 else 0.0,
                 "ci_low": ci.low,
                 "ci_high": ci.high,

@@ -6,8 +6,7 @@ from pathlib import Path
 
 import pytest
 
-REALDATA = Path(__file__).resolve().parents[1].parent / "shared" / "realdata" / "allen_bo11"
-REAL_MAT = REALDATA / "nm1_session791319847_1s_bins.mat"
+from neurrator_bench.realdata import REAL_NM1_EXTRACT as REAL_MAT  # shipped in the package
 
 
 @pytest.fixture(scope="session")

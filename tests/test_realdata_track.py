@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
 
 from neurrator_bench.dataset_access import open_dataset
+from neurrator_bench.realdata import REAL_NM1_EXTRACT as REAL_MAT
 from neurrator_bench.realdata_track import (
     TABLE_COLUMNS,
     load_repeat_counts,
@@ -20,7 +20,6 @@ from neurrator_bench.realdata_track import (
     write_realdata_report,
 )
 
-REAL_MAT = Path(__file__).resolve().parents[1].parent / "shared/realdata/allen_bo11/nm1_session791319847_1s_bins.mat"
 CONFIG = "real-nm1-791319847"
 REGIONS = ("V1", "higher_visual", "LGd", "hippocampus")
 SIZES = (5, 10, 30)
