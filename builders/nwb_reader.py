@@ -65,12 +65,22 @@ def _read_column(ds: h5py.Dataset) -> np.ndarray:
     return np.asarray(ds[()])
 
 
+def _is_ragged_index(group: h5py.Group, name: str) -> bool:
+    """Whether ``group[name]`` is the VectorIndex of a ragged column (``X_index`` beside ``X``)."""
+    if name.endswith("_index") and name.removesuffix("_index") in group:
+        return True
+    return str(_decode(group[name].attrs.get("neurodata_type", ""))) == "VectorIndex"
+
+
 def _read_table(group: h5py.Group, path_for_errors: str) -> pd.DataFrame:
     """Read every scalar column of an NWB DynamicTable group.
 
-    Ragged columns (those with a ``<name>_index`` companion), their index datasets, object
-    references and compound columns (``timeseries``) are skipped. The ``id`` dataset becomes the
-    ``id`` column.
+    Ragged columns are skipped: per the NWB/HDMF DynamicTable convention a ragged column ``X`` is a
+    VectorData ``X`` plus a VectorIndex ``X_index``, so ``X`` is skipped when ``X_index`` exists and
+    ``X_index`` is skipped when ``X`` exists (or when it is typed ``VectorIndex``). Any other column whose
+    name ends in ``_index`` (e.g. ``local_index`` in /units and the electrodes table, ``stimulus_index``
+    in the presentation tables) is an ordinary scalar column and is kept. Object references and
+    compound columns (``timeseries``) are skipped. The ``id`` dataset becomes the ``id`` column.
 
     Args:
         group: The DynamicTable HDF5 group.
@@ -89,7 +99,7 @@ def _read_table(group: h5py.Group, path_for_errors: str) -> pd.DataFrame:
     names += sorted(k for k in group if k not in names and k != "id")
     columns: dict[str, np.ndarray] = {"id": ids}
     for name in names:
-        if name.endswith("_index") or f"{name}_index" in group or name not in group:
+        if name not in group or f"{name}_index" in group or _is_ragged_index(group, name):
             continue
         ds = group[name]
         if not isinstance(ds, h5py.Dataset) or ds.ndim != 1:

@@ -84,6 +84,21 @@ def test_presentations_coerced(recording) -> None:
     assert spont.columns.tolist() == ["id", "start_time", "stop_time", "stimulus_name"]
 
 
+def test_scalar_index_columns_kept_ragged_indices_dropped(tmp_path: Path) -> None:
+    # local_index (units, electrodes) and stimulus_index (presentations) are ordinary columns that only
+    # end in "_index"; X_index is dropped only when X is in the table (VectorData + VectorIndex)
+    units = default_units()
+    units["local_index"] = [3, 1, 4, 1, 5]
+    path = write_allen_nwb(tmp_path / "s.nwb", AllenFixture(units=units))
+    rec = read_session(path, stimuli=["natural_movie_one"])
+    assert rec.units["local_index"].tolist() == [3, 1, 4, 1, 5]
+    assert rec.presentations["natural_movie_one"]["stimulus_index"].tolist() == [0.0] * 6
+    for column in ("spike_times_index", "spike_amplitudes_index", "waveform_mean_index"):
+        assert column not in rec.units.columns
+    assert "tags_index" not in rec.presentations["natural_movie_one"].columns
+    assert "timeseries_index" not in rec.presentations["natural_movie_one"].columns
+
+
 def test_presentations_sorted_by_start_time(tmp_path: Path) -> None:
     tables = default_presentations()
     ns = tables["natural_scenes"]
