@@ -2,13 +2,19 @@
 
 Every string taken from an entry is escaped: HTML special characters become entities, and the markdown
 characters that would start a table cell, code span, emphasis or link are backslash-escaped.
+
+Floor models (model kind ``floor`` or ``floor-*``, written by ``baselines/floors.py``) are reference
+levels, not competitors: they are listed after the ranked models, without a rank, under "reference
+level". The dataset is named by its Hub repo id, or by its folder name when the entry records a local
+path (never the absolute path of the machine that scored it).
 """
 
 from __future__ import annotations
 
 import html
-from collections.abc import Iterable
-from pathlib import Path
+import re
+from collections.abc import Iterable, Sequence
+from pathlib import Path, PureWindowsPath
 
 from neurrator_bench.leaderboard.store import (
     CKA_METRIC,
@@ -25,6 +31,37 @@ from neurrator_bench.leaderboard.store import (
 from neurrator_bench.schemas.result_entry import ResultEntry, entry_path
 
 _MARKDOWN_SPECIAL = "\\`*_[]|#!~"
+FLOOR_KIND = "floor"
+REFERENCE_LEVEL_LABEL = "reference level"
+_HUB_REPO_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*/[A-Za-z0-9][A-Za-z0-9._-]*")
+
+
+def is_reference_level(entry: ResultEntry) -> bool:
+    """Whether the entry is of a floor model (kind ``floor`` or ``floor-...``): a reference level, never ranked."""
+    kind = entry.model.kind or ""
+    return kind == FLOOR_KIND or kind.startswith(f"{FLOOR_KIND}-")
+
+
+def split_reference_levels(ranked: Sequence[StoredEntry]) -> tuple[list[StoredEntry], list[StoredEntry]]:
+    """``(models, reference_levels)`` of a ranked list, each in the input order."""
+    return (
+        [s for s in ranked if not is_reference_level(s.entry)],
+        [s for s in ranked if is_reference_level(s.entry)],
+    )
+
+
+def dataset_label(repo: str) -> str:
+    """How a page names an entry's dataset: a Hub repo id as is, a local path by its folder name only.
+
+    Args:
+        repo: ``DatasetRef.repo``: a Hub id (``"org/name"``) or the path of a local dataset folder.
+
+    Returns:
+        ``"org/name"``, or ``"<folder name> (local folder)"`` for anything that is not a Hub repo id.
+    """
+    if _HUB_REPO_ID.fullmatch(repo):
+        return repo
+    return f"{PureWindowsPath(repo).name or repo} (local folder)"  # splits on / and on \\
 
 
 def escape_markdown(text: str) -> str:
@@ -47,12 +84,28 @@ def _row(cells: Iterable[str]) -> str:
     return "| " + " | ".join(cells) + " |"
 
 
+def _cells(s: StoredEntry, floors: Sequence[str]) -> list[str]:
+    """Model name, revision, main metric, main score, floors, R@10, CKA, parameters and n of one entry."""
+    main = find_main_metric(s.entry)
+    return [
+        escape_markdown(s.model_name),
+        escape_markdown(s.revision),
+        escape_markdown(main.name) if main else "-",
+        format_score(main),
+        *(format_score(find_metric(s.entry, f)) for f in floors),
+        format_score(find_metric(s.entry, R10_METRIC)),
+        format_score(find_metric(s.entry, CKA_METRIC)),
+        format_parameters(s.entry.model.n_parameters),
+        str(main.n) if main else "-",
+    ]
+
+
 def render_markdown(entries: Iterable[ResultEntry], *, title: str = "neurrator-bench leaderboard") -> str:
     """Render full-population entries as one markdown table per task, best main score first.
 
     Columns: rank, model, revision, main metric, main score with 95 % CI, each floor, R@10, CKA,
-    parameter count, n (samples behind the main score). Subset entries are left out (they feed the
-    scaling plots).
+    parameter count, n (samples behind the main score). Floor models follow in a second, unranked table
+    headed "reference level". Subset entries are left out (they feed the scaling plots).
 
     Args:
         entries: Validated entries.
@@ -67,37 +120,35 @@ def render_markdown(entries: Iterable[ResultEntry], *, title: str = "neurrator-b
     if not groups:
         lines += ["No result entries.", ""]
     for task, task_entries in groups.items():
-        ranked = ranked_full_population(task_entries)
-        if not ranked:
+        full = ranked_full_population(task_entries)
+        if not full:
             continue
-        floors = floor_names(s.entry for s in ranked)
-        ds = ranked[0].entry.dataset
+        models, levels = split_reference_levels(full)
+        floors = floor_names(s.entry for s in full)
+        ds = full[0].entry.dataset
         lines += [
             f"## {escape_markdown(task)}",
             "",
-            f"Dataset {escape_markdown(ds.repo)} (revision {escape_markdown(ds.revision or '-')}, fingerprint "
-            f"{escape_markdown(ds.fingerprint)}, task version {ds.task_version}); scores with 95 % CI.",
+            f"Dataset {escape_markdown(dataset_label(ds.repo))} (revision {escape_markdown(ds.revision or '-')}, "
+            f"fingerprint {escape_markdown(ds.fingerprint)}, task version {ds.task_version}); scores with 95 % CI.",
             "",
         ]
-        header = ["#", "model", "revision", "main metric", "main score", *floors, "R@10", "CKA", "parameters", "n"]
-        lines.append(_row(escape_markdown(h) for h in header))
-        lines.append(
-            _row(["---:", "---", "---", "---", "---:", *["---:"] * len(floors), "---:", "---:", "---:", "---:"])
-        )
-        for rank, s in enumerate(ranked, start=1):
-            main = find_main_metric(s.entry)
-            cells = [
-                str(rank),
-                escape_markdown(s.model_name),
-                escape_markdown(s.revision),
-                escape_markdown(main.name) if main else "-",
-                format_score(main),
-                *(format_score(find_metric(s.entry, f)) for f in floors),
-                format_score(find_metric(s.entry, R10_METRIC)),
-                format_score(find_metric(s.entry, CKA_METRIC)),
-                format_parameters(s.entry.model.n_parameters),
-                str(main.n) if main else "-",
+        columns = ["revision", "main metric", "main score", *floors, "R@10", "CKA", "parameters", "n"]
+        align = ["---", "---", "---:", *["---:"] * len(floors), "---:", "---:", "---:", "---:"]
+        if models:
+            lines.append(_row(escape_markdown(h) for h in ["#", "model", *columns]))
+            lines.append(_row(["---:", "---", *align]))
+            lines += [_row([str(rank), *_cells(s, floors)]) for rank, s in enumerate(models, start=1)]
+        else:
+            lines.append("No ranked model entries.")
+        if levels:
+            lines += [
+                "",
+                "Reference levels (floor models: what content-free predictions score; for comparison, not ranked):",
+                "",
+                _row(escape_markdown(h) for h in [REFERENCE_LEVEL_LABEL, *columns]),
+                _row(["---", *align]),
+                *(_row(_cells(s, floors)) for s in levels),
             ]
-            lines.append(_row(cells))
         lines.append("")
     return "\n".join(lines).rstrip("\n") + "\n"

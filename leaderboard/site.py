@@ -1,7 +1,10 @@
 """The static leaderboard site: opens from disk (file://), no server, no network, no CDN.
 
-``index.html`` holds one sortable table per task; ``models/<model slug>.html`` lists every metric of every
-entry of a model with its metadata and plots (``plots/``); ``leaderboard.md`` is the markdown version.
+``index.html`` holds one sortable table per task: the ranked models, then the floor models as unranked
+rows labelled "reference level" in a table body of their own (sorting reorders the ranked rows only);
+``models/<model slug>.html`` lists every metric of every entry of a model with its metadata and plots
+(``plots/``); ``leaderboard.md`` is the markdown version. Datasets are named by Hub repo id, or by folder
+name for a local path.
 Only validated entries are rendered, and every string taken from an entry is HTML-escaped; no inline
 script or event handler is ever written, and a Content-Security-Policy forbids them.
 """
@@ -19,7 +22,12 @@ from pathlib import Path
 from urllib.parse import quote, urlsplit
 
 from neurrator_bench.atomic_files import write_text_atomic
-from neurrator_bench.leaderboard.markdown import render_markdown
+from neurrator_bench.leaderboard.markdown import (
+    REFERENCE_LEVEL_LABEL,
+    dataset_label,
+    render_markdown,
+    split_reference_levels,
+)
 from neurrator_bench.leaderboard.plots import plot_per_frame, plot_scaling, plot_similarity
 from neurrator_bench.leaderboard.store import (
     CKA_METRIC,
@@ -102,12 +110,32 @@ def _short_label(name: str) -> str:
     return name
 
 
+def _entry_cells(s: StoredEntry, floors: Sequence[str]) -> list[str]:
+    """Every cell of a task-table row after the rank cell."""
+    main = find_main_metric(s.entry)
+    slug = model_slug(s.model_name)
+    link = f'<a href="{_href(f"models/{slug}.html")}">{esc(s.model_name)}</a>'
+    return [
+        _text_cell(s.model_name, link),
+        _text_cell(s.revision),
+        _text_cell(s.entry.model.kind or ""),
+        _text_cell(main.name if main else ""),
+        _metric_cell(main),
+        *(_metric_cell(find_metric(s.entry, f)) for f in floors),
+        _metric_cell(find_metric(s.entry, R10_METRIC)),
+        _metric_cell(find_metric(s.entry, CKA_METRIC)),
+        _num_cell(s.entry.model.n_parameters, format_parameters(s.entry.model.n_parameters)),
+        _num_cell(main.n if main else None, str(main.n) if main else "-"),
+    ]
+
+
 def _task_table(task: str, entries: Sequence[StoredEntry]) -> str:
-    ranked = ranked_full_population(entries)
-    if not ranked:
+    full = ranked_full_population(entries)
+    if not full:
         return f"<h2>{esc(task)}</h2>\n<p class='muted'>Only subset entries for this task (see the model pages).</p>"
-    floors = floor_names(s.entry for s in ranked)
-    ds = ranked[0].entry.dataset
+    models, levels = split_reference_levels(full)
+    floors = floor_names(s.entry for s in full)
+    ds = full[0].entry.dataset
     headers = [("#", "number"), ("model", "text"), ("revision", "text"), ("kind", "text"), ("main metric", "text")]
     headers += [("main score (95 % CI)", "number"), *((f, "number") for f in floors), ("R@10", "number")]
     headers += [("CKA", "number"), ("parameters", "number"), ("n", "number")]
@@ -115,35 +143,29 @@ def _task_table(task: str, entries: Sequence[StoredEntry]) -> str:
         f'<th scope="col" data-type="{kind}" title="{esc(name)}">{esc(_short_label(name))}</th>'
         for name, kind in headers
     )
-    rows = []
-    for rank, s in enumerate(ranked, start=1):
-        main = find_main_metric(s.entry)
-        slug = model_slug(s.model_name)
-        link = f'<a href="{_href(f"models/{slug}.html")}">{esc(s.model_name)}</a>'
-        cells = [
-            _num_cell(rank, str(rank)),
-            _text_cell(s.model_name, link),
-            _text_cell(s.revision),
-            _text_cell(s.entry.model.kind or ""),
-            _text_cell(main.name if main else ""),
-            _metric_cell(main),
-            *(_metric_cell(find_metric(s.entry, f)) for f in floors),
-            _metric_cell(find_metric(s.entry, R10_METRIC)),
-            _metric_cell(find_metric(s.entry, CKA_METRIC)),
-            _num_cell(s.entry.model.n_parameters, format_parameters(s.entry.model.n_parameters)),
-            _num_cell(main.n if main else None, str(main.n) if main else "-"),
-        ]
-        rows.append("<tr>" + "".join(cells) + "</tr>")
+    rows = [
+        "<tr>" + _num_cell(rank, str(rank)) + "".join(_entry_cells(s, floors)) + "</tr>"
+        for rank, s in enumerate(models, start=1)
+    ]
+    label = f'<td class="reference-label" data-sort="">{esc(REFERENCE_LEVEL_LABEL)}</td>'
+    level_rows = ['<tr class="reference-level">' + label + "".join(_entry_cells(s, floors)) + "</tr>" for s in levels]
     caption = (
-        f"Dataset {esc(ds.repo)} (revision {esc(ds.revision or '-')}, fingerprint {esc(ds.fingerprint)}, task version "
-        f"{esc(ds.task_version)}). Main score: sbert_matched, else retrieval_r10. Click a header to sort."
+        f"Dataset {esc(dataset_label(ds.repo))} (revision {esc(ds.revision or '-')}, fingerprint "
+        f"{esc(ds.fingerprint)}, task version {esc(ds.task_version)}). Main score: sbert_matched, else "
+        "retrieval_r10. Click a header to sort."
     )
+    if levels:
+        caption += (
+            f" Rows labelled &ldquo;{esc(REFERENCE_LEVEL_LABEL)}&rdquo; are floor models (what content-free "
+            "predictions score): shown for comparison, not ranked."
+        )
+    body = "<tbody>\n" + "\n".join(rows) + "\n</tbody>\n"
+    if levels:
+        body += '<tbody class="reference-levels">\n' + "\n".join(level_rows) + "\n</tbody>\n"
     return (
         f"<h2 id='task-{esc(_safe_stem(task))}'>{esc(task)}</h2>\n"
         f'<div class="table-wrap"><table class="sortable leaderboard" data-task="{esc(task)}">\n'
-        f"<caption>{caption}</caption>\n<thead><tr>{head}</tr></thead>\n<tbody>\n"
-        + "\n".join(rows)
-        + "\n</tbody>\n</table></div>"
+        f"<caption>{caption}</caption>\n<thead><tr>{head}</tr></thead>\n{body}</table></div>"
     )
 
 
@@ -254,7 +276,7 @@ def _entry_section(site: Path, s: StoredEntry) -> str:
         "<details><summary>Provenance</summary>"
         + _dl(
             [
-                ("dataset", f"{ds.repo} @ {ds.revision or '-'}"),
+                ("dataset", f"{dataset_label(ds.repo)} @ {ds.revision or '-'}"),
                 ("fingerprint", ds.fingerprint),
                 ("task version", ds.task_version),
                 ("split", ds.split),
@@ -327,7 +349,8 @@ def build_site(results_dir: Path, out_dir: Path, *, title: str = "neurrator-benc
     """Validate a results folder and render the static leaderboard site.
 
     Writes ``index.html`` (a sortable table per task: model, revision, main score with 95 % CI, each
-    floor, R@10, CKA, parameter count, n), ``models/<slug>.html`` (every metric of every entry with CI,
+    floor, R@10, CKA, parameter count, n; floor models as unranked "reference level" rows after the ranked
+    ones), ``models/<slug>.html`` (every metric of every entry with CI,
     p-value and metadata), ``plots/**.png`` (score vs population size by region, similarity heatmaps,
     per-frame curves), ``assets/`` (CSS and JS) and ``leaderboard.md``. The folder is built beside
     ``out_dir`` and swapped in when complete.

@@ -1,6 +1,6 @@
 /* neurrator-bench leaderboard: sortable tables. Plain JS, no network, no dependencies.
- * A click (or Enter/Space) on a header of a table.sortable sorts its body rows by that column:
- * first ascending, then toggling. Cells sort by their data-sort attribute (else their text);
+ * A click (or Enter/Space) on a header of a table.sortable sorts the rows of its first tbody by that
+ * column: first ascending, then toggling. A second tbody (the unranked reference levels) stays below. Cells sort by their data-sort attribute (else their text);
  * headers with data-type="number" compare numerically; empty values always sort last. */
 (function () {
   "use strict";
