@@ -1,0 +1,41 @@
+"""Smoke tests of benchmarks/bench_binning.py and bench_storage.py on the mini simulated sessions."""
+
+from __future__ import annotations
+
+import importlib.util
+import re
+import sys
+from pathlib import Path
+
+from neurrator_bench.builders.build import BuildResult
+from neurrator_bench.schemas.dataset import MANIFEST_FILENAME, DatasetManifest
+
+BENCHMARKS = Path(__file__).resolve().parent.parent / "benchmarks"
+
+
+def load(name: str):
+    spec = importlib.util.spec_from_file_location(name, BENCHMARKS / f"{name}.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_bench_binning_rows_agree(sim_dir, monkeypatch, capsys):
+    nwb = sorted(sim_dir.glob("session_*/*.nwb"))[0]
+    argv = ["bench_binning", "--nwb", str(nwb), "--max-segments", "2", "--loop-windows", "3"]
+    monkeypatch.setattr(sys, "argv", [*argv, "--random-windows", "2", "--no-build"])
+    load("bench_binning").main()
+    out = capsys.readouterr().out
+    assert "SUBSET: first 2 of" in out
+    assert re.search(r"natural_scenes: 2 segments .*\n  allensdk \(baseline\)", out)
+    assert "counts identical everywhere: True" in out
+
+
+def test_bench_storage_report(built_dataset, capsys):
+    manifest = DatasetManifest.model_validate_json((built_dataset / MANIFEST_FILENAME).read_text())
+    load("bench_storage").report(BuildResult(path=built_dataset, manifest=manifest))
+    out = capsys.readouterr().out
+    data = manifest.sizes["data_bytes"]
+    assert f"on disk: {data:,} B" in out
+    assert "raw continuous counts (uint8, units x 120 Hz bins of every segment, counted once): " in out
+    assert re.search(r"-> \d+\.\d\dx and \d+\.\d\dx \(goal <= 5x\)", out)
