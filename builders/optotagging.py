@@ -421,6 +421,12 @@ class LineSummary:
         """JSON-ready fields (tuples become lists)."""
         return {k: list(v) if isinstance(v, tuple) else v for k, v in asdict(self).items()}
 
+    @classmethod
+    def from_dict(cls, data: Mapping[str, object]) -> LineSummary:
+        """Inverse of :meth:`as_dict` (lists become tuples)."""
+        fields = {k: tuple(v) if isinstance(v, list) else v for k, v in data.items()}
+        return cls(**fields)
+
     def card_text(self) -> str:
         """One markdown-safe sentence for the dataset card."""
         text = f"{self.cell_type}: {self.n_tagged} tagged of {self.n_units} units in {self.n_sessions} session(s)"
@@ -449,29 +455,51 @@ def summarize_lines(sessions: Iterable[SessionOptotagging]) -> list[LineSummary]
         One :class:`LineSummary` per Cre cell type present, sorted by cell type (wild-type sessions,
         which can tag nothing, are left out).
     """
-    by_line: dict[str, list[SessionOptotagging]] = {}
-    for session in sessions:
-        if session.cell_line is not None:
-            by_line.setdefault(session.cell_line, []).append(session)
+    return merge_line_summaries(_session_summary(s) for s in sessions if s.cell_line is not None)
+
+
+def _session_summary(session: SessionOptotagging) -> LineSummary:
+    """The :class:`LineSummary` of one session of a Cre line."""
+    cells, sel, line = session.cell_types, session.selection, str(session.cell_line)
+    outside = 0 if sel is None else int((cells["passes"].astype(bool) & ~cells["visual_cortex"].astype(bool)).sum())
+    return LineSummary(
+        cell_type=line,
+        n_sessions=1,
+        n_sessions_without_table=int(sel is None),
+        n_units=len(cells),
+        n_tagged=int((cells["cell_type"] == line).sum()),
+        n_passing_outside_visual_cortex=outside,
+        stimulus_name=None if sel is None else sel.stimulus_name,
+        duration_range_s=None if sel is None else sel.duration_range_s,
+        levels=() if sel is None else (sel.level,),
+        n_trials=() if sel is None else (sel.n_trials,),
+    )
+
+
+def merge_line_summaries(summaries: Iterable[LineSummary]) -> list[LineSummary]:
+    """Combine per-session (or per-build) summaries into one per cell type, sorted by cell type.
+
+    Counts add up; the per-session ``levels`` and ``n_trials`` are concatenated in the given order; the
+    trial description comes from the first summary that has one.
+    """
+    by_line: dict[str, list[LineSummary]] = {}
+    for summary in summaries:
+        by_line.setdefault(summary.cell_type, []).append(summary)
     out = []
     for cell_type, group in sorted(by_line.items()):
-        with_table = [g for g in group if g.selection is not None]
-        first = with_table[0].selection if with_table else None
+        first = next((g for g in group if g.duration_range_s is not None), None)
         out.append(
             LineSummary(
                 cell_type=cell_type,
-                n_sessions=len(group),
-                n_sessions_without_table=len(group) - len(with_table),
-                n_units=sum(len(g.cell_types) for g in group),
-                n_tagged=sum(int((g.cell_types["cell_type"] == cell_type).sum()) for g in group),
-                n_passing_outside_visual_cortex=sum(
-                    int((g.cell_types["passes"].astype(bool) & ~g.cell_types["visual_cortex"].astype(bool)).sum())
-                    for g in with_table
-                ),
+                n_sessions=sum(g.n_sessions for g in group),
+                n_sessions_without_table=sum(g.n_sessions_without_table for g in group),
+                n_units=sum(g.n_units for g in group),
+                n_tagged=sum(g.n_tagged for g in group),
+                n_passing_outside_visual_cortex=sum(g.n_passing_outside_visual_cortex for g in group),
                 stimulus_name=None if first is None else first.stimulus_name,
                 duration_range_s=None if first is None else first.duration_range_s,
-                levels=tuple(g.selection.level for g in with_table if g.selection is not None),
-                n_trials=tuple(g.selection.n_trials for g in with_table if g.selection is not None),
+                levels=tuple(v for g in group for v in g.levels),
+                n_trials=tuple(v for g in group for v in g.n_trials),
             )
         )
     return out
