@@ -26,6 +26,7 @@ from pathlib import Path
 
 from tqdm import tqdm
 
+from neurrator_bench.builders.hash_cache import cached_sha256
 from neurrator_bench.errors import DownloadError
 
 logger = logging.getLogger(__name__)
@@ -179,7 +180,7 @@ def download_file(
     dest = Path(dest)
     expected_sha = sha256.lower() if sha256 else None
     if dest.exists():
-        digest = sha256_file(dest, chunk_bytes)
+        digest = cached_sha256(dest)  # hashed once per (path, size, mtime): resumes do not re-read 2-3 GB
         size = dest.stat().st_size
         if (expected_sha is None or digest == expected_sha) and (expected_size in (None, size)):
             logger.info("%s: already present and verified (sha256 %s)", dest, digest)
