@@ -180,9 +180,13 @@ def predict_split(
                 skipped[session] = str(exc)
                 continue
         part = load_session_split(ds, task, split, session)
-        mean, std = load_normalization(ds, task, session)
-        x = zscore_windows(part.spikes, mean, std)
         pool, columns = routes[session]
+        # z-score with the statistics of the member the session is decoded through (for pseudo-PV/SST/VIP the
+        # pseudo-tagged pool the model was trained on), restricted to the session's columns in that pool
+        mean, std = load_normalization(ds, task, pool)
+        if pool != session:
+            mean, std = mean[columns], std[columns]
+        x = zscore_windows(part.spikes, mean, std)
         if pool != session:
             n_pool = int((units["session_id"] == pool).sum())
             pooled_x = np.zeros((x.shape[0], n_pool, x.shape[2]), dtype=np.float32)
