@@ -50,7 +50,7 @@ def check_windows(x: np.ndarray, *, n_units: int, window_bins: int, where: str) 
         x: (n, n_units, window_bins) z-scored spike windows.
         n_units: Units the decoder was trained on.
         window_bins: Bins per window the decoder was trained on.
-        where: Name used in error messages (e.g. "ridge member 715800803").
+        where: Name used in error messages (e.g. "ridge member 9000800803").
 
     Returns:
         (n, n_units, window_bins) float32 array.
@@ -265,7 +265,7 @@ def model_config(
         "name": f"baseline-{kind}",
         "revision": REVISION,
         "task": task,
-        "dataset_fingerprint": ds.fingerprint,
+        "dataset_fingerprint": ds.task_fingerprint(task),
         "target_dim": int(target_dim),
         "n_parameters": int(n_parameters),
         "training_sessions": list(sessions),

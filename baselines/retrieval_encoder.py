@@ -12,7 +12,7 @@ sample's own caption among every distinct training caption (logits ``z . bank / 
 repeats of the same caption are never used as negatives of each other.
 
 Features: the time-averaged rate per unit by default (``features="mean"``); ``"flat"`` feeds units x bins.
-On the simulated test dataset (session 715800803, nm1-sparse-random, 90 test frames) the exact-caption
+On the simulated test dataset (session 9000800803, nm1-sparse-random, 90 test frames) the exact-caption
 accuracy of the narration is 0.34 with "mean" vs 0.28 with "flat" (most-frequent-caption floor 0.09).
 
 Prediction: ``Prediction(pooled=None, narration=[nearest training caption])`` — its output lives in text

@@ -2,7 +2,7 @@
 
 Features: the time-averaged z-scored rate of each unit (``features="mean"``, default) or the flattened
 window (units x bins, unit-major, ``features="flat"``). On the simulated test dataset (session
-715800803, nm1-sparse-random) "mean" has the lower cross-validated MSE (3.21e-4 vs 3.36e-4), the higher
+9000800803, nm1-sparse-random) "mean" has the lower cross-validated MSE (3.21e-4 vs 3.36e-4), the higher
 test R@10 (0.26 vs 0.20, chance 0.11) and trains ~8x faster, hence the default. One ridge per session,
 with an intercept. The penalty ``alpha`` is chosen
 on the training split by grouped K-fold cross-validation over a log grid: every frame (with all its

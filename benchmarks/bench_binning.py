@@ -15,7 +15,9 @@ Rows:
         here with half-open bins = ``builders.binning.bin_spike_windows`` on every stride-1 window's edges,
         chunked by its ``chunk_windows`` (4096 windows) as it is, so its (n_windows, n_bins + 1) edges never
         exist at once.
-    ours (builder): the builder's path: ``count_grid`` once per segment (movie repeat / scene presentation),
+    ours (builder): the builder's path: ``count_grids`` (each unit's spikes counted once on the continuous grid
+        of every segment of the stimulus, one search per unit over all segments' edges: movie repeats, scene
+        presentations),
         then ``session_samples.gather_windows`` (``grid_windows``) cuts every window out of the grids.
     per-window loop (extra): for each window, for each unit, count its bins (the older benchmark's
         baseline; not allensdk's algorithm), run only on the first --loop-windows windows of each stimulus
@@ -42,7 +44,7 @@ from pathlib import Path
 import numpy as np
 
 from neurrator_bench.builders.bin_samples import bin_samples, segments
-from neurrator_bench.builders.binning import bin_spike_windows, count_grid
+from neurrator_bench.builders.binning import bin_spike_windows, count_grids
 from neurrator_bench.builders.build import build_dataset
 from neurrator_bench.builders.nwb_reader import read_session
 from neurrator_bench.builders.presentations import index_presentations
@@ -73,7 +75,7 @@ def ours_binning(spikes, segs, samples, window):
     Returns (windows, grids, seconds counting, seconds gathering).
     """
     t0 = time.perf_counter()
-    grids = [count_grid(spikes, seg.t0, seg.n_bins, window.bin_s) for seg in segs]
+    grids = count_grids(spikes, [seg.t0 for seg in segs], [seg.n_bins for seg in segs], window.bin_s)
     t1 = time.perf_counter()
     windows = gather_windows(grids, samples.segment, samples.first_bin, window.window_bins)
     return windows, grids, t1 - t0, time.perf_counter() - t1
@@ -142,7 +144,7 @@ def compare_stimulus(rec, spikes, stim, *, window, args, rng, totals) -> bool:
     same_loop = np.array_equal(loop, ref_k)
     print(f"  allensdk (baseline)     {t_allen:8.2f} s  peak {p_allen / MIB:7.0f} MiB (output {out_mib:.0f} MiB)")
     print(
-        f"  ours (builder)          {t_ours:8.2f} s  peak {p_ours / MIB:7.0f} MiB (count_grid {t_count:.2f} s over "
+        f"  ours (builder)          {t_ours:8.2f} s  peak {p_ours / MIB:7.0f} MiB (count_grids {t_count:.2f} s over "
         f"{len(segs)} segments, gather_windows {t_gather:.2f} s)"
     )
     print(
@@ -224,7 +226,7 @@ def main() -> None:
         print(
             f"ALL ({scope}): {totals['windows']:,} windows; allensdk (baseline) {totals['allen']:.1f} s, "
             f"peak {totals['peak_allen'] / MIB:.0f} MiB; ours (builder) {totals['ours']:.1f} s, peak "
-            f"{totals['peak_ours'] / MIB:.0f} MiB (count_grid {totals['count']:.1f} s + gather_windows "
+            f"{totals['peak_ours'] / MIB:.0f} MiB (count_grids {totals['count']:.1f} s + gather_windows "
             f"{totals['gather']:.1f} s); ratio {totals['allen'] / totals['ours']:.1f}x (goal >= 5x); "
             f"per-window loop (extra) {totals['loop']:.1f} s on {totals['loop_n']} windows; "
             f"counts identical everywhere: {all(identical)}"

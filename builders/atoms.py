@@ -41,11 +41,25 @@ def atom_codes(
     """
     using = tasks_using(stimulus, tasks)
     splits = {t.name: t.assign(stimulus, repeat, frame, n_frames) for t in using}
+    return codes_from_splits(stimulus, tasks, splits, n=len(repeat)), splits
+
+
+def codes_from_splits(stimulus: str, tasks: Sequence[TaskSpec], splits: dict[str, np.ndarray], *, n: int) -> np.ndarray:
+    """Atom code of each of ``n`` samples from every using task's split array (None = unused)."""
+    using = tasks_using(stimulus, tasks)
+    if not using:
+        return np.full(n, "", dtype=object)
     letters = [np.vectorize(SPLIT_CODES.get, otypes=[object])(splits[t.name]) for t in using]
-    codes = (
-        np.array(["".join(chars) for chars in zip(*letters, strict=True)], dtype=object) if letters else np.array([])
-    )
-    return codes, splits
+    return np.array(["".join(chars) for chars in zip(*letters, strict=True)], dtype=object)
+
+
+def splits_from_codes(stimulus: str, tasks: Sequence[TaskSpec], codes: np.ndarray) -> dict[str, np.ndarray]:
+    """Inverse of :func:`codes_from_splits`: task name -> (n,) split (None where unused)."""
+    by_letter = {v: k for k, v in SPLIT_CODES.items()}
+    out = {}
+    for pos, task in enumerate(tasks_using(stimulus, tasks)):
+        out[task.name] = np.array([by_letter[c[pos]] for c in codes.tolist()], dtype=object)
+    return out
 
 
 def is_used(code: str) -> bool:

@@ -14,8 +14,9 @@ import hashlib
 import json
 import logging
 import shutil
+import time
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import pyarrow.parquet as pq
@@ -27,7 +28,10 @@ from neurrator_bench.builders.atoms import split_globs
 from neurrator_bench.builders.captions import load_captioner
 from neurrator_bench.builders.card import render_card
 from neurrator_bench.builders.frame_tables import read_captions, write_stimuli_config, write_targets_config
+from neurrator_bench.builders.hash_cache import cached_sha256
 from neurrator_bench.builders.nwb_reader import read_session
+from neurrator_bench.builders.optotagging import LineSummary, merge_line_summaries
+from neurrator_bench.builders.origin import combined_origin, nwb_data_origin
 from neurrator_bench.builders.prebinned import PREBINNED_PREFIX, build_prebinned
 from neurrator_bench.builders.pseudo_mice import build_pseudo_mice
 from neurrator_bench.builders.session_samples import build_session
@@ -42,7 +46,7 @@ from neurrator_bench.tasks import TASKS, TaskSpec
 logger = logging.getLogger(__name__)
 DEFAULT_TARGET_MODEL = "embedded-minilm-patches"
 DEFAULT_CAPTIONER = "ground-truth"
-METADATA_CONFIGS = ("sessions", "units", "stimuli", "targets", "normalization")
+METADATA_CONFIGS = ("sessions", "units", "stimuli", "targets", "normalization", "recordings")
 BO11_SESSIONS = 16
 
 
@@ -52,6 +56,9 @@ class BuildResult:
 
     path: Path
     manifest: DatasetManifest
+    timings: dict[str, float] = field(default_factory=dict)
+    """Seconds ``reading`` NWB, ``counting`` spikes and ``writing`` samples, summed over the sessions built in
+    this call (sessions finished by an earlier, interrupted call count 0)."""
 
 
 def find_stimuli(inputs: Sequence[Path], stimuli_dir: Path | None, names: Sequence[str]) -> dict[str, StimulusSet]:
@@ -147,7 +154,8 @@ def build_dataset(
         out: Dataset folder to create.
         stimuli_dir: Stimulus frames (simulator bundle or allensdk cache); found beside inputs if None.
         prebinned: Pre-binned recordings (``.mat``, see ``prebinned``), each becoming a ``real-*`` config.
-        window: Bin width, window length and alignment (default 120 Hz, 20 bins, causal).
+        window: Bin width, window length, alignment, stride and guard band (default 120 Hz, 20 bins, centred,
+            stride 1, 100 ms guard).
         target_model: ``embedded-minilm-patches`` or a CLIP id/path.
         captioner: ``ground-truth`` or a BLIP-2 id/path.
         tasks: Task names (default: all registered).
@@ -168,7 +176,8 @@ def build_dataset(
     sources = resolve_nwb_inputs([Path(p) for p in inputs]) if inputs else []
     if not sources and not prebinned:
         raise FileNotFoundError("nothing to build: no NWB session and no pre-binned recording given")
-    source_hashes = {str(s.nwb_path): file_sha256(s.nwb_path) for s in sources}
+    source_hashes = {str(s.nwb_path): cached_sha256(s.nwb_path) for s in sources}
+    source_origins = {str(s.nwb_path): nwb_data_origin(s.nwb_path) for s in sources}
     params = {
         "window": window.model_dump(),
         "target_model": target_model,
@@ -190,11 +199,16 @@ def build_dataset(
     files: dict[str, str] = {}
     atoms: list[tuple[str, str]] = []
     raw_bytes = 0
+    dropped: dict[str, dict[str, int]] = {}
+    sessions_origin = None
+    timings: dict[str, float] = {}
+    sample_digests: dict[str, str] = {}
+    norm_digests: dict[str, str] = {}
+    optotagging: list[LineSummary] = []
     stim_names = sorted({s for t in task_specs for s in t.stimuli})
     target_meta = {"model_id": None, "revision": None, "n_patches": 0, "dim": 0}
     captioner_meta = {"id": None, "revision": None}
     captions = {}
-    n_frames: dict[str, int] = {}
     session_ids: list[str] = []
     if sources:
         stimuli = None
@@ -209,7 +223,6 @@ def build_dataset(
             captions = read_captions(root, stim_names)
         files.update(entry["files"])
         captioner_meta = entry["captioner"]
-        n_frames = {k: len(v) for k, v in captions.items()}
         entry = state.done("targets")
         if entry is None:
             stimuli = stimuli or find_stimuli([Path(p) for p in inputs], stimuli_dir, stim_names)
@@ -231,7 +244,9 @@ def build_dataset(
             step = f"session:{source.nwb_path.name}"
             entry = state.done(step)
             if entry is None:
+                tick = time.perf_counter()
                 recording = read_session(source.nwb_path, stimuli=stim_names)
+                timings["reading"] = timings.get("reading", 0.0) + time.perf_counter() - tick
                 result = build_session(
                     recording,
                     root,
@@ -240,19 +255,30 @@ def build_dataset(
                     window=window,
                     captions=captions,
                     tagged_dir=tagged_dir,
+                    data_origin=source_origins[str(source.nwb_path)],
                 )
+                for key, seconds in result.timings.items():
+                    timings[key] = timings.get(key, 0.0) + seconds
                 state.finish(
                     step,
                     result.files,
                     atoms=result.atoms,
                     raw_bytes=result.raw_bytes,
                     session_id=str(recording.session_id),
+                    dropped=result.dropped,
+                    sample_digests=result.sample_digests,
+                    norm_digests=result.norm_digests,
                 )
                 entry = state.steps[step]
             files.update(entry["files"])
             atoms += [tuple(a) for a in entry["atoms"]]
             raw_bytes += entry["raw_bytes"]
             session_ids.append(entry["session_id"])
+            dropped[entry["session_id"]] = entry["dropped"]
+            sample_digests.update(entry["sample_digests"])
+            norm_digests.update(entry["norm_digests"])
+            optotagging += [LineSummary.from_dict(d) for d in entry["optotagging"]]
+        sessions_origin = combined_origin(source_origins.values())
         entry = state.done("pseudo-mice")
         if entry is None:
             result = build_pseudo_mice(
@@ -262,11 +288,19 @@ def build_dataset(
                 tasks=task_specs,
                 window=window,
                 captions=captions,
-                n_frames=n_frames,
+                data_origin=sessions_origin,
             )
-            state.finish("pseudo-mice", result.files, atoms=result.atoms)
+            state.finish(
+                "pseudo-mice",
+                result.files,
+                atoms=result.atoms,
+                sample_digests=result.sample_digests,
+                norm_digests=result.norm_digests,
+            )
             entry = state.steps["pseudo-mice"]
         files.update(entry["files"])
+        sample_digests.update(entry["sample_digests"])
+        norm_digests.update(entry["norm_digests"])
         session_ids += [Path(rel).stem for rel in entry["files"] if rel.startswith("data/sessions/")]
         atoms += [tuple(a) for a in entry["atoms"]]
     prebinned_configs: dict[str, ConfigFiles] = {}
@@ -286,7 +320,7 @@ def build_dataset(
         files.update(entry["files"])
         prebinned_configs[entry["config"]] = ConfigFiles(splits=entry["splits"])
         session_ids.append(entry["session_id"])
-    return _finish(
+    result = _finish(
         out,
         root,
         files=files,
@@ -299,7 +333,58 @@ def build_dataset(
         sessions=session_ids,
         prebinned_configs=prebinned_configs,
         n_sources=len(sources),
+        sessions_origin=sessions_origin,
+        dropped=dropped,
+        digests=(sample_digests, norm_digests),
+        source_sha256={Path(k).name: v for k, v in sorted(source_hashes.items())},
+        optotagging=[line.as_dict() for line in merge_line_summaries(optotagging)],
     )
+    return BuildResult(path=result.path, manifest=result.manifest, timings=timings)
+
+
+def task_fingerprint(
+    task: TaskSpec,
+    config: ConfigFiles,
+    *,
+    files: dict[str, str],
+    sample_digests: dict[str, str],
+    norm_digests: dict[str, str],
+    window: WindowSpec,
+    target_meta: dict,
+    captioner_meta: dict,
+) -> str:
+    """sha256 over everything a model of ``task`` depends on, and nothing another task adds.
+
+    Covered: the task's name and version, the window spec, target model and captioner; per split the
+    order-independent digest of its samples (sum of its shards' ``rows_digest``, so regrouping shards when a
+    task is added changes nothing); the ``units`` and ``sessions`` files of its sessions; its own
+    normalization rows per session; the ``stimuli`` and ``targets`` files of its stimuli.
+    """
+    payload: dict[str, object] = {
+        "task": task.name,
+        "version": task.version,
+        "window": window.model_dump(),
+        "target": target_meta,
+        "captioner": captioner_meta,
+    }
+    sessions: set[str] = set()
+    for split, globs in sorted(config.splits.items()):
+        total = 0
+        for glob in globs:
+            prefix = glob.removesuffix("*.parquet")
+            for rel in sorted(r for r in sample_digests if r.startswith(prefix)):
+                total = (total + int(sample_digests[rel], 16)) % (1 << 256)
+                sessions.add(Path(rel).stem)
+        payload[f"samples:{split}"] = f"{total:064x}"
+    for sid in sorted(sessions):
+        for kind in ("units", "sessions"):
+            payload[f"{kind}:{sid}"] = files.get(f"data/{kind}/{sid}.parquet")
+        payload[f"normalization:{sid}"] = norm_digests.get(f"{sid}/{task.name}")
+    for rel in sorted(files):
+        parts = rel.split("/")
+        if parts[1] in ("stimuli", "targets") and any(parts[2].startswith(st) for st in task.stimuli):
+            payload[rel] = files[rel]
+    return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()
 
 
 def fingerprint(files: dict[str, str]) -> str:
@@ -324,6 +409,11 @@ def _finish(
     sessions,
     prebinned_configs,
     n_sources,
+    sessions_origin,
+    dropped,
+    digests,
+    source_sha256,
+    optotagging,
 ) -> BuildResult:
     configs: dict[str, ConfigFiles] = {}
     for task in task_specs:
@@ -332,6 +422,8 @@ def _finish(
         if missing:
             raise DatasetFormatError(f"task {task.name}: no samples for split(s) {missing}; check the inputs' stimuli")
         configs[task.name] = ConfigFiles(splits=globs)
+    origins = {name: sessions_origin for name in configs}
+    origins.update({name: "prebinned-extract" for name in prebinned_configs})
     configs.update(prebinned_configs)
     present = {rel.split("/")[1] for rel in files}
     for name in METADATA_CONFIGS:
@@ -369,6 +461,23 @@ def _finish(
         files=dict(sorted(files.items())),
         sizes=sizes,
         split_sizes=split_sizes,
+        data_origin=origins,
+        source_sha256=source_sha256,
+        optotagging=optotagging,
+        dropped=dropped,
+        task_fingerprints={
+            t.name: task_fingerprint(
+                t,
+                configs[t.name],
+                files=files,
+                sample_digests=digests[0],
+                norm_digests=digests[1],
+                window=window,
+                target_meta=target_meta,
+                captioner_meta=captioner_meta,
+            )
+            for t in task_specs
+        },
     )
     write_text_atomic(root / MANIFEST_FILENAME, manifest.model_dump_json(indent=2))
     write_text_atomic(root / "README.md", render_card(manifest))

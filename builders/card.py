@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import yaml
 
+from neurrator_bench.builders.optotagging import LineSummary
 from neurrator_bench.schemas.dataset import DatasetManifest
 from neurrator_bench.tasks import TASKS
 
@@ -20,6 +21,18 @@ CITATION = """\
 }"""
 
 
+def is_simulated(manifest: DatasetManifest) -> bool:
+    """Whether any task config of the build comes from simulated sessions."""
+    return any("simulated" in origin for origin in manifest.data_origin.values())
+
+
+def card_title(manifest: DatasetManifest) -> str:
+    """The card's title; a build with simulated sessions says so first."""
+    if is_simulated(manifest):
+        return "SIMULATED neurrator-bench spike-to-text dataset (not Allen recordings)"
+    return "neurrator-bench spike-to-text dataset (Allen Brain Observatory Neuropixels BO1.1)"
+
+
 def card_yaml(manifest: DatasetManifest, pinned_revision: str | None) -> str:
     """YAML front matter: configs with per-split data files, licence, tags, fingerprint."""
     configs = []
@@ -31,7 +44,7 @@ def card_yaml(manifest: DatasetManifest, pinned_revision: str | None) -> str:
             }
         )
     meta = {
-        "pretty_name": "neurrator-bench spike-to-text (Allen Brain Observatory Neuropixels BO1.1)",
+        "pretty_name": card_title(manifest),
         "license": "other",
         "license_name": "allen-institute-terms-of-use",
         "license_link": "https://alleninstitute.org/terms-of-use/",
@@ -42,6 +55,7 @@ def card_yaml(manifest: DatasetManifest, pinned_revision: str | None) -> str:
             "schema_version": manifest.schema_version,
             "package_version": manifest.package_version,
             "pinned_revision": pinned_revision,
+            "data_origin": dict(manifest.data_origin),
         },
     }
     return yaml.safe_dump(meta, sort_keys=False, width=1000)
@@ -65,8 +79,9 @@ def render_card(
     rev = f', revision="{pinned_revision}"' if pinned_revision else ""
     lines = ["---", card_yaml(manifest, pinned_revision).rstrip(), "---", ""]
     lines += [
-        "# neurrator-bench spike-to-text dataset",
+        f"# {card_title(manifest)}",
         "",
+        *_origin_lines(manifest),
         "Spike-count windows from Allen Brain Observatory Visual Coding Neuropixels sessions (Brain Observatory 1.1) "
         "paired with captions of the frame the mouse saw, with the holdout splits of the Neurrator paper "
         "(arXiv:2606.18667). Built by `neurrator-bench build`; it loads with plain `datasets`, no code of ours:",
@@ -79,29 +94,56 @@ def render_card(
         "",
         "## Samples",
         "",
-        f"One row per stimulus presentation. `spikes` holds **raw spike counts**, shape `(n_units, {w.window_bins})`, "
-        f"axis order **(unit, bin)**, uint8. Bin `j` counts the unit's spikes in the half-open interval "
-        f"`[t_start + j * bin_s, t_start + (j + 1) * bin_s)` with `bin_s = {w.bin_s:.9g}` s "
-        "(Allen's `presentationwise_spike_counts` uses closed bins where an edge spike counts twice; we do not). "
-        f"Window alignment: **{w.alignment}** "
+        "One row per 120 Hz bin, as the paper (A.2: its code cuts `X[c - 10 : c + 10]` around every bin `c` and pairs it "
+        'with "the stimulus frame the bin\'s center is aligned to"; A.8: "7,186 NM1 test bins"). A **segment** is one '
+        "movie repeat or one 250 ms natural-scene presentation; bin `k` of a segment is `[t0 + k * bin_s, t0 + (k + 1) * "
+        f"bin_s)` with `bin_s = {w.bin_s:.9g}` s and `t0` the onset of the segment's first frame. Reference bins: every "
+        f"**{w.stride}** bin(s) (stride {w.stride}; `b % {w.stride} == 0`). Window alignment: **{w.alignment}** "
         + (
-            "(the window starts at the presentation onset, `t_start = onset`)."
+            f"(bins `[b, b + {w.window_bins})`, the response after the reference bin)"
             if w.alignment == "causal"
-            else f"(centred on the onset, `t_start = onset - {w.window_bins // 2} * bin_s`)."
+            else f"(bins `[b - {w.window_bins // 2}, b + {w.window_bins - w.window_bins // 2})`, the paper's centred window)"
         )
-        + " Row `i` of `spikes` is the unit with `unit_index == i` of the same `session_id` in the `units` config "
+        + ". Only windows that lie inside their segment are kept, so samples never mix two repeats or two scene "
+        "presentations (our choice; the paper concatenates repeats): a centred 20-bin window drops the first 10 and "
+        "last 9 bins of each segment. `frame` is the frame displayed at the reference bin's centre; `bin_index` is the "
+        "reference bin within its segment; `onset` is the start of that frame's presentation. "
+        f"`spikes` holds **raw spike counts**, shape `(n_units, {w.window_bins})`, axis order **(unit, bin)**, uint8; "
+        "bin `j` counts the unit's spikes in the half-open interval `[t_start + j * bin_s, t_start + (j + 1) * bin_s)` "
+        "(Allen's `presentationwise_spike_counts` uses closed bins where an edge spike counts twice; we do not). "
+        "Row `i` of `spikes` is the unit with `unit_index == i` of the same `session_id` in the `units` config "
         "(units ordered by probe, depth along the probe, unit id). `onset` and `t_start` are on the session clock "
         "in seconds (null for pseudo-mice, whose units come from several sessions). `sample_id` = "
-        "`<session>/<stimulus>/r<repeat>/f<frame>` is unique and stable. `caption` is the caption of the frame.",
+        "`<session>/<stimulus>/r<repeat>/f<frame>/b<bin>` is unique and stable. `caption` is the caption of the frame.",
+        "",
+        "Continuous counts (`recordings` config): one row per (session, stimulus, segment) with the 120 Hz grid the "
+        "samples are cut from, stored sparse (`unit_index`, `bin`, `count` of every non-zero bin) with the frame shown "
+        "at each bin (`frame_of_bin`) and the running speed interpolated at each bin's centre (`running_speed`, cm/s), "
+        "so windows can be re-cut, re-binned or paired with behaviour without the NWB files. Eye tracking is not "
+        "included yet.",
+        "",
+        f"Dropped windows: windows overlapping an `invalid_times` span (rows labelled stimulus, all_probes, or a probe "
+        f"with units in the session) are dropped; the guard band drops training and validation windows whose span, "
+        f"extended back by {w.guard_s * 1e3:g} ms of response latency, overlaps the display of a held-out frame. "
+        "Counts per session:",
+        "",
+        *_dropped_lines(manifest),
         "",
         "Units: Allen's default QC (quality == good, amplitude_cutoff <= 0.1, presence_ratio >= 0.95, "
         "isi_violations <= 0.5, peak channel valid and in the brain). Cell types: optotagged units of Cre sessions "
-        "with reliability > 30 %, median first-spike latency < 8 ms and rate >= 2x baseline (paper A.3). "
+        "with reliability > 30 %, median first-spike latency < 8 ms and rate >= 2x baseline (paper A.3), judged on "
+        "the 10 ms `pulse` trials at each session's highest light level only (low-power pulses would dilute "
+        "reliability), with the latency searched from 1 ms (after the light artifact); only units in visual cortex "
+        "(structure `VIS*`) are tagged, as in Allen's optotagging analysis. Per line: "
+        + (" ".join(LineSummary.from_dict(d).card_text() for d in manifest.optotagging) or "no Cre session.")
+        + " "
         "Pseudo-mice `pseudo-PV`, `pseudo-SST`, `pseudo-VIP` (and `pseudo-tagged`, all tagged units) concatenate "
         "tagged units across sessions of one line, aligned by (stimulus, repeat, frame).",
         "",
         "Normalization: counts are never z-scored in the data. The `normalization` config gives, per task, session "
-        "and unit, the mean and std (ddof 0) of the per-bin count over the **training** windows of that task only.",
+        "and unit, the mean and std (ddof 0) of the per-bin count over the **training** windows of that task only "
+        "(paper A.2: z-scored with training statistics). Units with zero training variance have "
+        "`zero_variance = true`; z-score them with scale 1 (`(count - mean) / 1`), never with a tiny epsilon.",
         "",
         f"Targets (`targets` config): `{manifest.target_model}` (revision {manifest.target_revision}), "
         f"`patches` shape ({manifest.target_n_patches}, {manifest.target_dim}) float16 per frame and `pooled` = "
@@ -136,7 +178,20 @@ def render_card(
         "",
         "## Licence and citation",
         "",
-        "Recordings: Allen Institute for Brain Science, Allen Brain Observatory Visual Coding Neuropixels, under the "
+        *(
+            [
+                "Task configs: **simulated** sessions written by the neurrator-bench simulator in the Allen NWB layout "
+                "(no animal was recorded; MIT, like the package). "
+            ]
+            if is_simulated(manifest)
+            else []
+        ),
+        (
+            "Real recordings (`real-*` configs and any config whose origin is `allen`): "
+            if is_simulated(manifest)
+            else "Recordings: "
+        )
+        + "Allen Institute for Brain Science, Allen Brain Observatory Visual Coding Neuropixels, under the "
         "Allen Institute Terms of Use. Cite Siegle et al. 2021 and the Neurrator paper:",
         "",
         "```bibtex",
@@ -145,3 +200,32 @@ def render_card(
         "",
     ]
     return "\n".join(lines)
+
+
+def _origin_lines(manifest: DatasetManifest) -> list[str]:
+    """The data-origin statement at the top of the card (one line per config)."""
+    if not manifest.data_origin:
+        return []
+    lines = [
+        "**Data origin** (per config; `allen` = real Allen NWB files, `simulated` = the package's simulator, "
+        "`prebinned-extract` = a real pre-binned Allen extract):",
+        "",
+    ]
+    lines += [f"- `{name}`: **{origin}**" for name, origin in sorted(manifest.data_origin.items())]
+    if is_simulated(manifest):
+        lines += [
+            "",
+            "**The task configs of this build are simulated.** Their numbers say how a model does on the simulator, "
+            "not on mouse visual cortex.",
+        ]
+    return [*lines, ""]
+
+
+def _dropped_lines(manifest: DatasetManifest) -> list[str]:
+    keys = sorted({k for counts in manifest.dropped.values() for k in counts})
+    if not keys:
+        return ["(none recorded)"]
+    lines = ["| session | " + " | ".join(keys) + " |", "|---|" + "---|" * len(keys)]
+    for session, counts in sorted(manifest.dropped.items()):
+        lines.append(f"| {session} | " + " | ".join(str(counts.get(k, 0)) for k in keys) + " |")
+    return lines

@@ -10,7 +10,7 @@ from typing import Any
 
 from neurrator_bench.atomic_files import write_text_atomic
 from neurrator_bench.builders.build import fingerprint
-from neurrator_bench.builders.card import render_card
+from neurrator_bench.builders.card import is_simulated, render_card
 from neurrator_bench.builders.shards import file_sha256
 from neurrator_bench.errors import DatasetFormatError
 from neurrator_bench.schemas.dataset import MANIFEST_FILENAME, DatasetManifest
@@ -90,6 +90,7 @@ def push_dataset_to_hub(
     private: bool = False,
     token: str | None = None,
     api: Any = None,
+    allow_simulated: bool = False,
 ) -> str:
     """Upload the dataset, then commit a card that pins the data commit.
 
@@ -109,13 +110,16 @@ def push_dataset_to_hub(
         private: Create the repo private.
         token: Hub token (else huggingface_hub's own configuration).
         api: An ``HfApi``-compatible object (tests pass a recorder).
+        allow_simulated: Publish a build whose task configs come from simulated sessions (refused otherwise,
+            so simulated data is never published as if it were Allen recordings; its card title says SIMULATED).
 
     Returns:
         The sha of the data commit.
 
     Raises:
-        DatasetFormatError: The folder's files do not match its manifest, or the data commit's files differ
-            from the manifest's (stale or missing data files, named).
+        DatasetFormatError: The folder's files do not match its manifest, the data commit's files differ
+            from the manifest's (stale or missing data files, named), or the build is simulated and
+            ``allow_simulated`` is False.
     """
     from huggingface_hub import CommitOperationAdd, CommitOperationDelete
 
@@ -125,6 +129,13 @@ def push_dataset_to_hub(
         api = HfApi(token=token)
     dataset_dir = Path(dataset_dir)
     manifest = load_manifest(dataset_dir)
+    if is_simulated(manifest) and not allow_simulated:
+        simulated = sorted(k for k, v in manifest.data_origin.items() if "simulated" in v)
+        raise DatasetFormatError(
+            f"{dataset_dir}: configs {simulated} come from simulated sessions (neurrator_manifest.json "
+            "data_origin), not Allen recordings; pass allow_simulated=True (--allow-simulated) to publish them "
+            "anyway (the card title says SIMULATED)"
+        )
     verify_local_files(dataset_dir, manifest)
     api.create_repo(repo_id, repo_type="dataset", private=private, exist_ok=True)
     if revision is not None:

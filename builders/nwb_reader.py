@@ -405,4 +405,24 @@ def _read_open_session(f: h5py.File, path: Path, stimuli: Sequence[str] | None) 
         presentations={s: _read_presentations(f, path, s) for s in wanted},
         optotagging=_read_optotagging(f, path),
         invalid_times=_read_invalid_times(f, path),
+        running_speed=_read_running_speed(f, path),
     )
+
+
+RUNNING_SPEED_PATH = "/processing/running/running_speed"
+
+
+def _read_running_speed(f: h5py.File, path: Path) -> tuple[np.ndarray, np.ndarray] | None:
+    """``(timestamps, speed cm/s)`` of ``/processing/running/running_speed`` sorted by time, or None if absent."""
+    node = f.get(RUNNING_SPEED_PATH)
+    if node is None or "data" not in node or "timestamps" not in node:
+        logger.info("%s: no %s; running speed omitted", path, RUNNING_SPEED_PATH)
+        return None
+    t = np.asarray(node["timestamps"][()], dtype=np.float64)
+    v = np.asarray(node["data"][()], dtype=np.float64)
+    if t.shape != v.shape:
+        raise NWBFormatError(
+            f"{path}: {RUNNING_SPEED_PATH}: expected data and timestamps of one length, found {v.shape} and {t.shape}"
+        )
+    order = np.argsort(t, kind="stable")
+    return t[order], v[order]

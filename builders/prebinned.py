@@ -106,6 +106,7 @@ def build_prebinned(path: Path, root: Path) -> PrebinnedOutput:
             "stimulus": [NM1] * n,
             "repeat": rep,
             "frame": (b * frames_per_bin).astype(np.int32),
+            "bin_index": b.astype(np.int32),
             "onset": [None] * n,
             "t_start": [None] * n,
             "bin_s": np.full(n, float(frames_per_bin) / 30.0),
@@ -137,6 +138,7 @@ def build_prebinned(path: Path, root: Path) -> PrebinnedOutput:
     row = {
         "session_id": [session_id],
         "kind": ["prebinned"],
+        "data_origin": ["prebinned-extract"],
         "session_type": ["brain_observatory_1.1"],
         "genotype": [genotype],
         "cell_line": [None],

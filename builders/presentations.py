@@ -29,6 +29,7 @@ class PresentationIndex:
         frame: (n,) int32 movie frame or image index.
         onset: (n,) float64 presentation start time (s, session clock).
         n_frames: Number of distinct frames/images of the stimulus.
+        stop: (n,) float64 presentation stop time (s); equals ``onset`` when the table has no stop_time.
     """
 
     stimulus: str
@@ -36,6 +37,7 @@ class PresentationIndex:
     frame: np.ndarray
     onset: np.ndarray
     n_frames: int
+    stop: np.ndarray | None = None
 
 
 def index_presentations(
@@ -103,4 +105,5 @@ def index_presentations(
         frame=frame[valid].astype(np.int32),
         onset=onset[valid],
         n_frames=n_frames,
+        stop=stop[valid],
     )

@@ -1,11 +1,11 @@
 """Genotype pseudo-mice (paper A.3): optotagged units concatenated across sessions of one Cre line.
 
-BO1.1 shows every mouse the identical stimulus sequence, so presentations are aligned by
-``(stimulus, repeat, frame)``. A pseudo-mouse ``pseudo-<cell type>`` has one sample per key present in
-every contributing session, and as columns the tagged units of those sessions, in session-id order then
-each session's unit order. ``pseudo-tagged`` pools all tagged units (PV, SST and VIP), so one model
-trained on it can be queried per cell type. Window times differ between source sessions, so ``onset``
-and ``t_start`` are null for pseudo-mouse samples.
+BO1.1 shows every mouse the identical stimulus sequence, so presentations are aligned by ``(stimulus, repeat, frame,
+bin_index)`` (the same 120 Hz bin of the same trial). A pseudo-mouse ``pseudo-<cell type>`` has one sample per key
+present in every contributing session, and as columns the tagged units of those sessions, in session-id order then
+each session's unit order. ``pseudo-tagged`` pools all tagged units (PV, SST and VIP), so one model trained on it can
+be queried per cell type. Window times differ between source sessions, so ``onset`` and ``t_start`` are null for
+pseudo-mouse samples.
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ import numpy as np
 import pandas as pd
 import pyarrow.parquet as pq
 
-from neurrator_bench.builders.atoms import atom_codes, is_used
+from neurrator_bench.builders.atoms import UNUSED, is_used, splits_from_codes
 from neurrator_bench.builders.normalization import TaskMoments
 from neurrator_bench.builders.session_samples import (
     TAGGED_CELL_TYPES,
@@ -50,9 +50,18 @@ def build_pseudo_mice(
     tasks: Sequence[TaskSpec],
     window: WindowSpec,
     captions: Mapping[str, np.ndarray],
-    n_frames: Mapping[str, int],
+    data_origin: str = "allen",
 ) -> SessionOutput:
     """Write every pseudo-mouse from the tagged windows the session step left in ``tagged_dir``.
+
+    Args:
+        root: Staging dataset root.
+        tagged_dir: Tagged units' windows left by the session step.
+        session_ids: Recorded sessions of the build.
+        tasks: Tasks being built.
+        window: Window placement.
+        captions: stimulus -> caption per frame.
+        data_origin: Origin of the member sessions (``allen`` or ``simulated``).
 
     Returns:
         Files and atoms written (empty when no session has optotagged units).
@@ -77,43 +86,44 @@ def build_pseudo_mice(
         units.index = pd.Index(units["unit_id"].to_numpy(), name="unit_id")
         moments = TaskMoments(n_units=len(units))
         for stimulus in sorted({s for t in tasks for s in t.stimuli}):
-            keys = None
+            index: list[dict[tuple[int, int, int], int]] = []
             for sid in sids:
                 arrays = loaded[sid][1]
                 if f"{stimulus}__repeat" not in arrays:
-                    keys = set()
+                    index = []
                     break
-                k = set(
-                    zip(
-                        arrays[f"{stimulus}__repeat"].tolist(),
-                        arrays[f"{stimulus}__frame"].tolist(),
-                        strict=True,
-                    )
+                keys = zip(
+                    arrays[f"{stimulus}__repeat"].tolist(),
+                    arrays[f"{stimulus}__frame"].tolist(),
+                    arrays[f"{stimulus}__bin"].tolist(),
+                    strict=True,
                 )
-                keys = k if keys is None else keys & k
-            if not keys:
+                index.append({k: i for i, k in enumerate(keys)})
+            if not index:
                 continue
-            order = sorted(keys)
+            order = sorted(set.intersection(*(set(ix) for ix in index)))
+            if not order:
+                continue
             repeat = np.array([k[0] for k in order], dtype=np.int32)
             frame = np.array([k[1] for k in order], dtype=np.int32)
-            parts = []
-            for sid, u in zip(sids, keep_units, strict=True):
-                arrays = loaded[sid][1]
-                pos = {
-                    k: i
-                    for i, k in enumerate(
-                        zip(
-                            arrays[f"{stimulus}__repeat"].tolist(),
-                            arrays[f"{stimulus}__frame"].tolist(),
-                            strict=True,
-                        )
-                    )
-                }
-                rows = np.array([pos[k] for k in order])
-                parts.append(arrays[f"{stimulus}__windows"][rows][:, u["_pos"].to_numpy(), :])
+            bin_index = np.array([k[2] for k in order], dtype=np.int32)
+            rows = [np.array([ix[k] for k in order], dtype=np.int64) for ix in index]
+            # a key's split is the members' split where they all agree (guard bands depend on each session's
+            # timing), unused otherwise
+            member_codes = [loaded[sid][1][f"{stimulus}__codes"][r] for sid, r in zip(sids, rows, strict=True)]
+            codes = np.array(
+                [
+                    "".join(c[0] if len(set(c)) == 1 else UNUSED for c in zip(*cs, strict=True))
+                    for cs in zip(*member_codes, strict=True)
+                ],
+                dtype=object,
+            )
+            parts = [
+                loaded[sid][1][f"{stimulus}__windows"][r][:, u["_pos"].to_numpy(), :]
+                for sid, u, r in zip(sids, keep_units, rows, strict=True)
+            ]
             windows = np.concatenate(parts, axis=1)
-            codes, splits = atom_codes(stimulus, tasks, repeat, frame, n_frames[stimulus])
-            used = np.array([is_used(c) for c in codes], dtype=bool)
+            used = np.array([is_used(c) for c in codes.tolist()], dtype=bool)
             write_samples(
                 root,
                 session_id=pseudo_id,
@@ -121,21 +131,23 @@ def build_pseudo_mice(
                 codes=codes[used],
                 repeat=repeat[used],
                 frame=frame[used],
+                bin_index=bin_index[used],
                 onset=None,
                 t_start=None,
-                windows=windows[used],
+                windows=lambda idx, _w=windows[used]: _w[idx],
                 captions=captions.get(stimulus),
                 window=window,
                 out=out,
             )
-            moments.add_training({task: split[used] for task, split in splits.items()}, windows[used])
+            moments.add_training(splits_from_codes(stimulus, tasks, codes[used]), windows[used])
         rel = f"data/units/{pseudo_id}.parquet"
         out.files[rel] = atomic_write_parquet(build_table(units_rows(pseudo_id, units), UNITS_FEATURES), root / rel)
-        rel, digest = write_normalization(root, pseudo_id, units.index.to_list(), moments)
+        rel, digest = write_normalization(root, pseudo_id, units.index.to_list(), moments, out)
         out.files[rel] = digest
         row = {
             "session_id": [pseudo_id],
             "kind": ["pseudo-mouse"],
+            "data_origin": [data_origin],
             "session_type": ["brain_observatory_1.1"],
             "genotype": [None],
             "cell_line": [cell_type],

@@ -7,6 +7,7 @@ builder touches h5py. All tables are pandas DataFrames with numeric columns alre
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -38,6 +39,7 @@ class SessionRecording:
             ``stimulus_block`` (float) where present.
         optotagging: The ``optogenetic_stimulation`` table (start_time, stop_time, duration,
             level, condition, stimulus_name) or None when the file has no optotagging module/table.
+        running_speed: ``(timestamps, cm/s)`` of ``/processing/running/running_speed``, or None.
         invalid_times: ``/intervals/invalid_times`` rows (start_time, stop_time, ``tags`` as a list of
             str per row), or None when the file has no such table.
     """
@@ -52,6 +54,29 @@ class SessionRecording:
     presentations: dict[str, pd.DataFrame] = field(default_factory=dict)
     optotagging: pd.DataFrame | None = None
     invalid_times: pd.DataFrame | None = None
+    running_speed: tuple[np.ndarray, np.ndarray] | None = None
+
+    def invalid_intervals_for(self, probes: Iterable[str]) -> np.ndarray:
+        """(k, 2) start/stop of every invalid interval that invalidates spike counts of units on ``probes``.
+
+        Rows labelled "stimulus" or "all_probes" always apply; a row labelled with a probe name (e.g.
+        "probeA", the third tag) applies when that probe is in ``probes``; "optotagging" rows do not
+        apply to visual-stimulus samples. A row whose label is none of these applies too (the safe side).
+        """
+        if self.invalid_times is None or self.invalid_times.empty:
+            return np.zeros((0, 2))
+        probes = set(probes)
+
+        def applies(tags: Sequence[str]) -> bool:
+            label = str(tags[-1]) if len(tags) else ""
+            if label == "optotagging":
+                return False
+            if label.startswith("probe"):
+                return label in probes
+            return True
+
+        mask = self.invalid_times["tags"].map(applies).to_numpy(dtype=bool)
+        return self.invalid_times.loc[mask, ["start_time", "stop_time"]].to_numpy(dtype=np.float64)
 
     def invalid_stimulus_intervals(self) -> np.ndarray:
         """(k, 2) start/stop of the invalid intervals tagged "stimulus" (AllenSDK masks presentations there)."""

@@ -50,6 +50,11 @@ def split_reference_levels(ranked: Sequence[StoredEntry]) -> tuple[list[StoredEn
     )
 
 
+def is_simulated_origin(origin: str) -> bool:
+    """Whether a ``data_origin`` label involves simulated sessions (``simulated`` or ``mixed:...simulated``)."""
+    return "simulated" in origin
+
+
 def dataset_label(repo: str) -> str:
     """How a page names an entry's dataset: a Hub repo id as is, a local path by its folder name only.
 
@@ -127,10 +132,11 @@ def render_markdown(entries: Iterable[ResultEntry], *, title: str = "neurrator-b
         floors = floor_names(s.entry for s in full)
         ds = full[0].entry.dataset
         lines += [
-            f"## {escape_markdown(task)}",
+            f"## {escape_markdown(task)}" + (" (SIMULATED data)" if is_simulated_origin(ds.data_origin) else ""),
             "",
             f"Dataset {escape_markdown(dataset_label(ds.repo))} (revision {escape_markdown(ds.revision or '-')}, "
-            f"fingerprint {escape_markdown(ds.fingerprint)}, task version {ds.task_version}); scores with 95 % CI.",
+            f"fingerprint {escape_markdown(ds.fingerprint)}, task version {ds.task_version}, data origin "
+            f"{escape_markdown(ds.data_origin)}); scores with 95 % CI.",
             "",
         ]
         columns = ["revision", "main metric", "main score", *floors, "R@10", "CKA", "parameters", "n"]

@@ -25,6 +25,7 @@ from neurrator_bench.atomic_files import write_text_atomic
 from neurrator_bench.leaderboard.markdown import (
     REFERENCE_LEVEL_LABEL,
     dataset_label,
+    is_simulated_origin,
     render_markdown,
     split_reference_levels,
 )
@@ -129,6 +130,13 @@ def _entry_cells(s: StoredEntry, floors: Sequence[str]) -> list[str]:
     ]
 
 
+def _origin_badge(origin: str) -> str:
+    """A visible badge for scores on simulated sessions (nothing for real data)."""
+    if not is_simulated_origin(origin):
+        return ""
+    return f' <span class="badge simulated" title="data origin: {esc(origin)}">simulated data</span>'
+
+
 def _task_table(task: str, entries: Sequence[StoredEntry]) -> str:
     full = ranked_full_population(entries)
     if not full:
@@ -151,8 +159,8 @@ def _task_table(task: str, entries: Sequence[StoredEntry]) -> str:
     level_rows = ['<tr class="reference-level">' + label + "".join(_entry_cells(s, floors)) + "</tr>" for s in levels]
     caption = (
         f"Dataset {esc(dataset_label(ds.repo))} (revision {esc(ds.revision or '-')}, fingerprint "
-        f"{esc(ds.fingerprint)}, task version {esc(ds.task_version)}). Main score: sbert_matched, else "
-        "retrieval_r10. Click a header to sort."
+        f"{esc(ds.fingerprint)}, task version {esc(ds.task_version)}, data origin {esc(ds.data_origin)}). "
+        "Main score: sbert_matched, else retrieval_r10. Click a header to sort."
     )
     if levels:
         caption += (
@@ -163,7 +171,7 @@ def _task_table(task: str, entries: Sequence[StoredEntry]) -> str:
     if levels:
         body += '<tbody class="reference-levels">\n' + "\n".join(level_rows) + "\n</tbody>\n"
     return (
-        f"<h2 id='task-{esc(_safe_stem(task))}'>{esc(task)}</h2>\n"
+        f"<h2 id='task-{esc(_safe_stem(task))}'>{esc(task)}{_origin_badge(ds.data_origin)}</h2>\n"
         f'<div class="table-wrap"><table class="sortable leaderboard" data-task="{esc(task)}">\n'
         f"<caption>{caption}</caption>\n<thead><tr>{head}</tr></thead>\n{body}</table></div>"
     )
@@ -258,7 +266,10 @@ def _entry_section(site: Path, s: StoredEntry) -> str:
     label = f"{s.task}{s.subset}"
     stem = _safe_stem(label)
     plot_dir = f"plots/{model_slug(s.model_name)}/{s.revision}"
-    parts = [f"<h3>{esc(s.task)} <span class='muted'>{esc(s.subset or 'all units')}</span></h3>"]
+    parts = [
+        f"<h3>{esc(s.task)} <span class='muted'>{esc(s.subset or 'all units')}</span>"
+        f"{_origin_badge(e.dataset.data_origin)}</h3>"
+    ]
     parts.append(_metrics_table(e.metrics))
     if e.skipped:
         items = "".join(f"<li><code>{esc(k.name)}</code>: {esc(k.reason)}</li>" for k in e.skipped)
@@ -278,6 +289,7 @@ def _entry_section(site: Path, s: StoredEntry) -> str:
             [
                 ("dataset", f"{dataset_label(ds.repo)} @ {ds.revision or '-'}"),
                 ("fingerprint", ds.fingerprint),
+                ("data origin", ds.data_origin),
                 ("task version", ds.task_version),
                 ("split", ds.split),
                 ("subset", e.subset.model_dump_json(exclude_none=True)),

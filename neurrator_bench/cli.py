@@ -101,16 +101,35 @@ def simulate(out: Path, preset: str, seed: int, n_sessions: int | None, overwrit
 @click.option("--window-bins", type=int, default=20, show_default=True, help="Bins per window.")
 @click.option(
     "--alignment",
-    type=click.Choice(["causal", "centred"]),
-    default="causal",
+    type=click.Choice(["centred", "causal"]),
+    default="centred",
     show_default=True,
-    help="causal: window starts at the presentation onset; centred: window centred on it.",
+    help="centred (the paper's code): bins [b-10, b+10) around reference bin b; causal: bins [b, b+20).",
+)
+@click.option(
+    "--stride",
+    type=click.IntRange(min=1),
+    default=1,
+    show_default=True,
+    help="Bins between samples (1: one sample per 120 Hz bin, as the paper; 4: about one per movie frame).",
+)
+@click.option(
+    "--guard-ms",
+    type=click.FloatRange(min=0),
+    default=100.0,
+    show_default=True,
+    help="Response latency of the guard band: train/validation windows within this of a held-out frame drop.",
 )
 @click.option("--overwrite", is_flag=True, help="Replace an existing dataset / discard an unfinished build.")
 @click.option(
     "--push-to-hub", "repo_id", default=None, help="Publish to this Hugging Face dataset repo after building."
 )
 @click.option("--revision", default=None, help="Hub branch for --push-to-hub.")
+@click.option(
+    "--allow-simulated",
+    is_flag=True,
+    help="Allow --push-to-hub of a build from simulated sessions (its card title then says SIMULATED).",
+)
 def build(
     nwb,
     download_ids,
@@ -124,9 +143,12 @@ def build(
     bin_ms,
     window_bins,
     alignment,
+    stride,
+    guard_ms,
     overwrite,
     repo_id,
     revision,
+    allow_simulated,
 ) -> None:
     """Build a Hugging Face spike-to-text dataset from Allen-layout NWB sessions.
 
@@ -142,9 +164,13 @@ def build(
         raise click.UsageError("--download needs --cache DIR")
     if revision and not repo_id:
         raise click.UsageError("--revision only applies with --push-to-hub")
+    if allow_simulated and not repo_id:
+        raise click.UsageError("--allow-simulated only applies with --push-to-hub")
     start = time.perf_counter()
     try:
         inputs = list(nwb)
+        if repo_id and not allow_simulated:
+            _refuse_simulated_push(inputs, repo_id)
         if download_ids:
             download_sessions(list(download_ids), cache, progress=True)
             inputs.append(cache)
@@ -153,7 +179,13 @@ def build(
             out,
             stimuli_dir=stimuli_dir,
             prebinned=list(prebinned),
-            window=WindowSpec(bin_s=bin_ms / 1000.0, window_bins=window_bins, alignment=alignment),
+            window=WindowSpec(
+                bin_s=bin_ms / 1000.0,
+                window_bins=window_bins,
+                alignment=alignment,
+                stride=stride,
+                guard_s=guard_ms / 1000.0,
+            ),
             target_model=target_model,
             captioner=captioner,
             tasks=list(tasks) or None,
@@ -168,8 +200,22 @@ def build(
     if repo_id:
         from neurrator_bench.builders.hub import push_dataset_to_hub
 
-        sha = push_dataset_to_hub(result.path, repo_id, revision=revision)
+        sha = push_dataset_to_hub(result.path, repo_id, revision=revision, allow_simulated=allow_simulated)
         click.echo(f"pushed to {repo_id}; pin revision {sha}")
+
+
+def _refuse_simulated_push(inputs: list[Path], repo_id: str) -> None:
+    """Stop before building when --push-to-hub would publish simulated sessions without --allow-simulated."""
+    from neurrator_bench.builders.origin import nwb_data_origin
+    from neurrator_bench.builders.sources import resolve_nwb_inputs
+
+    simulated = [s.nwb_path for s in resolve_nwb_inputs(inputs) if nwb_data_origin(s.nwb_path) == "simulated"]
+    if simulated:
+        raise click.UsageError(
+            f"--push-to-hub {repo_id}: {len(simulated)} input file(s) are simulated sessions written by the "
+            f"neurrator-bench simulator (e.g. {simulated[0]}), not Allen recordings; publishing them could pass "
+            "simulated data off as real. Pass --allow-simulated to publish anyway (the card title then says SIMULATED)."
+        )
 
 
 @main.command("tasks")

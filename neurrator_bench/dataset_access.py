@@ -18,8 +18,18 @@ import pyarrow.parquet as pq
 from neurrator_bench.errors import DatasetFormatError
 from neurrator_bench.schemas.dataset import MANIFEST_FILENAME, DatasetManifest
 
-ZSCORE_EPS = 1e-6
-META_COLUMNS = ("sample_id", "session_id", "stimulus", "repeat", "frame", "onset", "t_start", "bin_s", "caption")
+META_COLUMNS = (
+    "sample_id",
+    "session_id",
+    "stimulus",
+    "repeat",
+    "frame",
+    "bin_index",
+    "onset",
+    "t_start",
+    "bin_s",
+    "caption",
+)
 
 
 @dataclass(frozen=True)
@@ -33,8 +43,20 @@ class DatasetHandle:
 
     @property
     def fingerprint(self) -> str:
-        """The manifest fingerprint."""
+        """The manifest fingerprint (every data file of the dataset)."""
         return self.manifest.fingerprint
+
+    def task_fingerprint(self, task: str) -> str:
+        """The fingerprint of one task's data (what its models, predictions and entries carry).
+
+        A config without its own fingerprint (a ``real-*`` config, or a dataset built before per-task
+        fingerprints) falls back to the dataset fingerprint.
+        """
+        return self.manifest.task_fingerprints.get(task, self.manifest.fingerprint)
+
+    def data_origin(self, config: str) -> str:
+        """``allen``, ``simulated``, ``prebinned-extract`` or ``mixed:...`` for a config (``unknown``: unrecorded)."""
+        return self.manifest.data_origin.get(config, "unknown")
 
     def tasks(self) -> list[str]:
         """Task configs present in this dataset."""
@@ -183,10 +205,15 @@ def load_normalization(ds: DatasetHandle, task: str, session_id: str) -> tuple[n
 
 
 def zscore_windows(spikes: np.ndarray, mean: np.ndarray, std: np.ndarray) -> np.ndarray:
-    """``(counts - mean) / max(std, eps)`` per unit; spikes (n, n_units, bins) -> float32."""
+    """``(counts - mean) / scale`` per unit, ``scale = std`` or 1 where ``std == 0``; (n, units, bins) -> float32.
+
+    A unit with zero training variance (silent in every training bin) keeps its raw deviation from the
+    training mean (scale 1) instead of being divided by a tiny epsilon (one spike would become ~1e6).
+    """
     if spikes.shape[1] != mean.shape[0]:
         raise ValueError(f"spike windows have {spikes.shape[1]} units but the statistics have {mean.shape[0]}")
-    return ((spikes - mean[None, :, None]) / np.maximum(std, ZSCORE_EPS)[None, :, None]).astype(np.float32)
+    scale = np.where(std > 0, std, 1.0).astype(np.float32)
+    return ((spikes - mean[None, :, None]) / scale[None, :, None]).astype(np.float32)
 
 
 @dataclass(frozen=True)

@@ -70,10 +70,12 @@ def narrate(
     """
     ds = _as_dataset(dataset)
     model = load_model(model_dir)
-    if model.config["dataset_fingerprint"] != ds.fingerprint:
+    trained_on = str(model.config.get("task", task))
+    if model.config["dataset_fingerprint"] != ds.task_fingerprint(trained_on):
         raise ModelDirectoryError(
-            f"{model_dir}/config.json: trained on dataset fingerprint {model.config['dataset_fingerprint']}, "
-            f"but {ds.repo} has {ds.fingerprint} (unit order may differ); retrain on this dataset"
+            f"{model_dir}/config.json: trained on task {trained_on} with fingerprint "
+            f"{model.config['dataset_fingerprint']}, but task {trained_on} of {ds.repo} has "
+            f"{ds.task_fingerprint(trained_on)} (samples, units or statistics differ); retrain on this dataset"
         )
     pred = predict_split(
         model, ds, task, unit_filters=unit_filters, n_units=n_units, seed=seed, narrator=narrator, llava=llava
@@ -81,7 +83,7 @@ def narrate(
     path = write_predictions(
         out_file,
         pred.sample_ids,
-        dataset_fingerprint=ds.fingerprint,
+        dataset_fingerprint=ds.task_fingerprint(task),
         task=task,
         embedding=pred.pooled,
         narration=pred.narration,

@@ -5,7 +5,7 @@ read with ``allow_pickle=False``, json). ``config.json`` fields shared by every 
 
     {"model_kind": "<registered kind>", "format_version": 1, "name": "...", "revision": "main",
      "task": "<task it was trained for>", "dataset_fingerprint": "...", "target_dim": 384,
-     "n_parameters": 12345, "training_sessions": ["715800803", ...], "license": null, "url": null, ...}
+     "n_parameters": 12345, "training_sessions": ["9000800803", ...], "license": null, "url": null, ...}
 
 A directory that contains any pickle-like file is refused before anything is read.
 

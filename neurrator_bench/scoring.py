@@ -319,10 +319,10 @@ def score_predictions(
     spec = get_task(task)
     if task not in ds.manifest.task_versions:
         raise DatasetFormatError(f"dataset {ds.repo} has no task {task!r}; tasks: {', '.join(ds.tasks())}")
-    if preds.dataset_fingerprint != ds.fingerprint:
+    if preds.dataset_fingerprint != ds.task_fingerprint(task):
         raise PredictionsError(
-            f"{preds.path}: made for dataset fingerprint {preds.dataset_fingerprint}, "
-            f"but {ds.repo} has {ds.fingerprint}"
+            f"{preds.path}: made for task fingerprint {preds.dataset_fingerprint}, "
+            f"but task {task} of {ds.repo} has {ds.task_fingerprint(task)}"
         )
     if preds.task != task:
         raise PredictionsError(f"{preds.path}: made for task {preds.task!r}, not {task!r}")
@@ -362,7 +362,12 @@ def score_predictions(
         package_version=__version__,
         git_hash=git_hash(),
         dataset=DatasetRef(
-            repo=ds.repo, revision=ds.revision, fingerprint=ds.fingerprint, task=task, task_version=spec.version
+            repo=ds.repo,
+            revision=ds.revision,
+            fingerprint=ds.task_fingerprint(task),
+            task=task,
+            task_version=spec.version,
+            data_origin=ds.data_origin(task),
         ),
         model=model,
         scorer_model=encoder.model_id if encoder is not None else None,

@@ -190,7 +190,7 @@ def _train_session(
     metadata = {
         "session_id": session_id,
         "task": task,
-        "dataset": {"repo": ds.repo, "revision": ds.revision, "fingerprint": ds.fingerprint},
+        "dataset": {"repo": ds.repo, "revision": ds.revision, "fingerprint": ds.task_fingerprint(task)},
         "train": train_config.model_dump(mode="json"),
         "n_units": config.n_units,
         "n_train": int(train.x.shape[0]),
@@ -210,7 +210,7 @@ def _train_session(
     zscore = {
         "dataset": ds.repo,
         "revision": ds.revision,
-        "fingerprint": ds.fingerprint,
+        "fingerprint": ds.task_fingerprint(task),
         "config": "normalization",
         "task": task,
         "session_id": session_id,
@@ -286,7 +286,7 @@ def train_reference(
     train_config = _train_config(train_overrides, seed, source)
     _encoder_config(encoder_overrides, ds, 1, source)  # fail fast on a config that cannot fit the dataset
     signature = _run_signature(
-        dataset_fingerprint=ds.fingerprint,
+        dataset_fingerprint=ds.task_fingerprint(task),
         task=task,
         sessions=chosen,
         encoder=encoder_overrides,
@@ -337,8 +337,8 @@ def train_reference(
             "name": name,
             "revision": revision,
             "task": task,
-            "dataset_fingerprint": ds.fingerprint,
-            "dataset": {"repo": ds.repo, "revision": ds.revision, "fingerprint": ds.fingerprint},
+            "dataset_fingerprint": ds.task_fingerprint(task),
+            "dataset": {"repo": ds.repo, "revision": ds.revision, "fingerprint": ds.task_fingerprint(task)},
             "target_dim": ds.manifest.target_dim,
             "n_patches": ds.manifest.target_n_patches,
             "window_bins": encoder_block["window_bins"],

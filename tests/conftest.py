@@ -8,6 +8,22 @@ import pytest
 
 from neurrator_bench.realdata import REAL_NM1_EXTRACT as REAL_MAT  # shipped in the package
 
+TEST_STRIDE = 4
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _hash_cache(tmp_path_factory):
+    """Keep the source-file hash cache of the builds inside the test run (never the user's ~/.cache)."""
+    import os
+
+    old = os.environ.get("NEURRATOR_BENCH_HASH_CACHE")
+    os.environ["NEURRATOR_BENCH_HASH_CACHE"] = str(tmp_path_factory.mktemp("hash-cache") / "sha256.json")
+    yield
+    if old is None:
+        os.environ.pop("NEURRATOR_BENCH_HASH_CACHE", None)
+    else:
+        os.environ["NEURRATOR_BENCH_HASH_CACHE"] = old
+
 
 @pytest.fixture(scope="session")
 def sim_dir(tmp_path_factory) -> Path:
@@ -21,6 +37,8 @@ def sim_dir(tmp_path_factory) -> Path:
 def built_dataset(sim_dir, tmp_path_factory) -> Path:
     """A dataset built from ``sim_dir`` with every task, plus the real pre-binned extract."""
     from neurrator_bench.builders.build import build_dataset
+    from neurrator_bench.schemas.dataset import WindowSpec
 
     out = tmp_path_factory.mktemp("ds") / "dataset"
-    return build_dataset([sim_dir], out, prebinned=[REAL_MAT]).path
+    # stride 4 (about one sample per movie frame) keeps the suite fast; the rules are the same at stride 1
+    return build_dataset([sim_dir], out, prebinned=[REAL_MAT], window=WindowSpec(stride=TEST_STRIDE)).path

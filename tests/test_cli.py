@@ -46,7 +46,7 @@ def test_help(command):
 
 def test_tasks_lists_rules():
     result = CliRunner().invoke(main, ["tasks"])
-    assert result.exit_code == 0 and "nm1-contiguous-middle (v1" in result.output and "250..449" in result.output
+    assert result.exit_code == 0 and "nm1-contiguous-middle (v2" in result.output and "250..449" in result.output
 
 
 def test_build_error_exits_nonzero(tmp_path):

@@ -80,4 +80,5 @@ def test_baselines_order_and_entries_validate(setup, tmp_path):
     index = build_site(root / "results", tmp_path / "site")
     assert "neurrator-reference" in index.read_text()
     data = json.loads((root / "results" / "neurrator-reference" / "main" / f"{TASK}.json").read_text())
-    assert data["model"]["kind"] == "neurrator-encoder" and data["dataset"]["fingerprint"] == ds.fingerprint
+    assert data["model"]["kind"] == "neurrator-encoder" and data["dataset"]["fingerprint"] == ds.task_fingerprint(TASK)
+    assert data["dataset"]["data_origin"] == "simulated"

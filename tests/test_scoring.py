@@ -40,7 +40,7 @@ def write(tmp_path, ds, ids, emb=None, narr=None, name="p.parquet", fingerprint=
     return write_predictions(
         tmp_path / name,
         list(ids),
-        dataset_fingerprint=fingerprint or ds.fingerprint,
+        dataset_fingerprint=fingerprint or ds.task_fingerprint(task),
         task=task,
         embedding=emb,
         narration=narr,
@@ -139,7 +139,7 @@ def test_cli_rejects_bad_inputs(tmp_path, ds, oracle, built_dataset):
         ),
         "fingerprint": (
             write(tmp_path, ds, ids, emb, name="fp.parquet", fingerprint="0" * 64),
-            "made for dataset fingerprint 0000",
+            "made for task fingerprint 0000",
         ),
     }
     for name, (path, message) in cases.items():

@@ -15,6 +15,8 @@ import h5py
 import numpy as np
 import pandas as pd
 
+from neurrator_bench.builders.origin import SIMULATOR_INSTITUTION
+
 from .nwb_tables import H5Writer
 from .population import Population
 from .probes import ProbeLayout
@@ -106,7 +108,7 @@ def _write_general(w: H5Writer, c: SessionContent) -> None:
     for path in ("acquisition", "analysis", "stimulus/presentation", "stimulus/templates"):
         w.group(path)
     w.scalar_str("general/session_id", str(m.session_id))
-    w.scalar_str("general/institution", "Allen Institute for Brain Science")
+    w.scalar_str("general/institution", SIMULATOR_INSTITUTION)
     w.scalar_str("general/stimulus", "brain_observatory_1.1")
     subj = w.group(
         "general/subject",

@@ -23,6 +23,7 @@ import pyarrow.parquet as pq
 from tqdm import tqdm
 
 from neurrator_bench import __version__
+from neurrator_bench.builders.origin import SIMULATED_SESSION_ID_MIN
 
 from .nwb_writer import SessionContent, SessionMeta, write_session_nwb
 from .population import NATURAL_ORDER, FrameInputs, build_frame_inputs, build_population
@@ -158,7 +159,7 @@ def _simulate_session(
 ) -> tuple[Path, dict[str, object], pd.DataFrame]:
     rng = np.random.default_rng([seed, i, 1])
     genotype = cfg.genotype_cycle[i % len(cfg.genotype_cycle)]
-    sid = 715_000_000 + 1_000_000 * i + int(rng.integers(0, 900_000))
+    sid = SIMULATED_SESSION_ID_MIN + 1_000_000 * i + int(rng.integers(0, 900_000))  # never an Allen id
     specimen = 699_000_000 + 1_000_000 * i + int(rng.integers(0, 900_000))
     start = datetime(2019, 1, 19, 8, tzinfo=timezone(timedelta(hours=-8))) + timedelta(
         days=3 * i + seed % 97, seconds=int(rng.integers(0, 36_000))

@@ -3,11 +3,13 @@
 A dataset folder holds parquet shards plus ``README.md`` (the dataset card whose YAML lists the configs)
 and ``neurrator_manifest.json`` (:class:`DatasetManifest`). Configs:
 
-* task configs (``nm1-sparse-random``, ...; see :mod:`neurrator_bench.tasks`): one row per stimulus
-  presentation, features :func:`sample_features`. ``spikes`` is a ``(n_units, window_bins)`` uint8
-  array of raw spike counts, axis order **(unit, bin)**; unit ``i`` is row ``unit_index == i`` of that
-  session in the ``units`` config; bin ``j`` counts spikes in the half-open interval
-  ``[t_start + j * bin_s, t_start + (j + 1) * bin_s)``.
+* task configs (``nm1-sparse-random``, ...; see :mod:`neurrator_bench.tasks`): one row per 120 Hz
+  reference bin (every ``stride``-th bin of each movie repeat / scene presentation; see
+  :mod:`neurrator_bench.builders.bin_samples`), features :func:`sample_features`. ``frame`` is the frame
+  displayed at the reference bin's centre, ``bin_index`` the reference bin within its repeat (movies) or
+  presentation (scenes). ``spikes`` is a ``(n_units, window_bins)`` uint8 array of raw spike counts, axis
+  order **(unit, bin)**; unit ``i`` is row ``unit_index == i`` of that session in the ``units`` config;
+  bin ``j`` counts spikes in the half-open interval ``[t_start + j * bin_s, t_start + (j + 1) * bin_s)``.
 * ``sessions``, ``units``, ``stimuli``, ``targets``, ``normalization``: metadata tables.
 * ``real-*`` configs: pre-binned real recordings (same sample features).
 """
@@ -37,6 +39,7 @@ def sample_features(window_bins: int, count_dtype: str = "uint8") -> Features:
             "stimulus": Value("string"),
             "repeat": Value("int32"),
             "frame": Value("int32"),
+            "bin_index": Value("int32"),
             "onset": Value("float64"),
             "t_start": Value("float64"),
             "bin_s": Value("float64"),
@@ -72,6 +75,7 @@ SESSIONS_FEATURES = Features(
     {
         "session_id": Value("string"),
         "kind": Value("string"),
+        "data_origin": Value("string"),
         "session_type": Value("string"),
         "genotype": Value("string"),
         "cell_line": Value("string"),
@@ -116,29 +120,61 @@ NORMALIZATION_FEATURES = Features(
         "mean": Value("float64"),
         "std": Value("float64"),
         "n_bins": Value("int64"),
+        "zero_variance": Value("bool"),
     }
 )
 
+RECORDINGS_FEATURES = Features(
+    {
+        "session_id": Value("string"),
+        "stimulus": Value("string"),
+        "segment": Value("int32"),
+        "repeat": Value("int32"),
+        "t0": Value("float64"),
+        "bin_s": Value("float64"),
+        "n_units": Value("int32"),
+        "n_bins": Value("int32"),
+        "frame_of_bin": List(Value("int32")),
+        "running_speed": List(Value("float32")),
+        "unit_index": List(Value("int32")),
+        "bin": List(Value("int32")),
+        "count": List(Value("uint8")),
+    }
+)
+"""``recordings`` config: one row per (session, stimulus, segment) with the continuous half-open 120 Hz counts
+the samples are cut from, stored sparse: ``count[i]`` spikes of unit ``unit_index[i]`` in bin ``bin[i]`` (bin ``k``
+is ``[t0 + k * bin_s, t0 + (k + 1) * bin_s)``; absent pairs are 0). ``frame_of_bin[k]`` is the frame shown at the
+bin's centre (-1 when none); ``running_speed[k]`` the running-wheel speed (cm/s) interpolated at the bin's centre
+(null when the NWB has none). Segments are movie repeats and single scene presentations. Eye tracking is not
+included."""
+
 
 class WindowSpec(BaseModel):
-    """How a sample's spike window is placed around its presentation onset."""
+    """Where samples sit on the 120 Hz grid and how each sample's window is placed around its bin.
+
+    Paper A.2: "20-bin windows (~167 ms at 120 Hz)"; its code centres the window on every bin
+    (``X[c - 10 : c + 10]``). See :mod:`neurrator_bench.builders.bin_samples` for the exact rule.
+    """
 
     model_config = ConfigDict(extra="forbid")
     bin_s: float = Field(1.0 / 120.0, gt=0, description="Bin width in seconds (paper A.2: 120 Hz).")
     window_bins: int = Field(20, ge=1, description="Bins per window (paper A.2: ~167 ms = 20 bins).")
-    alignment: Literal["causal", "centred"] = Field(
-        "causal",
+    alignment: Literal["centred", "causal"] = Field(
+        "centred",
         description=(
-            "causal: the window starts at the presentation onset and covers the response that follows it; "
-            "centred: the window is centred on the onset (t_start = onset - window_bins / 2 * bin_s)."
+            "centred (the paper's code): bins [b - window_bins // 2, b + window_bins // 2) around reference "
+            "bin b; causal: bins [b, b + window_bins), the response that follows the reference bin."
         ),
     )
-
-    def t_start(self, onset: float) -> float:
-        """Window start (seconds) for a presentation starting at ``onset``."""
-        if self.alignment == "causal":
-            return onset
-        return onset - (self.window_bins // 2) * self.bin_s
+    stride: int = Field(1, ge=1, description="Bins between reference bins (1: every bin, as the paper).")
+    guard_s: float = Field(
+        0.1,
+        ge=0,
+        description=(
+            "Response latency of the guard band (s): a training or validation window [a, b) is dropped when "
+            "[a - guard_s, b) overlaps the display of a held-out frame."
+        ),
+    )
 
 
 class ConfigFiles(BaseModel):
@@ -168,3 +204,23 @@ class DatasetManifest(BaseModel):
     files: dict[str, str] = Field(description="relative path -> sha256 of every data file")
     sizes: dict[str, int] = Field(default_factory=dict, description="byte counts (data files, raw counts, ...)")
     split_sizes: dict[str, dict[str, int]] = Field(default_factory=dict, description="config -> split -> rows")
+    data_origin: dict[str, str] = Field(
+        default_factory=dict,
+        description="task / real-* config -> allen | simulated | prebinned-extract (or mixed:<origins>)",
+    )
+    source_sha256: dict[str, str] = Field(
+        default_factory=dict, description="source NWB file name -> sha256 (hashed once, cached on path/size/mtime)"
+    )
+    optotagging: list[dict] = Field(
+        default_factory=list,
+        description="per Cre line: tagged units, units judged, trials per session (optotagging.LineSummary)",
+    )
+    task_fingerprints: dict[str, str] = Field(
+        default_factory=dict,
+        description="task -> sha256 over that task's samples, sessions, normalization, stimuli and targets only "
+        "(unchanged when another task is added); models, predictions and entries of a task carry it",
+    )
+    dropped: dict[str, dict[str, int]] = Field(
+        default_factory=dict,
+        description="session -> 'invalid:<stimulus>' / 'guard:<task>' -> windows dropped (invalid span / guard band)",
+    )

@@ -56,6 +56,9 @@ class DatasetRef(BaseModel):
     task: str
     task_version: int
     split: Literal["test"] = "test"
+    data_origin: str = Field(
+        "unknown", description="allen | simulated | prebinned-extract (or mixed:...) of the task's sessions"
+    )
 
 
 class ModelMeta(BaseModel):

@@ -79,7 +79,7 @@ def test_npz_roundtrip_without_pickle(tmp_path):
 
 def test_resolve_sessions_defaults_to_recordings(built_dataset):
     ds = open_dataset(built_dataset)
-    assert resolve_sessions(ds, None) == ["715800803", "716606836", "717870862"]
+    assert resolve_sessions(ds, None) == ["9000800803", "9001606836", "9002870862"]
     assert resolve_sessions(ds, ["pseudo-PV", "pseudo-PV"]) == ["pseudo-PV"]
     with pytest.raises(KeyError, match="not in the sessions config"):
         resolve_sessions(ds, ["123"])

@@ -161,3 +161,14 @@ def test_push_refuses_files_that_differ_from_the_manifest(built, tmp_path):
     with pytest.raises(DatasetFormatError, match=rf"differ from the sha256.*{shard}"):
         push_dataset_to_hub(ds, "org/neurrator", api=api)
     assert api.calls == []
+
+
+def test_simulated_build_is_refused_without_allow_simulated(built_dataset, tmp_path):
+    ds = tmp_path / "sim"
+    shutil.copytree(built_dataset, ds)
+    api = FakeHub()
+    with pytest.raises(DatasetFormatError, match=r"come from simulated sessions .* allow_simulated=True"):
+        push_dataset_to_hub(ds, "org/sim", api=api)
+    assert api.calls == []  # refused before anything reached the Hub
+    push_dataset_to_hub(ds, "org/sim", api=api, allow_simulated=True)
+    assert "# SIMULATED neurrator-bench" in api.card

@@ -148,3 +148,20 @@ def test_reference_lines_stay_escaped(tmp_path: Path) -> None:
     write_entries(tmp_path / "results", [local])
     index = build_site(tmp_path / "results", tmp_path / "site").read_text(encoding="utf-8")
     assert "<img src=x" not in index and html.escape(EVIL) in index
+
+
+def test_simulated_entries_carry_a_visible_badge(tmp_path):
+    from neurrator_bench.leaderboard.markdown import render_markdown
+    from neurrator_bench.leaderboard.site import build_site
+    from neurrator_bench.schemas.result_entry import write_entry
+    from tests.leaderboard.entries import TASKS, make_entry
+
+    entry = make_entry("ridge", "main", TASKS[0])
+    entry.dataset.data_origin = "simulated"
+    write_entry(tmp_path / "results", entry)
+    index = build_site(tmp_path / "results", tmp_path / "site").read_text(encoding="utf-8")
+    assert '<span class="badge simulated"' in index and "data origin simulated" in index
+    assert f"## {TASKS[0]} (SIMULATED data)" in render_markdown([entry])
+    real = entry.model_copy(deep=True)
+    real.dataset.data_origin = "allen"
+    assert "SIMULATED" not in render_markdown([real])

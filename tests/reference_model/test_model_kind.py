@@ -15,7 +15,7 @@ from neurrator_bench.reference_model.model_dir import save_model_dir
 from neurrator_bench.reference_model.model_kind import NeurratorEncoderModel
 
 TASK = "nm1-contiguous-middle"
-SESSION = "715800803"
+SESSION = "9000800803"
 
 
 @pytest.fixture(autouse=True, scope="module")
@@ -46,7 +46,7 @@ def _write_model_dir(path, ds, n_units: dict[str, int]):
             "model_kind": "neurrator-encoder",
             "name": "hand-made",
             "task": TASK,
-            "dataset_fingerprint": ds.fingerprint,
+            "dataset_fingerprint": ds.task_fingerprint(TASK),
             "target_dim": 384,
             "training_sessions": list(n_units),
             "members": {s: f"sessions/{s}" for s in n_units},
@@ -105,14 +105,14 @@ def test_unknown_session_and_bad_input(model_dir, test_split):
     _, split = test_split
     model = load_model(model_dir)
     with pytest.raises(
-        KeyError, match=r"no member for session 'nope'.*known sessions: \['715800803', 'pseudo-tagged'\]"
+        KeyError, match=r"no member for session 'nope'.*known sessions: \['9000800803', 'pseudo-tagged'\]"
     ):
         model.predict("nope", split.x)
     with pytest.raises(ValueError, match="x: expected shape"):
         model.predict("pseudo-tagged", split.x)
 
 
-@pytest.mark.parametrize("name", ["weights.pt", "sessions/715800803/extra.pkl", "sessions/pseudo-tagged/model.bin"])
+@pytest.mark.parametrize("name", ["weights.pt", "sessions/9000800803/extra.pkl", "sessions/pseudo-tagged/model.bin"])
 def test_pickle_anywhere_is_refused(model_dir, name):
     (model_dir / name).write_bytes(b"\x80\x04K\x01.")
     with pytest.raises(ModelDirectoryError, match="pickle"):
@@ -130,9 +130,9 @@ def _edit_config(model_dir, **changes):
     ("members", "match"),
     [
         ({}, "field 'members' expected a non-empty"),
-        ({"715800803": "../elsewhere"}, "expected a folder inside"),
-        ({"715800803": "/abs/path"}, "expected a relative folder path"),
-        ({"715800803": "sessions/missing"}, "expected member file of session '715800803'"),
+        ({"9000800803": "../elsewhere"}, "expected a folder inside"),
+        ({"9000800803": "/abs/path"}, "expected a relative folder path"),
+        ({"9000800803": "sessions/missing"}, "expected member file of session '9000800803'"),
     ],
 )
 def test_bad_members_are_refused(model_dir, members, match):
@@ -146,3 +146,36 @@ def test_member_target_dim_must_match(model_dir, test_split):
     model = load_model(model_dir)
     with pytest.raises(ModelDirectoryError, match="target_dim=512"):
         model.predict(SESSION, test_split[1].x[:2])
+
+
+def test_pseudo_line_is_zscored_with_the_pool_statistics(tmp_path, test_split, monkeypatch):
+    """Issue 17 item 7: pseudo-PV decoded through pseudo-tagged uses pseudo-tagged's statistics, on its columns."""
+    from neurrator_bench import inference
+    from neurrator_bench.dataset_access import load_normalization, load_units
+
+    ds, _ = test_split
+    units = load_units(ds)
+    n_pool = int((units["session_id"] == "pseudo-tagged").sum())
+    model = load_model(_write_model_dir(tmp_path / "m", ds, {"pseudo-tagged": n_pool}))
+    pool, columns = inference.route_session(model, units, "pseudo-PV")
+    assert pool == "pseudo-tagged" and 0 < len(columns) < n_pool
+    asked, seen = [], {}
+    real_zscore = inference.zscore_windows
+
+    def spy_norm(ds_, task, session):
+        asked.append(session)
+        return load_normalization(ds_, task, session)
+
+    def spy_zscore(spikes, mean, std):
+        seen["mean"], seen["std"] = mean, std
+        return real_zscore(spikes, mean, std)
+
+    monkeypatch.setattr(inference, "load_normalization", spy_norm)
+    monkeypatch.setattr(inference, "zscore_windows", spy_zscore)
+    inference.predict_split(model, ds, TASK, sessions=["pseudo-PV"])
+    assert asked == ["pseudo-tagged"]
+    pool_mean, pool_std = load_normalization(ds, TASK, "pseudo-tagged")
+    np.testing.assert_array_equal(seen["mean"], pool_mean[columns])
+    np.testing.assert_array_equal(seen["std"], pool_std[columns])
+    own_mean, _ = load_normalization(ds, TASK, "pseudo-PV")
+    assert not np.array_equal(own_mean, pool_mean[columns])  # the two really differ on the embedded default

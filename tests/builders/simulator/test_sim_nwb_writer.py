@@ -4,6 +4,7 @@ import h5py
 import numpy as np
 import pytest
 
+from neurrator_bench.builders.origin import SIMULATOR_INSTITUTION
 from neurrator_bench.builders.simulator import SimulationConfig, simulate
 
 FAST = {
@@ -44,7 +45,7 @@ def test_root_and_subject(f, result):
     assert _str(f["identifier"][()]) == str(result.session_ids[0])
     assert _str(f["general/session_id"][()]) == str(result.session_ids[0])
     assert _str(f["general/stimulus"][()]) == "brain_observatory_1.1"
-    assert _str(f["general/institution"][()]) == "Allen Institute for Brain Science"
+    assert _str(f["general/institution"][()]) == SIMULATOR_INSTITUTION  # never claims to be an Allen recording
     subj = f["general/subject"]
     assert _str(subj["genotype"][()]) == "Pvalb-IRES-Cre/wt;Ai32(RCL-ChR2(H134R)_EYFP)/wt"
     assert _str(subj["age"][()]).startswith("P") and _str(subj["age"][()]).endswith("D")
