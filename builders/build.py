@@ -268,6 +268,7 @@ def build_dataset(
                     dropped=result.dropped,
                     sample_digests=result.sample_digests,
                     norm_digests=result.norm_digests,
+                    optotagging=result.optotagging,
                 )
                 entry = state.steps[step]
             files.update(entry["files"])
