@@ -5,22 +5,23 @@ the recording and pairs it with "the stimulus frame the bin's center is aligned 
 nearest test bins"; A.8 counts "7,186 NM1 test bins"). Here:
 
 * A **segment** is a stretch of continuous display that samples never cross: one repeat of a movie
-  (NM1: 900 frames, ~3,603 bins), one presentation of a natural scene (250 ms = 30 bins). Bin ``k`` of a
+  (NM1: 900 frames, ~3,602 bins), one presentation of a natural scene (250 ms = 30 bins). Bin ``k`` of a
   segment is ``[t0 + k * bin_s, t0 + (k + 1) * bin_s)`` with ``t0`` the onset of the segment's first
-  presentation and ``floor((stop_last - t0) / bin_s)`` bins. *Own choice*: the paper concatenates the
+  presentation and ``floor((stop_last - t0) / bin_s + 0.05)`` bins (timing jitter of a few microseconds must
+  not cost a presentation its last bin). *Own choice*: the paper concatenates the
   recording; we keep windows inside one trial so that a sample never mixes two repeats (a test-repeat
   window never holds validation-repeat spikes) nor two scene presentations' display times.
 * The **frame of bin** ``k`` is the frame whose presentation ``[start_time, stop_time)`` contains the bin's
   centre ``t0 + (k + 0.5) * bin_s`` (the paper's "frame the bin's center is aligned to"); bins in no
   presentation (gaps) get no sample.
-* The **window** of reference bin ``b`` has ``window_bins`` bins: ``[b - window_bins // 2, b + window_bins //
-  2)`` when ``centred`` (the paper's code, the default) or ``[b, b + window_bins)`` when ``causal``.
+* The **window** of reference bin ``b`` has ``w = window_bins`` bins: ``[b - w // 2, b - w // 2 + w)`` when
+  ``centred`` (the paper's code, ``X[c - 10 : c + 10]``, the default) or ``[b, b + w)`` when ``causal``.
   Only windows that lie entirely inside the segment are kept ("minus the edges": a centred 20-bin window
-  drops the first 10 and last 9 bins of each segment; the paper, which concatenates repeats, drops 14 of
-  its 7,200 NM1 test bins).
+  drops the first 10 and last 9 bins of each segment; the paper, which concatenates repeats, reports 7,186
+  of its 2 x 3,600 NM1 test bins; its code keeps ``10 <= c < n - 10``, one bin fewer per stretch than here).
 * **Stride** ``s``: reference bins ``b`` with ``b % s == 0`` (default 1: every bin, as the paper). A stride
-  of 4 places one sample about every movie frame (a 30 Hz frame lasts 4.003 bins), close to the older
-  one-sample-per-presentation layout.
+  of 4 places about one sample per movie frame (a 30 Hz frame lasts 4.003 bins, so over a repeat a few
+  frames get two samples and a few none): close to, not the same as, one sample per frame presentation.
 """
 
 from __future__ import annotations
@@ -32,7 +33,10 @@ import numpy as np
 from neurrator_bench.builders.presentations import PresentationIndex
 from neurrator_bench.tasks import SCENES
 
-_EPS_BINS = 1e-6  # a segment of 30.0000001 bins has 30 whole bins, not 29, after float rounding
+_EPS_BINS = 0.05
+"""Tolerance (in bins) of the whole-bin count of a segment: measured 250 ms scene presentations last 29.99-30.01
+bins, and a strict floor would give half of them 29 bins and one sample fewer at random. A segment keeps its last
+bin when it reaches 95 % of it (the last bin may then end up to 0.4 ms after the presentation's stop time)."""
 
 
 @dataclass(frozen=True)

@@ -297,9 +297,13 @@ def build_dataset(
                 atoms=result.atoms,
                 sample_digests=result.sample_digests,
                 norm_digests=result.norm_digests,
+                dropped=result.dropped,
             )
             entry = state.steps["pseudo-mice"]
         files.update(entry["files"])
+        for key, count in entry["dropped"].items():
+            pseudo_id, what = key.split("|", 1)
+            dropped.setdefault(pseudo_id, {})[what] = count
         sample_digests.update(entry["sample_digests"])
         norm_digests.update(entry["norm_digests"])
         session_ids += [Path(rel).stem for rel in entry["files"] if rel.startswith("data/sessions/")]
@@ -433,12 +437,17 @@ def _finish(
     data_bytes = sum((root / rel).stat().st_size for rel in files)
     sizes = {"data_bytes": data_bytes, "raw_binned_bytes": raw_bytes}
     if n_sources:
-        sample_bytes = sum(
+        # everything that grows with the sessions (samples, pseudo-mice, recordings, units, normalization, sessions)
+        # scales to 16 sessions; the per-frame configs (stimuli, targets) are built once
+        per_frame = {"stimuli", "targets"}
+        kinds = {rel: rel.split("/")[1] for rel in files}
+        per_session = sum(
             (root / rel).stat().st_size
-            for rel in files
-            if rel.split("/")[1] not in METADATA_CONFIGS and not rel.split("/")[1].startswith(PREBINNED_PREFIX)
+            for rel, kind in kinds.items()
+            if kind not in per_frame and not kind.startswith(PREBINNED_PREFIX)
         )
-        sizes["estimate_16_sessions_bytes"] = int(sample_bytes / n_sources * BO11_SESSIONS)
+        once = sum((root / rel).stat().st_size for rel, kind in kinds.items() if kind in per_frame)
+        sizes["estimate_16_sessions_bytes"] = int(per_session / n_sources * BO11_SESSIONS + once)
     split_sizes = {
         name: {
             split: sum(pq.ParquetFile(p).metadata.num_rows for g in globs for p in sorted(root.glob(g)))
@@ -446,6 +455,11 @@ def _finish(
         }
         for name, cfg in configs.items()
     }
+    test_sizes: dict[str, dict[str, int]] = {}
+    for task in task_specs:
+        for p in (p for g in configs[task.name].splits["test"] for p in sorted(root.glob(g))):
+            per = test_sizes.setdefault(task.name, {})
+            per[p.stem] = per.get(p.stem, 0) + pq.ParquetFile(p).metadata.num_rows
     manifest = DatasetManifest(
         package_version=__version__,
         fingerprint=fingerprint(files),
@@ -463,6 +477,7 @@ def _finish(
         sizes=sizes,
         split_sizes=split_sizes,
         data_origin=origins,
+        test_sizes_by_session={t: dict(sorted(v.items())) for t, v in sorted(test_sizes.items())},
         source_sha256=source_sha256,
         optotagging=optotagging,
         dropped=dropped,

@@ -5,6 +5,7 @@ from __future__ import annotations
 import yaml
 
 from neurrator_bench.builders.optotagging import LineSummary
+from neurrator_bench.provenance import is_real_origin
 from neurrator_bench.schemas.dataset import DatasetManifest
 from neurrator_bench.tasks import TASKS
 
@@ -22,14 +23,17 @@ CITATION = """\
 
 
 def is_simulated(manifest: DatasetManifest) -> bool:
-    """Whether any task config of the build comes from simulated sessions."""
-    return any("simulated" in origin for origin in manifest.data_origin.values())
+    """Whether any config of the build comes from sessions not verified as Allen recordings (simulated/unknown)."""
+    return any(not is_real_origin(origin) for origin in manifest.data_origin.values())
 
 
 def card_title(manifest: DatasetManifest) -> str:
-    """The card's title; a build with simulated sessions says so first."""
-    if is_simulated(manifest):
+    """The card's title; a build with simulated (or unverified) sessions says so first."""
+    origins = set(manifest.data_origin.values())
+    if any("simulated" in o for o in origins):
         return "SIMULATED neurrator-bench spike-to-text dataset (not Allen recordings)"
+    if is_simulated(manifest):
+        return "neurrator-bench spike-to-text dataset (ORIGIN NOT VERIFIED as Allen recordings)"
     return "neurrator-bench spike-to-text dataset (Allen Brain Observatory Neuropixels BO1.1)"
 
 
@@ -45,10 +49,16 @@ def card_yaml(manifest: DatasetManifest, pinned_revision: str | None) -> str:
         )
     meta = {
         "pretty_name": card_title(manifest),
-        "license": "other",
-        "license_name": "allen-institute-terms-of-use",
-        "license_link": "https://alleninstitute.org/terms-of-use/",
-        "tags": ["neuroscience", "neuropixels", "spike-trains", "allen-brain-observatory", "neural-decoding"],
+        **(
+            {"license": "mit", "tags": ["neuroscience", "spike-trains", "neural-decoding", "simulated-data"]}
+            if is_simulated(manifest)
+            else {
+                "license": "other",
+                "license_name": "allen-institute-terms-of-use",
+                "license_link": "https://alleninstitute.org/terms-of-use/",
+                "tags": ["neuroscience", "neuropixels", "spike-trains", "allen-brain-observatory", "neural-decoding"],
+            }
+        ),
         "configs": configs,
         "neurrator_bench": {
             "fingerprint": manifest.fingerprint,
@@ -56,6 +66,7 @@ def card_yaml(manifest: DatasetManifest, pinned_revision: str | None) -> str:
             "package_version": manifest.package_version,
             "pinned_revision": pinned_revision,
             "data_origin": dict(manifest.data_origin),
+            "task_fingerprints": dict(manifest.task_fingerprints),
         },
     }
     return yaml.safe_dump(meta, sort_keys=False, width=1000)
@@ -82,9 +93,16 @@ def render_card(
         f"# {card_title(manifest)}",
         "",
         *_origin_lines(manifest),
-        "Spike-count windows from Allen Brain Observatory Visual Coding Neuropixels sessions (Brain Observatory 1.1) "
-        "paired with captions of the frame the mouse saw, with the holdout splits of the Neurrator paper "
-        "(arXiv:2606.18667). Built by `neurrator-bench build`; it loads with plain `datasets`, no code of ours:",
+        (
+            "Spike-count windows from **simulated** sessions written by the neurrator-bench simulator in the Allen "
+            "Brain Observatory NWB layout (no mouse was recorded for them), paired with captions of the simulated "
+            "frame, with the holdout splits of the Neurrator paper (arXiv:2606.18667)"
+            if is_simulated(manifest)
+            else "Spike-count windows from Allen Brain Observatory Visual Coding Neuropixels sessions (Brain "
+            "Observatory 1.1) paired with captions of the frame the mouse saw, with the holdout splits of the "
+            "Neurrator paper (arXiv:2606.18667)"
+        )
+        + ". Built by `neurrator-bench build`; it loads with plain `datasets`, no code of ours:",
         "",
         "```python",
         "from datasets import load_dataset",
@@ -118,7 +136,8 @@ def render_card(
         "",
         "Continuous counts (`recordings` config): one row per (session, stimulus, segment) with the 120 Hz grid the "
         "samples are cut from, stored sparse (`unit_index`, `bin`, `count` of every non-zero bin) with the frame shown "
-        "at each bin (`frame_of_bin`) and the running speed interpolated at each bin's centre (`running_speed`, cm/s), "
+        "at each bin (`frame_of_bin`), whether the bin is outside every applied invalid span (`valid`) and the running "
+        "speed interpolated at each bin's centre (`running_speed`, cm/s), "
         "so windows can be re-cut, re-binned or paired with behaviour without the NWB files. Eye tracking is not "
         "included yet.",
         "",
@@ -138,7 +157,8 @@ def render_card(
         + (" ".join(LineSummary.from_dict(d).card_text() for d in manifest.optotagging) or "no Cre session.")
         + " "
         "Pseudo-mice `pseudo-PV`, `pseudo-SST`, `pseudo-VIP` (and `pseudo-tagged`, all tagged units) concatenate "
-        "tagged units across sessions of one line, aligned by (stimulus, repeat, frame).",
+        "tagged units across sessions of one line, aligned by (stimulus, repeat, frame, k-th bin of that frame); "
+        "bins without a partner in every member session are dropped and counted below (`unmatched:<stimulus>`).",
         "",
         "Normalization: counts are never z-scored in the data. The `normalization` config gives, per task, session "
         "and unit, the mean and std (ddof 0) of the per-bin count over the **training** windows of that task only "
@@ -160,6 +180,18 @@ def render_card(
     for config, splits in manifest.split_sizes.items():
         for split, n in splits.items():
             lines.append(f"| {config} | {split} | {n} |")
+    if manifest.test_sizes_by_session:
+        lines += [
+            "",
+            'Test samples per session (the paper counts "7,186 NM1 test bins" for two concatenated test repeats; '
+            "here each NM1 repeat of ~3,602 bins keeps every reference bin whose window lies inside it, "
+            "2 x (3,602 - 19) = 7,166 at stride 1 with the centred 20-bin window):",
+            "",
+            "| task | session | test samples |",
+            "|---|---|---|",
+        ]
+        for task, per in manifest.test_sizes_by_session.items():
+            lines += [f"| {task} | {session} | {n} |" for session, n in per.items()]
     sizes = manifest.sizes
     if sizes.get("raw_binned_bytes"):
         ratio = sizes["data_bytes"] / sizes["raw_binned_bytes"]
@@ -167,14 +199,21 @@ def render_card(
             "",
             f"Storage: {sizes['data_bytes']:,} bytes of parquet for {sizes['raw_binned_bytes']:,} bytes of raw "
             f"binned counts (continuous uint8 counts at {w.bin_s:.9g} s over the presented natural stimuli): "
-            f"ratio {ratio:.2f}. Estimated 16-session BO1.1 build: {sizes.get('estimate_16_sessions_bytes', 0):,} bytes.",
+            f"ratio {ratio:.2f}. Estimated 16-session BO1.1 build (every per-session config scaled to 16 sessions, the "
+            f"per-frame stimuli and targets once): {sizes.get('estimate_16_sessions_bytes', 0):,} bytes.",
         ]
     lines += [
         "",
         "## Provenance",
         "",
         f"Sessions: {', '.join(manifest.sessions)}. Fingerprint (sha256 over every data file): `{manifest.fingerprint}`. "
-        "Source NWB checksums are in the `sessions` config and `neurrator_manifest.json`.",
+        "Source NWB checksums are in the `sessions` config and `neurrator_manifest.json` (`source_sha256`).",
+        "",
+        "Task fingerprints (what models, prediction files and leaderboard entries of a task carry; each covers only "
+        "that task's samples, sessions, normalization rows, stimuli and targets, so adding a task changes no other "
+        "task's fingerprint):",
+        "",
+        *(f"- `{task}`: `{fp}`" for task, fp in sorted(manifest.task_fingerprints.items())),
         "",
         "## Licence and citation",
         "",

@@ -1,20 +1,35 @@
-"""Where a session's numbers come from: ``allen`` (a real Allen NWB file), ``simulated`` or ``prebinned-extract``.
+"""Where a session's numbers come from: ``allen``, ``simulated``, ``unknown`` or ``prebinned-extract``.
 
 The simulator marks every file it writes: ``/general/institution`` names the simulator (never the Allen
 Institute) and session ids start at :data:`SIMULATED_SESSION_ID_MIN`, above every Allen ecephys session id
-(all nine digits, 715,093,703 to 847,657,808 in the 58-session table). Either mark makes a file simulated.
+(all nine digits, 715,093,703 to 847,657,808 in the 58-session table). Either mark makes a file ``simulated``.
+A file is ``allen`` only on positive evidence: its session id is one of the 58 sessions of Allen's session
+table shipped with the package (``neurrator_bench/realdata/allen_bo11/sessions.csv``) and it carries no
+simulator mark. Anything else is ``unknown``: never labelled as Allen data, and refused by ``--push-to-hub``
+like simulated data.
 """
 
 from __future__ import annotations
 
+import csv
 from collections.abc import Iterable
+from functools import cache
 from pathlib import Path
 
 import h5py
 
+from neurrator_bench.errors import NWBFormatError
+from neurrator_bench.realdata import SESSIONS_TABLE
+
 SIMULATOR_INSTITUTION = "neurrator-bench simulator (simulated data, not an Allen Institute recording)"
 SIMULATED_SESSION_ID_MIN = 9_000_000_000
-ORIGINS = ("allen", "simulated", "prebinned-extract")
+
+
+@cache
+def allen_session_ids() -> frozenset[str]:
+    """The 58 ecephys session ids of Allen's session table (shipped with the package)."""
+    with SESSIONS_TABLE.open(encoding="utf-8") as fh:
+        return frozenset(row["id"] for row in csv.DictReader(fh))
 
 
 def _scalar_text(f: h5py.File, name: str) -> str:
@@ -26,19 +41,21 @@ def _scalar_text(f: h5py.File, name: str) -> str:
 
 
 def nwb_data_origin(path: Path) -> str:
-    """``simulated`` when the NWB file carries the simulator's marks, else ``allen``."""
-    with h5py.File(path, "r") as f:
-        inst = f.get("general/institution")
-        institution = (
-            inst[()].decode()
-            if inst is not None and isinstance(inst[()], bytes)
-            else str(inst[()] if inst is not None else "")
-        )
-        sid = f.get("general/session_id")
-        raw = sid[()] if sid is not None else b""
-        text = raw.decode() if isinstance(raw, bytes) else str(raw)
-    simulated_id = text.isdigit() and int(text) >= SIMULATED_SESSION_ID_MIN
-    return "simulated" if institution == SIMULATOR_INSTITUTION or simulated_id else "allen"
+    """``simulated`` (simulator marks), ``allen`` (a session of Allen's table, no mark) or ``unknown``.
+
+    Raises:
+        NWBFormatError: The file is not readable HDF5 (names the file).
+    """
+    try:
+        with h5py.File(path, "r") as f:
+            institution, text = (_scalar_text(f, name) for name in ("general/institution", "general/session_id"))
+    except OSError as err:
+        raise NWBFormatError(
+            f"{path}: not a readable HDF5/NWB file (possibly a truncated or interrupted download): {err}"
+        ) from err
+    if institution == SIMULATOR_INSTITUTION or (text.isdigit() and int(text) >= SIMULATED_SESSION_ID_MIN):
+        return "simulated"
+    return "allen" if text in allen_session_ids() else "unknown"
 
 
 def combined_origin(origins: Iterable[str]) -> str:

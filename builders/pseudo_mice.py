@@ -19,6 +19,7 @@ import pandas as pd
 import pyarrow.parquet as pq
 
 from neurrator_bench.builders.atoms import UNUSED, is_used, splits_from_codes
+from neurrator_bench.builders.bin_samples import window_offset
 from neurrator_bench.builders.normalization import TaskMoments
 from neurrator_bench.builders.session_samples import (
     TAGGED_CELL_TYPES,
@@ -29,7 +30,7 @@ from neurrator_bench.builders.session_samples import (
 )
 from neurrator_bench.builders.shards import atomic_write_parquet, build_table
 from neurrator_bench.schemas.dataset import SESSIONS_FEATURES, UNITS_FEATURES, WindowSpec
-from neurrator_bench.tasks import TaskSpec
+from neurrator_bench.tasks import SCENES, TaskSpec
 
 UNION = "tagged"
 
@@ -40,6 +41,17 @@ def _load_tagged(root: Path, tagged_dir: Path, session_id: str) -> tuple[pd.Data
     units = pq.read_table(root / f"data/units/{session_id}.parquet").to_pandas()
     units = units.set_index("unit_index").loc[arrays["unit_index"]].reset_index(drop=True)
     return units, arrays
+
+
+def _frame_bin_index(repeat: np.ndarray, frame: np.ndarray) -> dict[tuple[int, int, int], int]:
+    """Row of each ``(repeat, frame, k)`` key: the k-th sample (in bin order) of that frame in that repeat.
+
+    Sessions show the same movie at slightly different frame rates, so the bin index of a frame drifts
+    between sessions by a few bins over a repeat; the k-th bin of a frame does not.
+    """
+    rank = pd.DataFrame({"r": repeat, "f": frame}).groupby(["r", "f"], sort=False).cumcount().to_numpy()
+    keys = zip(repeat.tolist(), frame.tolist(), rank.tolist(), strict=True)
+    return {k: i for i, k in enumerate(keys)}
 
 
 def build_pseudo_mice(
@@ -92,22 +104,18 @@ def build_pseudo_mice(
                 if f"{stimulus}__repeat" not in arrays:
                     index = []
                     break
-                keys = zip(
-                    arrays[f"{stimulus}__repeat"].tolist(),
-                    arrays[f"{stimulus}__frame"].tolist(),
-                    arrays[f"{stimulus}__bin"].tolist(),
-                    strict=True,
-                )
-                index.append({k: i for i, k in enumerate(keys)})
+                index.append(_frame_bin_index(arrays[f"{stimulus}__repeat"], arrays[f"{stimulus}__frame"]))
             if not index:
                 continue
-            order = sorted(set.intersection(*(set(ix) for ix in index)))
+            matched = set.intersection(*(set(ix) for ix in index))
+            out.dropped[f"{pseudo_id}|unmatched:{stimulus}"] = len(set.union(*(set(ix) for ix in index))) - len(matched)
+            order = sorted(matched)
             if not order:
                 continue
+            rows = [np.array([ix[k] for k in order], dtype=np.int64) for ix in index]
             repeat = np.array([k[0] for k in order], dtype=np.int32)
             frame = np.array([k[1] for k in order], dtype=np.int32)
-            bin_index = np.array([k[2] for k in order], dtype=np.int32)
-            rows = [np.array([ix[k] for k in order], dtype=np.int64) for ix in index]
+            bin_index = loaded[sids[0]][1][f"{stimulus}__bin"][rows[0]].astype(np.int32)  # the first member's bins
             # a key's split is the members' split where they all agree (guard bands depend on each session's
             # timing), unused otherwise
             member_codes = [loaded[sid][1][f"{stimulus}__codes"][r] for sid, r in zip(sids, rows, strict=True)]
@@ -139,7 +147,16 @@ def build_pseudo_mice(
                 window=window,
                 out=out,
             )
-            moments.add_training(splits_from_codes(stimulus, tasks, codes[used]), windows[used])
+            # a segment is a movie repeat, or one (image, occurrence) scene presentation
+            seg_key = np.char.add(
+                repeat[used].astype(str), np.where(stimulus == SCENES, "/" + frame[used].astype(str), "")
+            )
+            moments.add_training_windows(
+                splits_from_codes(stimulus, tasks, codes[used]),
+                windows[used],
+                seg_key,
+                bin_index[used] - window_offset(window.window_bins, window.alignment),
+            )
         rel = f"data/units/{pseudo_id}.parquet"
         out.files[rel] = atomic_write_parquet(build_table(units_rows(pseudo_id, units), UNITS_FEATURES), root / rel)
         rel, digest = write_normalization(root, pseudo_id, units.index.to_list(), moments, out)

@@ -52,7 +52,8 @@ class SessionOutput:
         atoms: (stimulus, code) atoms that received a file.
         raw_bytes: Size of the continuous uint8 counts (units x bins of every segment) the samples are cut from.
         dropped: ``"invalid:<stimulus>"`` / ``"guard:<task>"`` -> windows dropped for overlapping an invalid
-            span / by a task's guard band (train and validation windows).
+            span / by a task's guard band (train and validation windows); for the pseudo-mice step
+            ``"<pseudo id>|unmatched:<stimulus>"`` -> keys not present in every member session.
         sample_digests: sample shard -> :func:`rows_digest` of its rows (order-independent, for task fingerprints).
         optotagging: ``LineSummary`` dicts of the session's Cre line (empty for wild type).
         norm_digests: ``<session>/<task>`` -> sha256 of that session's normalization rows of that task.
@@ -186,11 +187,13 @@ def add_recording_rows(
     grids: Sequence[np.ndarray],
     bin_s: float,
     running: tuple[np.ndarray, np.ndarray] | None,
+    invalid_spans: np.ndarray,
 ) -> None:
     """Append one ``recordings`` row per segment: its continuous counts as sparse (unit, bin, count) triples.
 
     ``running_speed`` per bin is the running-wheel speed linearly interpolated at the bin's centre (NaN outside
-    the recorded samples; the whole list is null when the NWB file has no running speed).
+    the recorded samples; the whole list is null when the NWB file has no running speed). ``valid[k]`` is False for
+    bins overlapping an applied ``invalid_times`` span (their counts are not real silence or activity).
     """
     for s, (seg, grid) in enumerate(zip(segs, grids, strict=True)):
         unit, b = np.nonzero(grid)
@@ -204,6 +207,8 @@ def add_recording_rows(
         cols["n_units"].append(grid.shape[0])
         cols["n_bins"].append(seg.n_bins)
         cols["frame_of_bin"].append(np.where(shown, seg.frame[p], -1).astype(np.int32))
+        starts = seg.t0 + np.arange(seg.n_bins) * bin_s
+        cols["valid"].append(~overlaps(starts, starts + bin_s, invalid_spans))
         if running is None:
             cols["running_speed"].append(None)
         else:
@@ -418,6 +423,7 @@ def build_session(
             grids=grids,
             bin_s=window.bin_s,
             running=recording.running_speed,
+            invalid_spans=invalid_spans,
         )
         out.raw_bytes += int(len(units) * sum(seg.n_bins for seg in segs))
         out.timings["writing"] = out.timings.get("writing", 0.0) + time.perf_counter() - tick

@@ -28,6 +28,7 @@ from neurrator_bench.leaderboard.store import (
     group_by_task,
     ranked_full_population,
 )
+from neurrator_bench.provenance import origin_badge_text
 from neurrator_bench.schemas.result_entry import ResultEntry, entry_path
 
 _MARKDOWN_SPECIAL = "\\`*_[]|#!~"
@@ -48,11 +49,6 @@ def split_reference_levels(ranked: Sequence[StoredEntry]) -> tuple[list[StoredEn
         [s for s in ranked if not is_reference_level(s.entry)],
         [s for s in ranked if is_reference_level(s.entry)],
     )
-
-
-def is_simulated_origin(origin: str) -> bool:
-    """Whether a ``data_origin`` label involves simulated sessions (``simulated`` or ``mixed:...simulated``)."""
-    return "simulated" in origin
 
 
 def dataset_label(repo: str) -> str:
@@ -132,7 +128,8 @@ def render_markdown(entries: Iterable[ResultEntry], *, title: str = "neurrator-b
         floors = floor_names(s.entry for s in full)
         ds = full[0].entry.dataset
         lines += [
-            f"## {escape_markdown(task)}" + (" (SIMULATED data)" if is_simulated_origin(ds.data_origin) else ""),
+            f"## {escape_markdown(task)}"
+            + (f" ({badge.upper()})" if (badge := origin_badge_text(ds.data_origin)) else ""),
             "",
             f"Dataset {escape_markdown(dataset_label(ds.repo))} (revision {escape_markdown(ds.revision or '-')}, "
             f"fingerprint {escape_markdown(ds.fingerprint)}, task version {ds.task_version}, data origin "

@@ -25,7 +25,6 @@ from neurrator_bench.atomic_files import write_text_atomic
 from neurrator_bench.leaderboard.markdown import (
     REFERENCE_LEVEL_LABEL,
     dataset_label,
-    is_simulated_origin,
     render_markdown,
     split_reference_levels,
 )
@@ -49,6 +48,7 @@ from neurrator_bench.leaderboard.store import (
     ranked_full_population,
 )
 from neurrator_bench.leaderboard.validate import raise_if_invalid, validate_results
+from neurrator_bench.provenance import origin_badge_text
 from neurrator_bench.schemas.result_entry import MetricResult
 from neurrator_bench.scorers.metric_registry import METRICS
 
@@ -131,10 +131,11 @@ def _entry_cells(s: StoredEntry, floors: Sequence[str]) -> list[str]:
 
 
 def _origin_badge(origin: str) -> str:
-    """A visible badge for scores on simulated sessions (nothing for real data)."""
-    if not is_simulated_origin(origin):
+    """A visible badge beside scores on simulated (or unverified) sessions; nothing for real data."""
+    text = origin_badge_text(origin)
+    if text is None:
         return ""
-    return f' <span class="badge simulated" title="data origin: {esc(origin)}">simulated data</span>'
+    return f' <span class="badge simulated" title="data origin: {esc(origin)}">{esc(text)}</span>'
 
 
 def _task_table(task: str, entries: Sequence[StoredEntry]) -> str:

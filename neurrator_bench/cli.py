@@ -219,13 +219,36 @@ def _refuse_simulated_push(inputs: list[Path], repo_id: str) -> None:
 
 
 @main.command("tasks")
-def list_tasks() -> None:
-    """List the registered tasks with their split rules."""
+@click.option(
+    "--dataset",
+    default=None,
+    help="A built dataset: also print each task's test samples per session and windows dropped by its guard band.",
+)
+def list_tasks(dataset) -> None:
+    """List the registered tasks with their split rules (and, with --dataset, their sizes in that build)."""
     from neurrator_bench.tasks import TASKS
 
+    manifest = None
+    if dataset is not None:
+        from neurrator_bench.dataset_access import open_dataset
+
+        try:
+            manifest = open_dataset(dataset).manifest
+        except NeurratorError as exc:
+            fail(exc)
     for name in TASKS.names():
         spec = TASKS.get(name)
         click.echo(f"{name} (v{spec.version}, paper {spec.paper_section})\n  {spec.rule_text}")
+        if manifest is None or name not in manifest.task_versions:
+            continue
+        sizes = manifest.split_sizes.get(name, {})
+        guard = sum(d.get(f"guard:{name}", 0) for d in manifest.dropped.values())
+        per_session = ", ".join(f"{s}={n}" for s, n in manifest.test_sizes_by_session.get(name, {}).items())
+        click.echo(
+            f"  in {dataset}: "
+            + ", ".join(f"{k}={v}" for k, v in sizes.items())
+            + f"; train/validation windows dropped by the guard band: {guard}; test per session: {per_session}"
+        )
 
 
 main.add_command(cli_harness.score)

@@ -71,6 +71,11 @@ def narrate(
     ds = _as_dataset(dataset)
     model = load_model(model_dir)
     trained_on = str(model.config.get("task", task))
+    if trained_on != task:
+        raise ModelDirectoryError(
+            f"{model_dir}/config.json: trained on task {trained_on!r}, asked to predict task {task!r}; another task's "
+            "training split may hold this task's test frames, so it is refused (train a model on this task)"
+        )
     if model.config["dataset_fingerprint"] != ds.task_fingerprint(trained_on):
         raise ModelDirectoryError(
             f"{model_dir}/config.json: trained on task {trained_on} with fingerprint "

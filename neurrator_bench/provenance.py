@@ -49,3 +49,19 @@ def environment() -> dict[str, str]:
 def utc_now() -> str:
     """Current UTC time, ISO 8601 with seconds."""
     return dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")
+
+
+DATA_ORIGINS = ("allen", "simulated", "unknown", "prebinned-extract")
+"""Origins a config or entry can carry (``mixed:<a>+<b>`` when sessions of several origins are pooled)."""
+
+
+def is_real_origin(origin: str) -> bool:
+    """Whether an origin label says real Allen data: ``allen`` NWB sessions or the real ``prebinned-extract``."""
+    return origin in ("allen", "prebinned-extract")
+
+
+def origin_badge_text(origin: str) -> str | None:
+    """The warning a page shows beside numbers of this origin (None for real data)."""
+    if is_real_origin(origin):
+        return None
+    return "simulated data" if "simulated" in origin else "origin not verified"

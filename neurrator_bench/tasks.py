@@ -101,8 +101,8 @@ class StimulusRule:
         splits: The splits this stimulus feeds (a cross-movie task trains on one movie, tests on another).
         held_out: Frame rule returning ``H``; None means "no frame rule": every frame is used in the
             splits listed.
-        test_all_repeats: Test on every repeat of the held-out frames (not only the test repeats); their
-            other repeats are then used nowhere else (the identity holdout).
+        test_all_repeats: Test on every repeat of the held-out frames (not only the test repeats), and train
+            on the test repeats of the other frames (the identity holdout: a trial's split follows its image).
     """
 
     stimulus: str
@@ -154,6 +154,7 @@ class TaskSpec:
                 out[(roles == split) & (in_h == want_h)] = split
             if rule.test_all_repeats and "test" in rule.splits:
                 out[in_h] = "test"
+                out[~in_h & (roles == "test")] = "train"  # a test repeat of a training image is a training trial
         return out
 
     def held_out(self, stimulus: str, n_frames: int) -> np.ndarray | None:
@@ -190,9 +191,9 @@ _register(
         rule_text=(
             'Paper A.3: "split by stimulus repeat into train / validation / test partitions; the same partition is '
             'reused across all analyses in the paper". train = repeats other than 8, 9, 18, 19; validation = '
-            "repeats 8 and 18; test = repeats 9 and 19 (all 900 frames each; the setting of Table A2 and of Sec. 5 / "
-            "A.8). Which repeats are validation and test (the last of each block of 10 is test, the one before "
-            "validation) is the package's choice; the paper does not list them." + _PER_BIN
+            "repeats 8 and 18; test = repeats 9 and 19 (all 900 frames each; the setting of Sec. 5 / A.8; Table A2 "
+            "ranks among all 900 frames). Which repeats are validation and test (the last of each block of 10 is "
+            "test, the one before validation) is the package's choice; the paper does not list them." + _PER_BIN
         ),
         paper_section="A.3 (repeat partition), Table A2, Sec. 5 / A.8",
         rules=(StimulusRule(NM1, _ALL),),
@@ -219,8 +220,8 @@ _register(
         version=2,
         description="Natural Movie One, contiguous middle block (frames 250-449) held out.",
         rule_text=(
-            'Paper Sec. 4.1 / Table A1: "a contiguous middle block" (n = 200 frames). H = frames 250..449 '
-            "(inclusive) of Natural Movie One (the block's position is the package's choice). train = repeats other "
+            'Paper Sec. 4.1: "In the contiguous-middle regime, frames 250-449 [...] are held out". H = frames '
+            "250..449 (inclusive) of Natural Movie One. train = repeats other "
             "than 8, 9, 18, 19 on frames not in H; validation = repeats 8 and 18 on frames not in H; test = repeats "
             "9 and 19 on H." + _GUARD + _PER_BIN
         ),
@@ -234,8 +235,9 @@ _register(
         version=2,
         description="Natural Movie One, train on frames < 200, extrapolate to frames 200-899.",
         rule_text=(
-            'Paper Sec. 4.1 / Table A1: "front-only extrapolation". H = frames >= 200 of Natural Movie One (the '
-            "cut at 200 is the package's choice). train = repeats other than 8, 9, 18, 19 on frames < 200; "
+            'Paper Sec. 4.1: "in the front-only regime, training is restricted to the first 200 frames and the '
+            'remaining 700 frames must be extrapolated". H = frames >= 200 of Natural Movie One. train = repeats '
+            "other than 8, 9, 18, 19 on frames < 200; "
             "validation = repeats 8 and 18 on frames < 200; test = repeats 9 and 19 on frames >= 200."
             + _GUARD
             + _PER_BIN
@@ -256,7 +258,8 @@ _register(
             "does not list its images, so these 18 are this package's seed-42 draw); blank presentations (frame -1) "
             "are dropped. The repeat of a presentation is the occurrence index of its image in time order. test = "
             "every presentation of the images in H; train = presentations of images not in H with occurrence "
-            "index % 10 != 8; validation = occurrence index % 10 == 8 of images not in H."
+            "index % 10 != 8 (their index % 10 == 9 presentations included); validation = occurrence index % 10 == 8 "
+            "of images not in H."
             + _GUARD
             + " Samples are 120 Hz bins inside one 250 ms presentation (the image shown at the bin's centre)."
         ),

@@ -49,6 +49,18 @@ def test_tasks_lists_rules():
     assert result.exit_code == 0 and "nm1-contiguous-middle (v2" in result.output and "250..449" in result.output
 
 
+def test_tasks_with_a_dataset_prints_its_sizes_and_guard_drops(built_dataset):
+    import json
+
+    m = json.loads((built_dataset / "neurrator_manifest.json").read_text())
+    result = CliRunner().invoke(main, ["tasks", "--dataset", str(built_dataset)])
+    assert result.exit_code == 0, result.output
+    guard = sum(d.get("guard:nm1-contiguous-middle", 0) for d in m["dropped"].values())
+    assert guard > 0 and f"dropped by the guard band: {guard};" in result.output
+    sid, n = next(iter(m["test_sizes_by_session"]["nm1-contiguous-middle"].items()))
+    assert f"{sid}={n}" in result.output
+
+
 def test_build_error_exits_nonzero(tmp_path):
     result = CliRunner().invoke(main, ["build", "--out", str(tmp_path / "ds"), "--download", "1"])
     assert result.exit_code != 0 and "--download needs --cache" in result.output

@@ -102,3 +102,16 @@ def test_cross_movie_tests_only_on_nm3():
 def test_unknown_task_suggests():
     with pytest.raises(KeyError, match="Did you mean 'nm1-front-only'"):
         get_task("nm1-frontonly")
+
+
+def test_identity_holdout_tests_every_presentation_of_the_held_out_images():
+    task = get_task("scenes-identity-holdout")
+    held = identity_holdout_images()
+    frame = np.repeat(np.arange(118), 50)
+    repeat = np.tile(np.arange(50), 118)
+    split = task.assign(SCENES, repeat, frame, 118)
+    in_h = np.isin(frame, held)
+    assert (split[in_h] == "test").all() and in_h.sum() == 18 * 50  # every occurrence, used nowhere else
+    assert not (split[~in_h] == "test").any()
+    assert (split[~in_h & (repeat % 10 == 8)] == "validation").all()
+    assert (split[~in_h & (repeat % 10 != 8)] == "train").all()  # index % 10 == 9 of training images included

@@ -19,9 +19,10 @@ from __future__ import annotations
 from typing import Literal
 
 from datasets import Array2D, Features, Image, List, Value
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-DATASET_SCHEMA_VERSION = 1
+DATASET_SCHEMA_VERSION = 2
+"""2: per-bin samples (``bin_index``), ``recordings`` config, ``data_origin``, per-task fingerprints."""
 MANIFEST_FILENAME = "neurrator_manifest.json"
 
 
@@ -136,6 +137,7 @@ RECORDINGS_FEATURES = Features(
         "n_bins": Value("int32"),
         "frame_of_bin": List(Value("int32")),
         "running_speed": List(Value("float32")),
+        "valid": List(Value("bool")),
         "unit_index": List(Value("int32")),
         "bin": List(Value("int32")),
         "count": List(Value("uint8")),
@@ -145,7 +147,8 @@ RECORDINGS_FEATURES = Features(
 the samples are cut from, stored sparse: ``count[i]`` spikes of unit ``unit_index[i]`` in bin ``bin[i]`` (bin ``k``
 is ``[t0 + k * bin_s, t0 + (k + 1) * bin_s)``; absent pairs are 0). ``frame_of_bin[k]`` is the frame shown at the
 bin's centre (-1 when none); ``running_speed[k]`` the running-wheel speed (cm/s) interpolated at the bin's centre
-(null when the NWB has none). Segments are movie repeats and single scene presentations. Eye tracking is not
+(null when the NWB has none); ``valid[k]`` is False where the bin overlaps an applied ``invalid_times`` span.
+Segments are movie repeats and single scene presentations. Eye tracking is not
 included."""
 
 
@@ -162,8 +165,8 @@ class WindowSpec(BaseModel):
     alignment: Literal["centred", "causal"] = Field(
         "centred",
         description=(
-            "centred (the paper's code): bins [b - window_bins // 2, b + window_bins // 2) around reference "
-            "bin b; causal: bins [b, b + window_bins), the response that follows the reference bin."
+            "centred (the paper's code): bins [b - window_bins // 2, b - window_bins // 2 + window_bins) around "
+            "reference bin b; causal: bins [b, b + window_bins), the response that follows the reference bin."
         ),
     )
     stride: int = Field(1, ge=1, description="Bins between reference bins (1: every bin, as the paper).")
@@ -189,6 +192,17 @@ class DatasetManifest(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
     schema_version: int = DATASET_SCHEMA_VERSION
+
+    @field_validator("schema_version")
+    @classmethod
+    def _supported(cls, v: int) -> int:
+        if v != DATASET_SCHEMA_VERSION:
+            raise ValueError(
+                f"schema_version {v} is not supported by this package (expected {DATASET_SCHEMA_VERSION}: per-bin "
+                "samples with bin_index, data_origin, per-task fingerprints); rebuild it with neurrator-bench build"
+            )
+        return v
+
     package_version: str
     fingerprint: str = Field(description="sha256 over (relative path, sha256) of every data file, sorted.")
     window: WindowSpec
@@ -207,6 +221,9 @@ class DatasetManifest(BaseModel):
     data_origin: dict[str, str] = Field(
         default_factory=dict,
         description="task / real-* config -> allen | simulated | prebinned-extract (or mixed:<origins>)",
+    )
+    test_sizes_by_session: dict[str, dict[str, int]] = Field(
+        default_factory=dict, description="task -> session -> test samples"
     )
     source_sha256: dict[str, str] = Field(
         default_factory=dict, description="source NWB file name -> sha256 (hashed once, cached on path/size/mtime)"

@@ -15,6 +15,7 @@ import pytest
 
 from neurrator_bench.builders import build as build_mod
 from neurrator_bench.builders.build import build_dataset
+from neurrator_bench.builders.origin import SIMULATOR_INSTITUTION
 from neurrator_bench.errors import NoUsableUnitsError, NWBFormatError
 from neurrator_bench.schemas.dataset import MANIFEST_FILENAME, WindowSpec
 from neurrator_bench.tasks import TASKS
@@ -332,12 +333,23 @@ def test_repeat_holdout_test_split_is_every_bin_of_two_repeats(built_dataset):
     # bins 10..3592 (3,583 at stride 1, the multiples of the stride among them otherwise)
     stride = m["window"]["stride"]
     assert (per_session == 2 * len(range(-(-10 // stride) * stride, 3593, stride))).all(), per_session
-    if stride == 1:
-        assert (per_session == 7166).all()
     # every frame but the 2-3 at each end of a repeat, whose bins all lie within the window's edge
     assert sorted(set(test["repeat"])) == [9, 19] and 893 <= test["frame"].nunique() <= 897
     card = (built_dataset / "README.md").read_text()
-    assert "| nm1-repeat-holdout | test |" in card and "7,186 NM1 test bins" in card
+    for session, n in per_session.items():
+        assert f"| nm1-repeat-holdout | {session} | {n} |" in card
+
+
+def test_repeat_holdout_at_stride_one_has_every_bin_of_both_test_repeats(sim_dir, tmp_path):
+    nwb = sorted(sim_dir.glob("session_*/session_*.nwb"))[0]
+    sid = nwb.stem.split("_")[1]
+    built = build_dataset([nwb], tmp_path / "ds", tasks=["nm1-repeat-holdout"], stimuli_dir=sim_dir / "stimuli")
+    assert built.manifest.window.stride == 1
+    # 2 test repeats x (3,602 bins - 19 edge bins of a centred 20-bin window); the paper's concatenation: 7,186
+    assert built.manifest.test_sizes_by_session["nm1-repeat-holdout"][sid] == 7166
+    card = (built.path / "README.md").read_text()
+    assert f"| nm1-repeat-holdout | {sid} | 7166 |" in card and "7,186 NM1 test bins" in card
+    assert "2 x (3,602 - 19) = 7,166" in card
 
 
 def test_simulated_build_says_simulated_everywhere(built_dataset, sim_dir):
@@ -353,10 +365,7 @@ def test_simulated_build_says_simulated_everywhere(built_dataset, sim_dir):
     assert "Recordings: Allen" not in card and "The task configs of this build are simulated." in card
     nwb = sorted(sim_dir.glob("session_*/session_*.nwb"))[0]
     with h5py.File(nwb, "r") as f:
-        assert (
-            "simulator" in f["general/institution"][()].decode()
-            and "Allen" not in f["general/institution"][()].decode()
-        )
+        assert f["general/institution"][()].decode() == SIMULATOR_INSTITUTION
         assert int(f["general/session_id"][()].decode()) >= 9_000_000_000  # above every Allen session id
 
 
@@ -495,3 +504,88 @@ def test_recordings_config_rebuilds_every_window(built_dataset):
         assert np.array_equal(np.stack(sample.spikes), grid[:, first : first + 2 * half])
         assert row.frame_of_bin[sample.bin_index] == sample.frame
         assert np.isclose(sample.t_start, row.t0 + first * row.bin_s)
+
+
+def test_a_dataset_of_an_older_schema_is_refused_by_name(built_dataset, tmp_path):
+    from neurrator_bench.dataset_access import open_dataset
+    from neurrator_bench.errors import DatasetFormatError
+
+    old = tmp_path / "old"
+    shutil.copytree(built_dataset, old)
+    data = json.loads((old / MANIFEST_FILENAME).read_text())
+    data["schema_version"] = 1
+    (old / MANIFEST_FILENAME).write_text(json.dumps(data))
+    with pytest.raises(
+        DatasetFormatError, match=r"(?s)neurrator_manifest.json: invalid manifest.*schema_version 1 is not supported"
+    ):
+        open_dataset(old)
+
+
+def test_task_fingerprint_follows_each_input_it_covers():
+    from neurrator_bench.builders.build import task_fingerprint
+    from neurrator_bench.schemas.dataset import ConfigFiles
+
+    task = TASKS.get("nm1-front-only")
+    config = ConfigFiles(
+        splits={"train": ["data/natural_movie_one/tx/*.parquet"], "test": ["data/natural_movie_one/sx/*.parquet"]}
+    )
+    files = {
+        "data/units/1.parquet": "u1",
+        "data/sessions/1.parquet": "s1",
+        "data/targets/natural_movie_one-00000.parquet": "t1",
+        "data/stimuli/natural_movie_one.parquet": "i1",
+        "data/stimuli/natural_scenes.parquet": "other stimulus",
+    }
+    digests = {
+        "data/natural_movie_one/tx/1.parquet": "0" * 63 + "5",
+        "data/natural_movie_one/sx/1.parquet": "0" * 63 + "7",
+    }
+    norm = {"1/nm1-front-only": "n1", "1/nm1-contiguous-middle": "other task"}
+    kw = {"window": WindowSpec(), "target_meta": {"model_id": "m"}, "captioner_meta": {"id": "c"}}
+
+    def fp(files=files, digests=digests, norm=norm):
+        return task_fingerprint(task, config, files=files, sample_digests=digests, norm_digests=norm, **kw)
+
+    base = fp()
+    # regrouping the same samples of a session into two shards (what adding a task does: the atom "tx" becomes
+    # "txt" + "txs", and the split's globs name both) changes nothing
+    regrouped = ConfigFiles(
+        splits={
+            "train": ["data/natural_movie_one/txt/*.parquet", "data/natural_movie_one/txs/*.parquet"],
+            "test": ["data/natural_movie_one/sx/*.parquet"],
+        }
+    )
+    split_shards = {
+        "data/natural_movie_one/txt/1.parquet": "0" * 63 + "2",
+        "data/natural_movie_one/txs/1.parquet": "0" * 63 + "3",
+        "data/natural_movie_one/sx/1.parquet": "0" * 63 + "7",
+    }
+    same = task_fingerprint(task, regrouped, files=files, sample_digests=split_shards, norm_digests=norm, **kw)
+    assert same == base
+    # anything else the task depends on changes it
+    assert fp(digests={**digests, "data/natural_movie_one/sx/1.parquet": "0" * 63 + "8"}) != base  # one test sample
+    assert fp(norm={**norm, "1/nm1-front-only": "n2"}) != base  # its normalization rows
+    assert fp(files={**files, "data/units/1.parquet": "u2"}) != base  # the session's units
+    assert fp(files={**files, "data/targets/natural_movie_one-00000.parquet": "t2"}) != base  # a target shard
+    # what belongs to other tasks or stimuli does not
+    assert fp(norm={**norm, "1/nm1-contiguous-middle": "changed"}) == base
+    assert fp(files={**files, "data/stimuli/natural_scenes.parquet": "changed"}) == base
+
+
+def test_frame_of_each_sample_is_the_frame_on_screen_at_its_reference_bin(built_dataset, sim_dir):
+    """Independent of the builder: read the presentation tables with h5py and look the reference time up."""
+    m = manifest(built_dataset)
+    half = m["window"]["window_bins"] // 2
+    rng = np.random.default_rng(1)
+    for task in ("nm1-repeat-holdout", "scenes-identity-holdout", "nm3-repeat-holdout"):
+        df = read_config(built_dataset, m["configs"][task]["splits"]["test"], META)
+        df = df[~df["session_id"].str.startswith("pseudo-")]
+        df = df.iloc[rng.choice(len(df), size=40, replace=False)]
+        for row in df.itertuples():
+            nwb = sim_dir / f"session_{row.session_id}" / f"session_{row.session_id}.nwb"
+            with h5py.File(nwb, "r") as f:
+                g = f[f"intervals/{row.stimulus}_presentations"]
+                start, stop, frame = g["start_time"][:], g["stop_time"][:], g["frame"][:]
+            t_ref = row.t_start + (half + 0.5) * row.bin_s  # centre of the reference bin
+            (shown,) = np.flatnonzero((start <= t_ref) & (t_ref < stop))
+            assert int(frame[shown]) == row.frame, (task, row.sample_id)

@@ -88,7 +88,7 @@ def test_index_ranks_models_and_shows_floors_as_reference_lines(site: Path) -> N
 
 def test_markdown_ranks_models_and_lists_floors_unranked(site: Path) -> None:
     md = (site / "leaderboard.md").read_text(encoding="utf-8")
-    nm1 = md.split(f"## {TASKS[0]}\n")[1].split("\n## ")[0]
+    nm1 = re.split(rf"## {re.escape(TASKS[0])}(?: \([A-Z ]+\))?\n", md)[1].split("\n## ")[0]
     ranked = re.findall(r"^\| (\d+) \| ([^|]+) \|", nm1, re.M)
     assert [(r, n.strip()) for r, n in ranked] == [
         ("1", "neurrator/reference"),
@@ -161,7 +161,10 @@ def test_simulated_entries_carry_a_visible_badge(tmp_path):
     write_entry(tmp_path / "results", entry)
     index = build_site(tmp_path / "results", tmp_path / "site").read_text(encoding="utf-8")
     assert '<span class="badge simulated"' in index and "data origin simulated" in index
-    assert f"## {TASKS[0]} (SIMULATED data)" in render_markdown([entry])
+    assert f"## {TASKS[0]} (SIMULATED DATA)" in render_markdown([entry])
     real = entry.model_copy(deep=True)
     real.dataset.data_origin = "allen"
-    assert "SIMULATED" not in render_markdown([real])
+    assert "SIMULATED" not in render_markdown([real]) and "NOT VERIFIED" not in render_markdown([real])
+    unknown = entry.model_copy(deep=True)
+    unknown.dataset.data_origin = "unknown"
+    assert f"## {TASKS[0]} (ORIGIN NOT VERIFIED)" in render_markdown([unknown])
