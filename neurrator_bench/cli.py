@@ -209,12 +209,20 @@ def _refuse_simulated_push(inputs: list[Path], repo_id: str) -> None:
     from neurrator_bench.builders.origin import nwb_data_origin
     from neurrator_bench.builders.sources import resolve_nwb_inputs
 
-    simulated = [s.nwb_path for s in resolve_nwb_inputs(inputs) if nwb_data_origin(s.nwb_path) == "simulated"]
+    origins = {s.nwb_path: nwb_data_origin(s.nwb_path) for s in resolve_nwb_inputs(inputs)}
+    simulated = [path for path, origin in origins.items() if origin == "simulated"]
+    unknown = [path for path, origin in origins.items() if origin == "unknown"]
     if simulated:
         raise click.UsageError(
             f"--push-to-hub {repo_id}: {len(simulated)} input file(s) are simulated sessions written by the "
             f"neurrator-bench simulator (e.g. {simulated[0]}), not Allen recordings; publishing them could pass "
             "simulated data off as real. Pass --allow-simulated to publish anyway (the card title then says SIMULATED)."
+        )
+    if unknown:
+        raise click.UsageError(
+            f"--push-to-hub {repo_id}: {len(unknown)} input file(s) could not be verified as Allen recordings (their "
+            f"session id is not in Allen's session table; e.g. {unknown[0]}). Pass --allow-simulated to publish anyway "
+            "(the card title then says ORIGIN NOT VERIFIED)."
         )
 
 
