@@ -144,7 +144,7 @@ def render_card(
         f"Dropped windows: windows overlapping an `invalid_times` span (rows labelled stimulus, all_probes, or a probe "
         f"with units in the session) are dropped; the guard band drops training and validation windows whose span, "
         f"extended back by {w.guard_s * 1e3:g} ms of response latency, overlaps the display of a held-out frame. "
-        "Counts per session:",
+        "Counts per session (pseudo-mice inherit the drops of their member sessions; `-`: not applicable):",
         "",
         *_dropped_lines(manifest),
         "",
@@ -161,7 +161,8 @@ def render_card(
         "bins without a partner in every member session are dropped and counted below (`unmatched:<stimulus>`).",
         "",
         "Normalization: counts are never z-scored in the data. The `normalization` config gives, per task, session "
-        "and unit, the mean and std (ddof 0) of the per-bin count over the **training** windows of that task only "
+        "and unit, the mean and std (ddof 0) of the per-bin count over the distinct 120 Hz bins covered by the "
+        "**training** windows of that task, each bin once (`n_bins` of them) "
         "(paper A.2: z-scored with training statistics). Units with zero training variance have "
         "`zero_variance = true`; z-score them with scale 1 (`(count - mean) / 1`), never with a tiny epsilon.",
         "",
@@ -266,5 +267,5 @@ def _dropped_lines(manifest: DatasetManifest) -> list[str]:
         return ["(none recorded)"]
     lines = ["| session | " + " | ".join(keys) + " |", "|---|" + "---|" * len(keys)]
     for session, counts in sorted(manifest.dropped.items()):
-        lines.append(f"| {session} | " + " | ".join(str(counts.get(k, 0)) for k in keys) + " |")
+        lines.append(f"| {session} | " + " | ".join(str(counts.get(k, "-")) for k in keys) + " |")
     return lines
