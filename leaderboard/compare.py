@@ -28,6 +28,7 @@ from neurrator_bench.leaderboard.store import (
     model_slug,
 )
 from neurrator_bench.leaderboard.validate import raise_if_invalid, validate_results
+from neurrator_bench.provenance import origin_badge_text
 from neurrator_bench.schemas.result_entry import MetricResult
 from neurrator_bench.scorers.metric_registry import METRICS
 
@@ -147,8 +148,12 @@ def compare_table(results_dir: Path, *, task: str | None = None) -> Table:
         if i:
             table.add_section()
         by_model = {model_slug(s.model_name): s for s in entries}
+        badge = origin_badge_text(entries[0].entry.dataset.data_origin)
+        label = Text(task_name, style="bold")
+        if badge:
+            label.append(f" ({badge.upper()})", style="bold red")
         table.add_row(
-            Text(task_name, style="bold"),
+            label,
             *(Text(f"revision {by_model[m].revision}" if m in by_model else "-", style="dim") for m in models),
         )
         for name in _metric_rows(entries):

@@ -57,3 +57,17 @@ def test_unknown_task_and_invalid_folder(results: Path, tmp_path: Path) -> None:
     (tmp_path / "empty").mkdir()
     with pytest.raises(ValueError, match="expected full-population entries, found none"):
         compare_table(tmp_path / "empty")
+
+
+def test_origin_is_marked_beside_each_task(tmp_path: Path) -> None:
+    from neurrator_bench.schemas.result_entry import write_entry
+    from tests.leaderboard.entries import make_entry
+
+    entry = make_entry("ridge", "main", TASKS[0])
+    entry.dataset.data_origin = "simulated"
+    write_entry(tmp_path / "sim", entry)
+    assert f"{TASKS[0]} (SIMULATED DATA)" in render_compare(tmp_path / "sim", width=160)
+    entry.dataset.data_origin = "allen"
+    write_entry(tmp_path / "real", entry)
+    text = render_compare(tmp_path / "real", width=160)
+    assert TASKS[0] in text and "SIMULATED" not in text and "NOT VERIFIED" not in text
