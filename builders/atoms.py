@@ -23,27 +23,6 @@ def tasks_using(stimulus: str, tasks: Sequence[TaskSpec]) -> list[TaskSpec]:
     return sorted((t for t in tasks if stimulus in t.stimuli), key=lambda t: t.name)
 
 
-def atom_codes(
-    stimulus: str, tasks: Sequence[TaskSpec], repeat: np.ndarray, frame: np.ndarray, n_frames: int
-) -> tuple[np.ndarray, dict[str, np.ndarray]]:
-    """Atom code of every presentation and each task's split assignment.
-
-    Args:
-        stimulus: Allen stimulus name.
-        tasks: All tasks being built.
-        repeat: (n,) repeat indices.
-        frame: (n,) frame indices.
-        n_frames: Distinct frames of the stimulus.
-
-    Returns:
-        ``(codes, splits)``: (n,) object array of code strings (all-``x`` codes mean "unused"), and
-        task name -> (n,) split array.
-    """
-    using = tasks_using(stimulus, tasks)
-    splits = {t.name: t.assign(stimulus, repeat, frame, n_frames) for t in using}
-    return codes_from_splits(stimulus, tasks, splits, n=len(repeat)), splits
-
-
 def codes_from_splits(stimulus: str, tasks: Sequence[TaskSpec], splits: dict[str, np.ndarray], *, n: int) -> np.ndarray:
     """Atom code of each of ``n`` samples from every using task's split array (None = unused)."""
     using = tasks_using(stimulus, tasks)

@@ -34,7 +34,7 @@ from neurrator_bench.builders.optotagging import LineSummary, merge_line_summari
 from neurrator_bench.builders.origin import combined_origin, nwb_data_origin
 from neurrator_bench.builders.prebinned import PREBINNED_PREFIX, build_prebinned
 from neurrator_bench.builders.pseudo_mice import build_pseudo_mice
-from neurrator_bench.builders.session_samples import build_session
+from neurrator_bench.builders.session_samples import ROW_DIGEST_MODULUS, build_session
 from neurrator_bench.builders.shards import file_sha256
 from neurrator_bench.builders.sources import resolve_nwb_inputs
 from neurrator_bench.builders.stimulus_bundle import StimulusSet, load_allen_templates, load_stimulus_bundle
@@ -378,7 +378,7 @@ def task_fingerprint(
         for glob in globs:
             prefix = glob.removesuffix("*.parquet")
             for rel in sorted(r for r in sample_digests if r.startswith(prefix)):
-                total = (total + int(sample_digests[rel], 16)) % (1 << 256)
+                total = (total + int(sample_digests[rel], 16)) % ROW_DIGEST_MODULUS
                 sessions.add(Path(rel).stem)
         payload[f"samples:{split}"] = f"{total:064x}"
     for sid in sorted(sessions):
@@ -448,10 +448,16 @@ def _finish(
         )
         once = sum((root / rel).stat().st_size for rel, kind in kinds.items() if kind in per_frame)
         sizes["estimate_16_sessions_bytes"] = int(per_session / n_sources * BO11_SESSIONS + once)
+    rows: dict[Path, int] = {}  # parquet row counts, each file's footer read once
+
+    def n_rows(path: Path) -> int:
+        if path not in rows:
+            rows[path] = pq.ParquetFile(path).metadata.num_rows
+        return rows[path]
+
     split_sizes = {
         name: {
-            split: sum(pq.ParquetFile(p).metadata.num_rows for g in globs for p in sorted(root.glob(g)))
-            for split, globs in cfg.splits.items()
+            split: sum(n_rows(p) for g in globs for p in sorted(root.glob(g))) for split, globs in cfg.splits.items()
         }
         for name, cfg in configs.items()
     }
@@ -459,7 +465,7 @@ def _finish(
     for task in task_specs:
         for p in (p for g in configs[task.name].splits["test"] for p in sorted(root.glob(g))):
             per = test_sizes.setdefault(task.name, {})
-            per[p.stem] = per.get(p.stem, 0) + pq.ParquetFile(p).metadata.num_rows
+            per[p.stem] = per.get(p.stem, 0) + n_rows(p)
     manifest = DatasetManifest(
         package_version=__version__,
         fingerprint=fingerprint(files),

@@ -22,7 +22,7 @@ CITATION = """\
 }"""
 
 
-def is_simulated(manifest: DatasetManifest) -> bool:
+def is_unverified(manifest: DatasetManifest) -> bool:
     """Whether any config of the build comes from sessions not verified as Allen recordings (simulated/unknown)."""
     return any(not is_real_origin(origin) for origin in manifest.data_origin.values())
 
@@ -32,7 +32,7 @@ def card_title(manifest: DatasetManifest) -> str:
     origins = set(manifest.data_origin.values())
     if any("simulated" in o for o in origins):
         return "SIMULATED neurrator-bench spike-to-text dataset (not Allen recordings)"
-    if is_simulated(manifest):
+    if is_unverified(manifest):
         return "neurrator-bench spike-to-text dataset (ORIGIN NOT VERIFIED as Allen recordings)"
     return "neurrator-bench spike-to-text dataset (Allen Brain Observatory Neuropixels BO1.1)"
 
@@ -51,7 +51,7 @@ def card_yaml(manifest: DatasetManifest, pinned_revision: str | None) -> str:
         "pretty_name": card_title(manifest),
         **(
             {"license": "mit", "tags": ["neuroscience", "spike-trains", "neural-decoding", "simulated-data"]}
-            if is_simulated(manifest)
+            if is_unverified(manifest)
             else {
                 "license": "other",
                 "license_name": "allen-institute-terms-of-use",
@@ -97,7 +97,7 @@ def render_card(
             "Spike-count windows from **simulated** sessions written by the neurrator-bench simulator in the Allen "
             "Brain Observatory NWB layout (no mouse was recorded for them), paired with captions of the simulated "
             "frame, with the holdout splits of the Neurrator paper (arXiv:2606.18667)"
-            if is_simulated(manifest)
+            if is_unverified(manifest)
             else "Spike-count windows from Allen Brain Observatory Visual Coding Neuropixels sessions (Brain "
             "Observatory 1.1) paired with captions of the frame the mouse saw, with the holdout splits of the "
             "Neurrator paper (arXiv:2606.18667)"
@@ -223,12 +223,12 @@ def render_card(
                 "Task configs: **simulated** sessions written by the neurrator-bench simulator in the Allen NWB layout "
                 "(no animal was recorded; MIT, like the package). "
             ]
-            if is_simulated(manifest)
+            if is_unverified(manifest)
             else []
         ),
         (
             "Real recordings (`real-*` configs and any config whose origin is `allen`): "
-            if is_simulated(manifest)
+            if is_unverified(manifest)
             else "Recordings: "
         )
         + "Allen Institute for Brain Science, Allen Brain Observatory Visual Coding Neuropixels, under the "
@@ -252,7 +252,7 @@ def _origin_lines(manifest: DatasetManifest) -> list[str]:
         "",
     ]
     lines += [f"- `{name}`: **{origin}**" for name, origin in sorted(manifest.data_origin.items())]
-    if is_simulated(manifest):
+    if is_unverified(manifest):
         lines += [
             "",
             "**The task configs of this build are simulated.** Their numbers say how a model does on the simulator, "

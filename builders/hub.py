@@ -10,7 +10,7 @@ from typing import Any
 
 from neurrator_bench.atomic_files import write_text_atomic
 from neurrator_bench.builders.build import fingerprint
-from neurrator_bench.builders.card import is_simulated, render_card
+from neurrator_bench.builders.card import is_unverified, render_card
 from neurrator_bench.builders.shards import file_sha256
 from neurrator_bench.errors import DatasetFormatError
 from neurrator_bench.schemas.dataset import MANIFEST_FILENAME, DatasetManifest
@@ -129,7 +129,7 @@ def push_dataset_to_hub(
         api = HfApi(token=token)
     dataset_dir = Path(dataset_dir)
     manifest = load_manifest(dataset_dir)
-    if is_simulated(manifest) and not allow_simulated:
+    if is_unverified(manifest) and not allow_simulated:
         simulated = sorted(k for k, v in manifest.data_origin.items() if "simulated" in v)
         raise DatasetFormatError(
             f"{dataset_dir}: configs {simulated} come from simulated sessions (neurrator_manifest.json "

@@ -166,7 +166,7 @@ def gather_windows(
         window_bins: Bins per window.
         rows: Unit rows to keep (all when None).
     """
-    n_units = grids[0].shape[0] if rows is None and grids else (len(rows) if rows is not None else 0)
+    n_units = len(rows) if rows is not None else (grids[0].shape[0] if grids else 0)
     out = np.empty((segment.size, n_units, window_bins), dtype=np.uint8)
     for s in np.unique(segment):
         sel = np.flatnonzero(segment == s)
@@ -335,7 +335,7 @@ def build_session(
         window: Window placement and bin width.
         captions: stimulus -> (n_frames,) caption per frame.
         tagged_dir: Where to leave the optotagged units' windows (``.npz``) for the pseudo-mice step.
-        data_origin: ``allen`` or ``simulated`` (read from the NWB file by the caller).
+        data_origin: ``allen``, ``simulated`` or ``unknown`` (read from the NWB file by the caller).
 
     Returns:
         The files and atoms written.
