@@ -18,13 +18,19 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 from neurrator_bench.atomic_files import write_text_atomic
 from neurrator_bench.errors import ResultEntryError
 
-RESULT_SCHEMA_VERSION = 1
+RESULT_SCHEMA_VERSION = 2
 SCHEMA_FILE = Path(__file__).with_name("result_entry.schema.json")
 SAFE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._+-]{0,127}$")
 
 
 class MetricResult(BaseModel):
-    """One score with its bootstrap confidence interval."""
+    """One score with its interval and how both were computed.
+
+    The interval unit is named in ``interval``: ``"frame-blocks"`` (block bootstrap over contiguous blocks of
+    frames; for scenes each image is its own block), ``"frame-blocks+sessions"`` (sessions resampled as an outer
+    level as well), ``"draws"`` (2.5/97.5 % over random unit draws) or ``"permutation"``; when there is no
+    interval, ``no_interval_reason`` says why.
+    """
 
     model_config = ConfigDict(extra="forbid")
     name: str
@@ -34,8 +40,14 @@ class MetricResult(BaseModel):
     n: int = Field(ge=0, description="samples the value is computed over")
     n_boot: int = Field(0, ge=0, description="bootstrap resamples behind the CI (0: no CI)")
     higher_is_better: bool
-    p_value: float | None = Field(None, description="paired test against this metric's floor, if any")
-    chance: float | None = Field(None, description="expected value under chance, when it has a closed form")
+    p_value: float | None = Field(None, description="test against this metric's chance or floor, if any")
+    p_test: str | None = Field(None, description="which test gave p_value")
+    chance: float | None = Field(None, description="expected value under chance on this test set")
+    ceiling: float | None = Field(None, description="value an oracle reaches on this test set, when below the range")
+    n_frames: int | None = Field(None, ge=0, description="distinct frames (clusters) behind the value")
+    n_sessions: int | None = Field(None, ge=0, description="sessions behind the value")
+    interval: str | None = Field(None, description="what the interval resamples (see class doc)")
+    no_interval_reason: str | None = None
 
 
 class SkippedMetric(BaseModel):
@@ -59,6 +71,13 @@ class DatasetRef(BaseModel):
     data_origin: str = Field(
         "unknown", description="allen | simulated | prebinned-extract (or mixed:...) of the task's sessions"
     )
+    fingerprint_source: Literal["embedded", "command-line"] = Field(
+        "embedded",
+        description="embedded: the predictions file named this fingerprint and task; command-line: a plain file "
+        "was matched to the dataset and task given on the command line only",
+    )
+    target_model: str | None = Field(None, description="model whose patch tokens are the targets")
+    reference_captioner: str | None = Field(None, description="captioner of the reference captions")
 
 
 class ModelMeta(BaseModel):
@@ -93,15 +112,56 @@ class Subset(BaseModel):
     seed: int | None = None
 
 
-class FrameScore(BaseModel):
-    """Mean per-sample score of one frame (for per-frame curves over a movie)."""
+class NarratorMeta(BaseModel):
+    """How the narrations were made. Different narrators are different leaderboard rows."""
 
     model_config = ConfigDict(extra="forbid")
-    stimulus: str
-    frame: int
-    metric: str
-    value: float
-    n: int = Field(ge=1)
+    kind: str = Field(description="retrieval | llava | phrase | ... ; 'unspecified' for plain files that do not say")
+    model_id: str | None = None
+    revision: str | None = None
+    prompt: str | None = None
+    max_new_tokens: int | None = None
+    decoding: str | None = Field(None, description="e.g. 'greedy', 'nearest training caption'")
+
+    def label(self) -> str:
+        """``kind`` plus the model id when there is one: ``"llava (llava-hf/llava-1.5-7b-hf)"``."""
+        return self.kind if not self.model_id else f"{self.kind} ({self.model_id})"
+
+
+class FrameTable(BaseModel):
+    """Per-frame means of every per-sample metric (columns aligned by position).
+
+    ``block`` is the resampling cluster of each frame (contiguous blocks of frames of a movie; one per image
+    for scenes). Paired comparisons of two entries resample these rows.
+    """
+
+    model_config = ConfigDict(extra="forbid")
+    stimulus: list[str]
+    frame: list[int]
+    block: list[int]
+    n: list[int] = Field(description="samples behind each frame's means")
+    values: dict[str, list[float]]
+
+
+class SessionMetrics(BaseModel):
+    """Headline metrics of one session alone (per-session breakdown)."""
+
+    model_config = ConfigDict(extra="forbid")
+    session_id: str
+    n: int = Field(ge=0)
+    values: dict[str, float]
+
+
+class Statistics(BaseModel):
+    """Counts and the cluster unit behind every interval and test of the entry."""
+
+    model_config = ConfigDict(extra="forbid")
+    n_samples: int = Field(ge=0)
+    n_frames: int = Field(ge=0)
+    n_sessions: int = Field(ge=0)
+    cluster_unit: str = Field(description="what is resampled: e.g. '30-frame blocks (movies), images (scenes)'")
+    block_frames: int = Field(ge=1)
+    session_level: bool = False
 
 
 class SimilarityMatrix(BaseModel):
@@ -113,10 +173,10 @@ class SimilarityMatrix(BaseModel):
 
 
 class ResultEntry(BaseModel):
-    """A leaderboard result entry (schema version 1)."""
+    """A leaderboard result entry (schema version 2)."""
 
     model_config = ConfigDict(extra="forbid")
-    schema_version: Literal[1] = RESULT_SCHEMA_VERSION
+    schema_version: Literal[2] = RESULT_SCHEMA_VERSION
     package_version: str
     git_hash: str | None
     dataset: DatasetRef
@@ -129,7 +189,12 @@ class ResultEntry(BaseModel):
     sessions: list[str]
     metrics: list[MetricResult]
     skipped: list[SkippedMetric] = Field(default_factory=list)
-    per_frame: list[FrameScore] = Field(default_factory=list)
+    narrator: NarratorMeta | None = Field(None, description="None: the predictions hold no narrations")
+    predictions_sha256: str | None = None
+    gallery: dict[str, int] = Field(default_factory=dict, description="retrieval gallery size per stimulus")
+    statistics: Statistics | None = None
+    frame_table: FrameTable | None = None
+    per_session: list[SessionMetrics] = Field(default_factory=list)
     similarity: SimilarityMatrix | None = None
     evaluation_time_s: float
     created_at: str
@@ -152,9 +217,16 @@ def subset_slug(subset: Subset) -> str:
     return "@" + ",".join(parts) if parts else ""
 
 
+def narrator_slug(narrator: NarratorMeta | None) -> str:
+    """``""`` for the retrieval narrator or no narrations, else ``"~llava"`` (kind, file-name safe)."""
+    if narrator is None or narrator.kind == "retrieval":
+        return ""
+    return "~" + re.sub(r"[^A-Za-z0-9._+-]", "-", narrator.kind)
+
+
 def entry_path(results_dir: Path, entry: ResultEntry) -> Path:
-    """``<results>/<model name, / as __>/<revision>/<task><subset slug>.json``."""
-    name = f"{entry.dataset.task}{subset_slug(entry.subset)}.json"
+    """``<results>/<model name, / as __>/<revision>/<task><subset slug><narrator slug>.json``."""
+    name = f"{entry.dataset.task}{subset_slug(entry.subset)}{narrator_slug(entry.narrator)}.json"
     return Path(results_dir) / entry.model.name.replace("/", "__") / entry.model.revision / name
 
 
@@ -176,7 +248,8 @@ def read_entry(path: Path) -> ResultEntry:
     version = data.get("schema_version") if isinstance(data, dict) else None
     if version != RESULT_SCHEMA_VERSION:
         raise ResultEntryError(
-            f"{path}: schema_version {version!r} is not supported (expected {RESULT_SCHEMA_VERSION})"
+            f"{path}: schema_version {version!r} is not supported (expected {RESULT_SCHEMA_VERSION}; entries of "
+            "version 1 predate frame-level statistics and narrator provenance: re-score their predictions)"
         )
     try:
         return ResultEntry.model_validate(data)
