@@ -71,6 +71,10 @@ class Registry(Generic[T]):
         """Registered names, sorted."""
         return sorted(self._items)
 
+    def in_order(self) -> list[str]:
+        """Registered names in registration order (how tables list metrics: the registry decides)."""
+        return list(self._items)
+
     def __contains__(self, name: object) -> bool:
         return name in self._items
 
