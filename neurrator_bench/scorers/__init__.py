@@ -8,22 +8,30 @@ global RNG; inputs are never modified.
 Modules: ``sbert`` (Sec. 4.1, A.4, A.5), ``floor_pools`` (floor sentence pools), ``retrieval``,
 ``cka``, ``knn_purity`` (A.6), ``celltype_probe`` (Sec. 5), ``similarity_matrix`` (Sec. 4.2),
 ``frame_identification`` (real-data track),
-``bootstrap`` and ``paired_tests`` (confidence intervals and p-values), ``metric_registry``.
+``frame_stats`` (frame-level cluster bootstrap, paired frame differences), ``bootstrap`` and
+``paired_tests`` (sample-level intervals and tests, used by the real-data track), ``metric_registry``
+(metric metadata and the groups that compute them).
 """
 
 from __future__ import annotations
 
+# Import order is registration order, which is the order in which entries, tables and pages list the
+# metrics: narration scores first, then embedding retrieval, KNN purity, CKA, the cell-type probe.
+# isort: off
+from neurrator_bench.scorers import sbert
+from neurrator_bench.scorers import retrieval
+from neurrator_bench.scorers import knn_purity
+from neurrator_bench.scorers import cka
+from neurrator_bench.scorers import celltype_probe
+from neurrator_bench.scorers import frame_identification
+
+# isort: on
 from neurrator_bench.scorers import (
     bootstrap,
-    celltype_probe,
-    cka,
     floor_pools,
-    frame_identification,
-    knn_purity,
+    frame_stats,
     metric_registry,
     paired_tests,
-    retrieval,
-    sbert,
     similarity_matrix,
 )
 from neurrator_bench.scorers.metric_registry import METRICS, MetricSpec, get_metric, register_metric
@@ -36,6 +44,7 @@ __all__ = [
     "cka",
     "floor_pools",
     "frame_identification",
+    "frame_stats",
     "get_metric",
     "knn_purity",
     "metric_registry",

@@ -54,6 +54,7 @@ class CellTypeProbeResult:
         classes: Class labels, sorted; index order of ``confusion``.
         n_permutations: Number of label permutations run.
         seed: Seed of folds and permutations.
+        correct: (n,) whether each sample's out-of-fold prediction is right (for frame-level intervals).
     """
 
     accuracy: float
@@ -64,6 +65,7 @@ class CellTypeProbeResult:
     classes: tuple[str, ...]
     n_permutations: int
     seed: int
+    correct: np.ndarray
 
 
 def _folds(
@@ -181,4 +183,5 @@ def celltype_classifier(
         classes=tuple(classes.tolist()),
         n_permutations=n_permutations,
         seed=seed,
+        correct=(predicted == codes).astype(float),
     )

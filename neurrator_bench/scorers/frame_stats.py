@@ -98,6 +98,21 @@ class Clusters:
         present = np.count_nonzero(counts)
         return 1.0 / (present * counts[self.session])
 
+    def subset(self, rows: np.ndarray) -> Clusters:
+        """The clusters of the samples selected by the boolean mask ``rows`` (codes renumbered)."""
+        frames, frame = np.unique(self.frame[rows], return_inverse=True)
+        _, block = np.unique(self.frame_block[frames], return_inverse=True)
+        _, session = np.unique(self.session[rows], return_inverse=True)
+        return Clusters(
+            frame=frame.reshape(-1).astype(np.int64),
+            frame_stimulus=self.frame_stimulus[frames],
+            frame_index=self.frame_index[frames],
+            frame_block=block.reshape(-1).astype(np.int64),
+            session=session.reshape(-1).astype(np.int64),
+            block_frames=self.block_frames,
+            session_level=self.session_level,
+        )
+
     def describe(self) -> str:
         """The cluster unit in words, for entries and cards."""
         text = f"{self.block_frames}-frame blocks (movies), single images (scenes)"
@@ -202,9 +217,7 @@ def replicate_weights(clusters: Clusters, b: int, seed: int) -> tuple[np.ndarray
     rng = np.random.default_rng([seed, b])
     blocks = np.bincount(rng.integers(0, clusters.n_blocks, clusters.n_blocks), minlength=clusters.n_blocks)
     if clusters.session_level:
-        sessions = np.bincount(
-            rng.integers(0, clusters.n_sessions, clusters.n_sessions), minlength=clusters.n_sessions
-        )
+        sessions = np.bincount(rng.integers(0, clusters.n_sessions, clusters.n_sessions), minlength=clusters.n_sessions)
     else:
         sessions = np.ones(clusters.n_sessions, dtype=np.int64)
     return blocks, sessions

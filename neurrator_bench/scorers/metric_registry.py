@@ -1,9 +1,15 @@
-"""Metric metadata registry and the input checks every scorer shares.
+"""Metric registry: what each metric means and how it is computed, and the input checks every scorer shares.
 
 Each scorer module states, at import, the metrics it produces with :func:`register_metric`
-(STYLE rule 5: name, direction, range, the chance level or floor it is read against, and the
-paper section). The keys of a result entry are exactly the registered names. This module
-registers nothing itself; ``neurrator_bench.scorers`` imports every scorer module explicitly.
+(STYLE rule 5: name, direction, range, the chance level or floor it is read against, its ceiling, and
+the paper section) and the function that computes them with :func:`register_group`: a
+:class:`MetricGroup` declares the inputs it needs (``"embedding"`` and/or ``"narration"``) and maps the
+aligned :class:`ScoreInputs` of a test set to :class:`MetricValues` (per-sample values, or a set-level
+value with its own interval, plus chance, ceiling and the per-sample floor to test against).
+``neurrator_bench.scoring`` runs every registered group whose inputs a predictions file has, in
+registration order, and turns the values into entry metrics with frame-level intervals; the leaderboard
+lists metrics in the same order. Adding a metric is one module that registers both, imported in
+``neurrator_bench/scorers/__init__.py``, plus its test (README, "Extend").
 
 The second half holds the array checks shared by the scorers (finite values, shapes, unique
 ids, unit-norm rows), so that every scorer rejects bad input with the same specific messages.
@@ -13,8 +19,9 @@ from __future__ import annotations
 
 import math
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from dataclasses import field as dataclass_field
 
 import numpy as np
 
@@ -34,6 +41,8 @@ class MetricSpec:
         chance: How the chance level or floor is defined (``"k/n_candidates"``).
         paper_section: Section of arXiv 2606.18667 the metric implements (``"Sec. 4.1, A.4"``).
         description: One sentence on what is measured, with units.
+        ceiling: How the best reachable value is defined when it is not the top of the range ("" otherwise).
+        aggregate: How per-sample values become the value: ``"mean"`` or ``"median"`` (after the weighting).
 
     Raises:
         ValueError: If the name is not snake_case, a text field is empty or the range is empty.
@@ -45,6 +54,8 @@ class MetricSpec:
     chance: str
     paper_section: str
     description: str
+    ceiling: str = ""
+    aggregate: str = "mean"
 
     def __post_init__(self) -> None:
         if not _NAME_PATTERN.match(self.name):
@@ -52,6 +63,8 @@ class MetricSpec:
         for field in ("chance", "paper_section", "description"):
             if not getattr(self, field).strip():
                 raise ValueError(f"metric {self.name!r}: field {field!r} must be non-empty, found ''")
+        if self.aggregate not in ("mean", "median"):
+            raise ValueError(f"metric {self.name!r}: aggregate must be 'mean' or 'median', found {self.aggregate!r}")
         low, high = self.value_range
         if math.isnan(low) or math.isnan(high) or not low < high:
             raise ValueError(
@@ -90,6 +103,131 @@ def get_metric(name: str) -> MetricSpec:
         KeyError: If unknown; the message lists near matches and all registered names.
     """
     return METRICS.get(name)
+
+
+@dataclass(frozen=True)
+class ScoreInputs:
+    """Everything a metric group may read, aligned by row (one row per test sample, sorted by sample id).
+
+    Attributes:
+        sample_ids: (n,) sample ids.
+        stimulus: (n,) stimulus of each sample.
+        frame: (n,) true frame of each sample.
+        session: (n,) session of each sample.
+        clusters: Frame clusters of the rows (:class:`neurrator_bench.scorers.frame_stats.Clusters`).
+        movie_stimuli: Stimuli that are movies (temporal exclusion applies to them only).
+        embedding: (n, d) predicted pooled targets, or None.
+        galleries: Stimulus -> (n_frames, d) pooled target of every frame of that stimulus.
+        narration_emb: (n, e) sentence embeddings of the narrations, or None.
+        reference_emb: (n, e) sentence embeddings of the reference captions, or None.
+        narrations: n narrations, or None.
+        captions: n reference captions, or None.
+        floor_pools: Pool name -> (p, e) sentence embeddings of a fixed floor pool.
+        exclusion_frames: Half-width of the retrieval exclusion zone (movies).
+        knn_k: Neighbours of KNN purity.
+        seed: Seed of every random choice (derangements, bootstraps).
+        n_boot: Bootstrap replicates.
+    """
+
+    sample_ids: np.ndarray
+    stimulus: np.ndarray
+    frame: np.ndarray
+    session: np.ndarray
+    clusters: object
+    movie_stimuli: tuple[str, ...]
+    embedding: np.ndarray | None = None
+    galleries: dict[str, np.ndarray] = dataclass_field(default_factory=dict)
+    narration_emb: np.ndarray | None = None
+    reference_emb: np.ndarray | None = None
+    narrations: list[str] | None = None
+    captions: list[str] | None = None
+    floor_pools: dict[str, np.ndarray] = dataclass_field(default_factory=dict)
+    exclusion_frames: int = 0
+    knn_k: int = 10
+    seed: int = 0
+    n_boot: int = 1000
+
+    def true_embedding(self) -> np.ndarray:
+        """(n, d) pooled target of each row's true frame."""
+        out = np.empty_like(self.embedding)
+        for stimulus, gallery in self.galleries.items():
+            rows = self.stimulus == stimulus
+            out[rows] = gallery[self.frame[rows]]
+        return out
+
+
+@dataclass(frozen=True)
+class MetricValues:
+    """What a group computed for one metric.
+
+    Either ``per_sample`` (n,) values (the value and its interval then come from the frame-level cluster
+    bootstrap with ``weights``), or a set-level ``value`` with its own ``ci``/``interval`` or a
+    ``no_interval_reason``.
+
+    Attributes:
+        name: Registered metric name.
+        per_sample: (n,) values, NaN for rows the metric does not cover (e.g. a session too small).
+        weights: ``"frame"`` (every frame weighs the same) or ``"session-then-bin"``.
+        chance: Chance level on this test set.
+        ceiling: What an oracle reaches on this test set.
+        floor: (n,) per-sample values to test ``per_sample`` against (one-sided, greater).
+        value: Set-level value (when ``per_sample`` is None).
+        ci: Set-level interval.
+        interval: What the set-level interval resamples.
+        n_boot: Replicates of the set-level interval.
+        no_interval_reason: Why a set-level value has no interval.
+        note: Anything a reader must know (recorded in ``skipped`` when rows were left out).
+    """
+
+    name: str
+    per_sample: np.ndarray | None = None
+    weights: str = "frame"
+    chance: float | None = None
+    ceiling: float | None = None
+    floor: np.ndarray | None = None
+    value: float | None = None
+    ci: tuple[float, float] | None = None
+    interval: str | None = None
+    n_boot: int = 0
+    no_interval_reason: str | None = None
+    note: str | None = None
+
+
+@dataclass(frozen=True)
+class MetricGroup:
+    """Metrics computed together from the same inputs (e.g. R@1, R@5, R@10 and the median rank from one ranking).
+
+    Attributes:
+        name: Group name (snake_case).
+        needs: Inputs required: ``"embedding"`` and/or ``"narration"``.
+        metrics: Names of the registered metrics it produces.
+        compute: ``ScoreInputs -> list[MetricValues]``.
+    """
+
+    name: str
+    needs: frozenset[str]
+    metrics: tuple[str, ...]
+    compute: Callable[[ScoreInputs], list[MetricValues]]
+
+    def __post_init__(self) -> None:
+        unknown = sorted(self.needs - {"embedding", "narration"})
+        if unknown:
+            raise ValueError(f"metric group {self.name!r}: unknown needs {unknown}; expected embedding, narration")
+        for name in self.metrics:
+            get_metric(name)
+
+
+METRIC_GROUPS: Registry[MetricGroup] = Registry("metric group")
+
+
+def register_group(group: MetricGroup) -> MetricGroup:
+    """Add ``group`` to :data:`METRIC_GROUPS` (its metrics must be registered first).
+
+    Raises:
+        ValueError: On a duplicate group name.
+        KeyError: If one of its metrics is not registered.
+    """
+    return METRIC_GROUPS.add(group.name, group)
 
 
 # --------------------------------------------------------------------------------------------

@@ -99,3 +99,40 @@ def test_errors():
         knn_purity(bad, labels, k=3)
     with pytest.raises(ValueError, match="sample_ids: expected unique ids"):
         knn_purity(pred, labels, k=3, sample_ids=["a"] * 10)
+
+
+def test_session_knn_purity_ceiling_chance_and_left_out_sessions():
+    from neurrator_bench.scorers.knn_purity import session_knn_purity
+
+    rng = np.random.default_rng(0)
+    targets = rng.normal(size=(20, 8))
+    # session a: 20 frames x 3 repeats; session b: only 5 bins (<= k) and is left out
+    frame = np.concatenate([np.repeat(np.arange(20), 3), np.arange(5)])
+    session = np.array(["a"] * 60 + ["b"] * 5)
+    truth = targets[frame]
+    ids = np.array([f"x{i:03d}" for i in range(frame.size)])
+    purity, ceiling, chance, left_out = session_knn_purity(truth, truth, frame, session, k=10, sample_ids=ids)
+    assert left_out == ["b"] and np.isnan(purity[60:]).all()
+    # each bin has 2 other bins of its frame among its 10 neighbours: the oracle's ceiling is 2/10
+    np.testing.assert_allclose(ceiling[:60], 0.2)
+    np.testing.assert_allclose(purity[:60], 0.2)
+    np.testing.assert_allclose(chance[:60], 2 / 59)
+
+
+def test_session_knn_purity_of_shuffled_oracle_is_at_chance():
+    """Must-show: oracle targets permuted over the samples of each session score KNN purity at chance."""
+    from neurrator_bench.scorers.frame_stats import cluster_bootstrap, make_clusters
+    from neurrator_bench.scorers.knn_purity import session_knn_purity
+
+    rng = np.random.default_rng(1)
+    targets = rng.normal(size=(300, 16))
+    frame = np.tile(np.repeat(np.arange(300), 3), 2)
+    session = np.repeat(["s0", "s1"], 900)
+    ids = np.array([f"x{i:04d}" for i in range(frame.size)])
+    pred = np.concatenate([targets[rng.permutation(frame[:900])], targets[rng.permutation(frame[900:])]])
+    purity, _, chance, _ = session_knn_purity(pred, targets[frame], frame, session, k=10, sample_ids=ids)
+    clusters = make_clusters(
+        np.array(["natural_movie_one"] * frame.size), frame, session, movie_stimuli=("natural_movie_one",)
+    )
+    ci = cluster_bootstrap(purity, clusters, base_weights=clusters.session_then_bin_weights(), n_boot=300)
+    assert ci.low <= float(np.mean(chance)) <= ci.high, (ci, np.mean(chance))

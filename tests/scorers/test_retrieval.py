@@ -195,3 +195,59 @@ def test_large_retrieval_runs_in_seconds():
     ranks = retrieval_ranks(pred, cands, truth)
     assert time.perf_counter() - start < 30.0
     assert recall_at_k(ranks, 1) > 0.99
+
+
+# ---- the benchmark's gallery: every frame of the stimulus (Table A2) ----
+
+
+def _gallery(m=900, d=16, seed=0):
+    return np.random.default_rng(seed).normal(size=(m, d))
+
+
+def test_gallery_oracle_ranks_first_and_identical_targets_merge():
+    from neurrator_bench.scorers.retrieval import gallery_ranks
+
+    gallery = _gallery(100)
+    gallery[10:20] = gallery[10]  # a static shot: ten frames, one target
+    frames = np.array([0, 12, 19, 55])
+    result = gallery_ranks(gallery[frames], gallery, frames)
+    np.testing.assert_array_equal(result.ranks, [1, 1, 1, 1])
+    assert result.n_frames == 100 and result.n_distinct == 91
+    np.testing.assert_array_equal(result.gallery_size, [91] * 4)
+
+
+def test_gallery_exclusion_zone_sizes():
+    from neurrator_bench.scorers.retrieval import gallery_ranks
+
+    gallery = _gallery(10)
+    frames = np.array([5, 0, 9])
+    result = gallery_ranks(gallery[frames], gallery, frames, exclusion_frames=2)
+    # frame 5 loses 3, 4, 6, 7; frame 0 loses 1, 2; frame 9 loses 7, 8
+    np.testing.assert_array_equal(result.gallery_size, [6, 8, 8])
+    np.testing.assert_array_equal(result.ranks, [1, 1, 1])
+    # a near neighbour that would beat the true frame is excluded: the query sits next to frame 4
+    query = gallery[[4]] * 1.0 + 0.01 * gallery[[5]]
+    assert gallery_ranks(query, gallery, np.array([5]), exclusion_frames=0).ranks[0] > 1
+    assert gallery_ranks(query, gallery, np.array([5]), exclusion_frames=1).ranks[0] < 10
+
+
+def test_shuffled_oracle_is_at_chance():
+    """Must-show: oracle targets permuted over the samples score R@1, R@10 and the median rank at chance."""
+    from neurrator_bench.scorers.frame_stats import cluster_bootstrap, make_clusters
+    from neurrator_bench.scorers.retrieval import gallery_ranks
+
+    gallery = _gallery(900)
+    frame = np.tile(np.arange(900), 2)  # every frame, two test repeats (a repeat-holdout test set)
+    session = np.array(["s0"] * frame.size)
+    pred = gallery[frame[np.random.default_rng(2).permutation(frame.size)]]
+    result = gallery_ranks(pred, gallery, frame)
+    clusters = make_clusters(
+        np.array(["natural_movie_one"] * frame.size), frame, session, movie_stimuli=("natural_movie_one",)
+    )
+    m = result.n_distinct
+    assert m == 900
+    for k in (1, 10):
+        ci = cluster_bootstrap((result.ranks <= k).astype(float), clusters, n_boot=300)
+        assert ci.low <= k / m <= ci.high, (k, ci)
+    median = cluster_bootstrap(result.ranks.astype(float), clusters, statistic="median", n_boot=300)
+    assert median.low <= (m + 1) / 2 <= median.high, median
