@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import functools
+
 import click
 
 
@@ -10,12 +12,22 @@ def fail(exc: Exception) -> None:
     raise click.ClickException(str(exc)) from exc
 
 
+_CLUSTER_META = "neurrator_bench.clusters"
+
+
 def scoring_options(seed: int, n_boot: int, exclusion_frames: int, permutations: int):
-    """ScoringOptions from the shared flags."""
+    """ScoringOptions from the shared flags (the cluster flags are read from the current click context)."""
     from neurrator_bench.scoring import ScoringOptions
 
+    ctx = click.get_current_context(silent=True)
+    block_frames, session_level = (ctx.meta.get(_CLUSTER_META) if ctx else None) or (30, False)
     return ScoringOptions(
-        seed=seed, n_boot=n_boot, exclusion_frames=exclusion_frames, celltype_permutations=permutations
+        seed=seed,
+        n_boot=n_boot,
+        exclusion_frames=exclusion_frames,
+        celltype_permutations=permutations,
+        block_frames=block_frames,
+        session_level=session_level,
     )
 
 
@@ -36,14 +48,33 @@ _scoring_flags = [
         show_default=True,
         help="Label permutations of the cell-type probe p-value.",
     ),
+    click.option(
+        "--block-frames",
+        type=click.IntRange(min=1),
+        default=30,
+        show_default=True,
+        help="Movie frames per resampling block of every interval and test (30 = 1 s).",
+    ),
+    click.option(
+        "--session-level/--no-session-level",
+        default=False,
+        show_default=True,
+        help="Also resample sessions, as an outer level of the bootstrap.",
+    ),
 ]
 
 
 def scoring_flags(func):
-    """Attach the shared scoring options."""
+    """Attach the shared scoring options (the cluster options reach ``scoring_options`` via the context)."""
+
+    @functools.wraps(func)
+    def wrapper(*args, block_frames: int, session_level: bool, **kwargs):
+        click.get_current_context().meta[_CLUSTER_META] = (block_frames, session_level)
+        return func(*args, **kwargs)
+
     for flag in reversed(_scoring_flags):
-        func = flag(func)
-    return func
+        wrapper = flag(wrapper)
+    return wrapper
 
 
 def echo_entry(entry, path) -> None:
@@ -51,7 +82,24 @@ def echo_entry(entry, path) -> None:
     for m in entry.metrics:
         ci = f" [{m.ci_low:.4g}, {m.ci_high:.4g}]" if m.ci_low is not None else ""
         p = f" p={m.p_value:.3g}" if m.p_value is not None else ""
-        click.echo(f"  {m.name:28s} {m.value:.4g}{ci}{p} (n={m.n})")
+        extra = "".join(
+            f" {label}={v:.4g}" for label, v in (("chance", m.chance), ("ceiling", m.ceiling)) if v is not None
+        )
+        frames = f", {m.n_frames} frames" if m.n_frames is not None else ""
+        click.echo(f"  {m.name:34s} {m.value:.4g}{ci}{p}{extra} (n={m.n}{frames})")
+    if entry.narrator is not None:
+        click.echo(f"  narrator: {entry.narrator.label()}")
+    if entry.statistics is not None:
+        st = entry.statistics
+        click.echo(
+            f"  statistics: {st.n_samples} samples, {st.n_frames} frames, {st.n_sessions} sessions; "
+            f"resampled: {st.cluster_unit}"
+        )
+    if entry.gallery:
+        click.echo(
+            "  retrieval gallery: "
+            + ", ".join(f"{k} {v} of {entry.gallery_frames.get(k, v)} frames" for k, v in entry.gallery.items())
+        )
     for s in entry.skipped:
         click.echo(f"  skipped {s.name}: {s.reason}")
     if path is not None:

@@ -18,6 +18,14 @@ from neurrator_bench.errors import NeurratorError
 @click.option("--out", "results_dir", type=click.Path(path_type=Path), default=None, help="Results folder.")
 @click.option("--model-name", default=None, help="Model name for the entry (default: the file's stem).")
 @click.option("--model-revision", default="main", show_default=True, help="Model revision for the entry.")
+@click.option(
+    "--narrator",
+    "narrator_kind",
+    default=None,
+    help="How the narrations were made (retrieval, llava, ...); default: the file's metadata, else 'unspecified'.",
+)
+@click.option("--narrator-model", default=None, help="Narrator model id (e.g. llava-hf/llava-1.5-7b-hf).")
+@click.option("--narrator-revision", default=None, help="Narrator model revision.")
 @scoring_flags
 def score(
     predictions,
@@ -27,20 +35,31 @@ def score(
     results_dir,
     model_name,
     model_revision,
+    narrator_kind,
+    narrator_model,
+    narrator_revision,
     seed,
     n_boot,
     exclusion_frames,
     permutations,
 ) -> None:
-    """Score a predictions parquet (sample_id + embedding and/or narration); runs no model code.
+    """Score a predictions file (sample_id + embedding and/or narration); runs no model code.
+
+    PREDICTIONS is a parquet or CSV file: the package's own (its metadata must match --dataset/--task) or a
+    plain one written by pandas or pyarrow (matched by sample_id to the --task test split).
 
     Example: neurrator-bench score preds.parquet --dataset ds --task nm1-contiguous-middle --out results
     """
     from neurrator_bench.dataset_access import open_dataset
     from neurrator_bench.schemas.predictions import read_predictions
-    from neurrator_bench.schemas.result_entry import ModelMeta, write_entry
+    from neurrator_bench.schemas.result_entry import ModelMeta, NarratorMeta, write_entry
     from neurrator_bench.scoring import score_predictions
 
+    narrator = None
+    if narrator_kind or narrator_model or narrator_revision:
+        narrator = NarratorMeta(
+            kind=narrator_kind or "unspecified", model_id=narrator_model, revision=narrator_revision
+        )
     try:
         ds = open_dataset(dataset, revision=revision)
         entry = score_predictions(
@@ -49,6 +68,7 @@ def score(
             task,
             model=ModelMeta(name=model_name or predictions.stem, revision=model_revision),
             options=scoring_options(seed, n_boot, exclusion_frames, permutations),
+            narrator=narrator,
         )
         path = write_entry(results_dir, entry) if results_dir is not None else None
     except (NeurratorError, KeyError, ValueError) as exc:

@@ -20,13 +20,14 @@ from neurrator_bench.inference import predict_split
 from neurrator_bench.model_kinds import load_model
 from neurrator_bench.schemas.predictions import read_predictions, write_predictions
 from neurrator_bench.schemas.result_entry import (
-    MetricResult,
     ModelMeta,
     ResultEntry,
+    SessionMetrics,
     SkippedMetric,
     Subset,
     write_entry,
 )
+from neurrator_bench.scorers.frame_stats import cluster_bootstrap, frame_level_clusters
 from neurrator_bench.scorers.intervals import enclose
 from neurrator_bench.scoring import ScoringOptions, score_predictions
 from neurrator_bench.text_embedding import DEFAULT_SENTENCE_MODEL, SentenceEncoder
@@ -92,43 +93,93 @@ def narrate(
         task=task,
         embedding=pred.pooled,
         narration=pred.narration,
+        narrator=pred.narrator,
     )
     return path, pred.skipped_sessions
 
 
-def combine_draws(entries: Sequence[ResultEntry], subset: Subset) -> ResultEntry:
-    """One entry from several random unit draws: value = mean over draws; CI = 2.5/97.5 % over draws.
+def combine_draws(entries: Sequence[ResultEntry], subset: Subset, *, n_boot: int = 1000, seed: int = 0) -> ResultEntry:
+    """One entry from several random unit draws of a subset query.
 
-    ``n_boot`` of a combined metric is 0 (its interval describes the spread over unit draws, not a bootstrap).
+    * value: the mean over draws; interval: the 2.5 / 97.5 % percentiles over draws (``interval="draws"``,
+      ``n_boot = 0``); chance and ceiling: the mean over draws (they depend on the test set only);
+    * test: for a metric tested against a floor, the one-sided frame-block bootstrap p on the
+      **draw-averaged per-frame** values (the per-frame table averaged over draws), so p belongs to the mean
+      that is reported, not to one draw; metrics without per-frame values (the cell-type probe) keep no p;
+    * the frame table and per-session table are the averages over draws.
     """
     first = entries[0]
+    tables = [e.frame_table for e in entries]
+    averaged = None
+    if all(t is not None for t in tables):
+        keys = list(zip(tables[0].stimulus, tables[0].frame, strict=True))
+        same = all(list(zip(t.stimulus, t.frame, strict=True)) == keys for t in tables)
+        names = set.intersection(*(set(t.values) for t in tables)) if same else set()
+        averaged = tables[0].model_copy(
+            update={
+                "values": {
+                    n: np.round(np.mean([t.values[n] for t in tables], axis=0), 6).tolist()
+                    for n in tables[0].values
+                    if n in names
+                }
+            }
+        )
     metrics = []
     for m in first.metrics:
         values = np.array([e.metric(m.name).value for e in entries])
         value = float(values.mean())
-        lo, hi = (float(x) for x in np.percentile(values, [2.5, 97.5])) if len(values) > 1 else (None, None)
+        lo, hi = (float(x) for x in np.percentile(values, [2.5, 97.5]))
         lo, hi = enclose(value, lo, hi)  # equal draws: mean and percentile differ only in summation order
+        p_value, p_test = None, None
+        if m.p_value is not None and averaged is not None and m.name in averaged.values:
+            clusters = frame_level_clusters(averaged.stimulus, averaged.frame, averaged.block)
+            p_value = cluster_bootstrap(
+                np.asarray(averaged.values[m.name]), clusters, n_boot=n_boot, seed=seed, test_greater=True
+            ).p_greater
+            p_test = f"{m.p_test} on the per-frame values averaged over {len(entries)} draws"
         metrics.append(
-            MetricResult(
-                name=m.name,
-                value=value,
-                ci_low=lo,
-                ci_high=hi,
-                n=m.n,
-                n_boot=0,
-                higher_is_better=m.higher_is_better,
-                p_value=m.p_value,
+            m.model_copy(
+                update={
+                    "value": value,
+                    "ci_low": lo,
+                    "ci_high": hi,
+                    "n_boot": 0,
+                    "interval": "draws",
+                    "no_interval_reason": None,
+                    "p_value": p_value,
+                    "p_test": p_test,
+                    "chance": None if m.chance is None else float(np.mean([e.metric(m.name).chance for e in entries])),
+                    "ceiling": None
+                    if m.ceiling is None
+                    else float(np.mean([e.metric(m.name).ceiling for e in entries])),
+                }
             )
         )
     return first.model_copy(
         update={
             "metrics": metrics,
             "subset": subset,
-            "per_frame": [],
+            "frame_table": averaged,
+            "per_session": _average_sessions(entries),
             "similarity": None,
             "evaluation_time_s": round(sum(e.evaluation_time_s for e in entries), 3),
         }
     )
+
+
+def _average_sessions(entries: Sequence[ResultEntry]) -> list[SessionMetrics]:
+    """Per-session values averaged over the draws that cover each (session, metric)."""
+    rows: dict[str, dict[str, list[float]]] = {}
+    sizes: dict[str, int] = {}
+    for e in entries:
+        for row in e.per_session:
+            sizes[row.session_id] = row.n
+            for name, v in row.values.items():
+                rows.setdefault(row.session_id, {}).setdefault(name, []).append(v)
+    return [
+        SessionMetrics(session_id=s, n=sizes[s], values={k: float(np.mean(v)) for k, v in vals.items()})
+        for s, vals in sorted(rows.items())
+    ]
 
 
 def evaluate_model(
@@ -206,7 +257,7 @@ def evaluate_model(
                 update={"skipped": [*[s for s in entry.skipped if s.name not in {x.name for x in extra}], *extra]}
             )
             entries.append(entry)
-    entry = entries[0] if len(entries) == 1 else combine_draws(entries, subset)
+    entry = entries[0] if len(entries) == 1 else combine_draws(entries, subset, n_boot=opts.n_boot, seed=opts.seed)
     if results_dir is not None:
         write_entry(results_dir, entry)
     return entry

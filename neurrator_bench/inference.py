@@ -46,12 +46,14 @@ class PredictedSplit:
         pooled: (n, dim) predicted pooled targets, or None when the model predicts none.
         narration: n narrations.
         skipped_sessions: session id -> why it was not predicted.
+        narrator: How the narrations were made (``NarratorMeta`` fields), recorded in the predictions file.
     """
 
     sample_ids: list[str]
     pooled: np.ndarray | None
     narration: list[str]
     skipped_sessions: dict[str, str] = field(default_factory=dict)
+    narrator: dict = field(default_factory=dict)
 
 
 class RetrievalCaptioner:
@@ -68,6 +70,10 @@ class RetrievalCaptioner:
             pooled.append(targets.pooled[frames])
             captions += targets.captions[frames].tolist()
         self._narrator = RetrievalNarrator(np.concatenate(pooled), captions)
+        self.provenance = {
+            "kind": "retrieval",
+            "decoding": f"caption of the nearest of {len(captions)} training frames (cosine, pooled target space)",
+        }
 
     def __call__(self, prediction: Prediction) -> list[str]:
         """Narrate one batch of predictions."""
@@ -80,9 +86,16 @@ class LlavaCaptioner:
     """LLaVA narration of predicted patches (paper Sec. 3.1, A.2)."""
 
     def __init__(self, llava: str | None) -> None:
-        from neurrator_bench.reference_model.narrators import DEFAULT_LLAVA, LlavaNarrator
+        from neurrator_bench.reference_model.narrators import DEFAULT_LLAVA, PROMPT, LlavaNarrator
 
         self._narrator = LlavaNarrator(llava or DEFAULT_LLAVA)
+        self.provenance = {
+            "kind": "llava",
+            "model_id": str(llava or DEFAULT_LLAVA),
+            "prompt": PROMPT,
+            "max_new_tokens": self._narrator.max_new_tokens,
+            "decoding": "greedy (do_sample=False, num_beams=1)",
+        }
 
     def __call__(self, prediction: Prediction) -> list[str]:
         """Narrate one batch of predictions."""
@@ -171,6 +184,7 @@ def predict_split(
     pooled: list[np.ndarray] = []
     narration: list[str] = []
     skipped = {s: "the model knows none of this session's units" for s in candidates if s not in routes}
+    own_narrations = False
     for session in wanted:
         mask = None
         if unit_filters or n_units is not None:
@@ -197,6 +211,7 @@ def predict_split(
         pred = model.predict(pool, x, unit_mask=mask)
         ids += part.meta["sample_id"].tolist()
         narration += pred.narration if pred.narration is not None else narrate(pred)
+        own_narrations = own_narrations or pred.narration is not None
         if pred.pooled is not None:
             pooled.append(np.asarray(pred.pooled, dtype=np.float32))
     if not ids:
@@ -206,4 +221,5 @@ def predict_split(
         pooled=np.concatenate(pooled) if pooled else None,
         narration=narration,
         skipped_sessions=skipped,
+        narrator={"kind": "model", "decoding": "the model's own narrations"} if own_narrations else narrate.provenance,
     )

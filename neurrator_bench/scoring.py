@@ -1,7 +1,10 @@
 """Score a predictions file against a dataset's test split (no model code runs here).
 
-Steps: read the test split, align predictions to it by ``sample_id`` (missing or extra ids are errors),
-then call the pure scorers of :mod:`neurrator_bench.scorers` and assemble a :class:`ResultEntry`.
+Steps: check the file against the dataset and task, align predictions to the test split by ``sample_id``
+(missing or extra ids are errors), run every registered metric group whose inputs the file has
+(:data:`neurrator_bench.scorers.metric_registry.METRIC_GROUPS`, in registration order), turn each group's
+per-sample values into frame-level values, intervals and tests (:mod:`neurrator_bench.scorers.frame_stats`),
+and assemble a :class:`ResultEntry`.
 
 Which samples feed which number:
 
@@ -11,6 +14,11 @@ Which samples feed which number:
   narrations of the ``pseudo-PV``/``pseudo-SST``/``pseudo-VIP`` samples when present;
 * a test-split session with no prediction at all is recorded in ``skipped``; a session with some but not
   all of its samples predicted is an error.
+
+Statistics (paper Sec. 4.1: "n = 200 frames"): the value of a per-sample metric weighs every frame the same;
+intervals resample 30-frame blocks of movie frames and single scene images (optionally sessions as an
+outer level); deltas over a floor carry the one-sided frame-block bootstrap p. The entry records n_samples,
+n_frames, n_sessions and the cluster unit.
 """
 
 from __future__ import annotations
@@ -30,68 +38,58 @@ from neurrator_bench.provenance import environment, git_hash, utc_now
 from neurrator_bench.schemas.predictions import Predictions
 from neurrator_bench.schemas.result_entry import (
     DatasetRef,
-    FrameScore,
+    FrameTable,
     MetricResult,
     ModelMeta,
+    NarratorMeta,
     ResultEntry,
+    SessionMetrics,
     SimilarityMatrix,
     SkippedMetric,
+    Statistics,
     Subset,
 )
-from neurrator_bench.scorers.bootstrap import bootstrap_ci
 from neurrator_bench.scorers.celltype_probe import celltype_classifier
-from neurrator_bench.scorers.cka import linear_cka
 from neurrator_bench.scorers.floor_pools import FLOOR_POOL_VERSION, OFF_TOPIC, WORD_SALAD
-from neurrator_bench.scorers.intervals import enclose
-from neurrator_bench.scorers.knn_purity import knn_purity
-from neurrator_bench.scorers.metric_registry import get_metric
-from neurrator_bench.scorers.retrieval import retrieval_ranks
-from neurrator_bench.scorers.sbert import sbert_report
+from neurrator_bench.scorers.frame_stats import (
+    DEFAULT_BLOCK_FRAMES,
+    Clusters,
+    cluster_bootstrap,
+    frame_medians,
+    make_clusters,
+)
+from neurrator_bench.scorers.metric_registry import METRIC_GROUPS, MetricValues, ScoreInputs, get_metric
 from neurrator_bench.scorers.similarity_matrix import cross_narration_similarity
 from neurrator_bench.tasks import NM1, NM3, get_task
 from neurrator_bench.text_embedding import DEFAULT_SENTENCE_MODEL, SentenceEncoder
 
 logger = logging.getLogger(__name__)
 CELL_LINES = ("PV", "SST", "VIP")
-CKA_MAX_BOOT = 50
 MOVIES = (NM1, NM3)
+P_TEST = "one-sided frame-block bootstrap, (1 + #{replicate mean <= 0}) / (n_boot + 1)"
 
 
 @dataclass(frozen=True)
 class ScoringOptions:
-    """Knobs of a scoring run (all recorded in the entry)."""
+    """Knobs of a scoring run (all recorded in the entry).
+
+    Attributes:
+        seed: Seed of the shuffled pairing, every bootstrap and the probe's folds and permutations.
+        n_boot: Bootstrap replicates of every interval and test.
+        exclusion_frames: Half-width of the retrieval exclusion zone (movies; paper Sec. 6).
+        knn_k: Neighbours of KNN purity (Table A2: 10).
+        celltype_permutations: Label permutations of the cell-type probe.
+        block_frames: Movie frames per resampling block (30 = 1 s at 30 Hz).
+        session_level: Also resample sessions, as an outer level.
+    """
 
     seed: int = 0
     n_boot: int = 1000
     exclusion_frames: int = 0
     knn_k: int = 10
     celltype_permutations: int = 100
-
-
-def _metric(
-    name: str,
-    values: np.ndarray,
-    opts: ScoringOptions,
-    *,
-    statistic=np.mean,
-    p_value=None,
-    n_boot: int | None = None,
-    chance: float | None = None,
-) -> MetricResult:
-    spec = get_metric(name)
-    nb = opts.n_boot if n_boot is None else n_boot
-    ci = bootstrap_ci(values, statistic, n_boot=nb, seed=opts.seed)
-    return MetricResult(
-        name=name,
-        value=ci.value,
-        ci_low=ci.low,
-        ci_high=ci.high,
-        n=ci.n,
-        n_boot=nb,
-        higher_is_better=spec.higher_is_better,
-        p_value=p_value,
-        chance=chance,
-    )
+    block_frames: int = DEFAULT_BLOCK_FRAMES
+    session_level: bool = False
 
 
 def align(preds: Predictions, samples: pd.DataFrame) -> tuple[pd.DataFrame, np.ndarray, list[str]]:
@@ -107,152 +105,223 @@ def align(preds: Predictions, samples: pd.DataFrame) -> tuple[pd.DataFrame, np.n
     known = set(samples["sample_id"])
     extra = sorted(set(row) - known)
     if extra:
-        raise PredictionsError(f"{preds.path}: {len(extra)} sample_id(s) are not in the test split, e.g. {extra[:3]}")
+        raise PredictionsError(
+            f"{preds.path}: column 'sample_id': {len(extra)} id(s) are not in the test split, e.g. {extra[:5]}"
+        )
     covered_sessions = sorted(set(samples.loc[samples["sample_id"].isin(row), "session_id"]))
     covered = samples[samples["session_id"].isin(covered_sessions)]
     missing = sorted(set(covered["sample_id"]) - set(row))
     if missing:
         raise PredictionsError(
-            f"{preds.path}: {len(missing)} test sample_id(s) of the predicted sessions are missing, e.g. {missing[:3]}"
+            f"{preds.path}: column 'sample_id': {len(missing)} test id(s) of the predicted sessions are missing, "
+            f"e.g. {missing[:5]}"
         )
     uncovered = sorted(set(samples["session_id"]) - set(covered_sessions))
     covered = covered.sort_values("sample_id", kind="stable").reset_index(drop=True)
     return covered, np.array([row[s] for s in covered["sample_id"]], dtype=np.int64), uncovered
 
 
-def frame_ranks(
-    pred: np.ndarray, targets: np.ndarray, frames: np.ndarray, *, exclusion_frames: int = 0
-) -> tuple[np.ndarray, np.ndarray]:
-    """Rank of each query's true frame among the distinct test frames, in pooled target space.
+def check_predictions(preds: Predictions, ds: DatasetHandle, task: str) -> str:
+    """Check a predictions file's embedded metadata against the dataset and task given on the command line.
 
-    Candidates are the frames present in ``frames``. Frames whose targets are identical (e.g. a static
-    shot) are the same point of target space: without an exclusion zone they are merged into one
-    candidate, so retrieving any of them counts as retrieving the true frame. With an exclusion zone of
-    +-k frames, candidates stay individual frames and every other frame within k of the true frame is
-    removed (ties then count against the query, as in ``retrieval_ranks``).
-
-    Args:
-        pred: (n, d) predicted pooled targets.
-        targets: (n_frames, d) pooled target of every frame of the stimulus.
-        frames: (n,) true frame of each query.
-        exclusion_frames: Half-width k of the temporal exclusion zone (0 = none).
+    A plain file (no package metadata, e.g. written by pandas) is matched by its ids only.
 
     Returns:
-        ``(ranks, n_candidates)``: (n,) int64 ranks (1 = best) and (n,) candidates each query competed with.
+        ``"embedded"`` when the file named this task and fingerprint, ``"command-line"`` for a plain file.
+
+    Raises:
+        PredictionsError: The file names another task or fingerprint.
     """
-    cand_frames = np.unique(frames)
-    if exclusion_frames > 0:
-        ranks = retrieval_ranks(
-            pred,
-            targets[cand_frames],
-            np.searchsorted(cand_frames, frames),
-            candidate_frames=cand_frames,
-            exclusion_frames=exclusion_frames,
-            candidate_ids=[str(f) for f in cand_frames],
+    if not preds.has_metadata:
+        return "command-line"
+    if preds.task != task:
+        raise PredictionsError(f"{preds.path}: metadata field 'task' is {preds.task!r}, but --task is {task!r}")
+    if preds.dataset_fingerprint != ds.task_fingerprint(task):
+        raise PredictionsError(
+            f"{preds.path}: metadata field 'dataset_fingerprint': made for task fingerprint "
+            f"{preds.dataset_fingerprint}, but task {task} of {ds.repo} has {ds.task_fingerprint(task)}"
         )
-        near = np.abs(cand_frames[None, :] - frames[:, None]) <= exclusion_frames
-        return ranks, len(cand_frames) - near.sum(axis=1) + 1
-    unique, first, inverse = np.unique(targets[cand_frames], axis=0, return_index=True, return_inverse=True)
-    true_index = inverse.reshape(-1)[np.searchsorted(cand_frames, frames)]
-    ranks = retrieval_ranks(pred, unique, true_index, candidate_ids=[str(cand_frames[i]) for i in first])
-    return ranks, np.full(len(frames), len(unique))
+    return "embedded"
 
 
-def _embedding_metrics(
-    ds: DatasetHandle,
-    samples: pd.DataFrame,
-    emb: np.ndarray,
-    opts: ScoringOptions,
-    *,
-    path: str,
-    skipped: list[SkippedMetric],
-) -> list[MetricResult]:
-    """Retrieval, CKA and KNN purity; metrics that cannot be defined are appended to ``skipped``."""
-    dim = ds.manifest.target_dim
-    if emb.shape[1] != dim:
-        raise PredictionsError(f"{path}: column 'embedding' has width {emb.shape[1]}; the dataset's targets have {dim}")
-    true = np.zeros_like(emb)
-    ranks = np.zeros(len(samples), dtype=np.int64)
-    n_cand = np.zeros(len(samples), dtype=np.int64)
-    for stimulus in sorted(set(samples["stimulus"])):
-        sel = np.flatnonzero((samples["stimulus"] == stimulus).to_numpy())
-        frames = samples["frame"].to_numpy()[sel]
-        targets = load_frame_targets(ds, stimulus).pooled
-        true[sel] = targets[frames]
-        ranks[sel], n_cand[sel] = frame_ranks(
-            emb[sel], targets, frames, exclusion_frames=opts.exclusion_frames if stimulus in MOVIES else 0
+def _weights(values: MetricValues, clusters: Clusters) -> np.ndarray:
+    return clusters.session_then_bin_weights() if values.weights == "session-then-bin" else clusters.frame_weights()
+
+
+def _interval_name(opts: ScoringOptions) -> str:
+    return "frame-blocks+sessions" if opts.session_level else "frame-blocks"
+
+
+def aggregate(values: MetricValues, clusters: Clusters, n_samples: int, opts: ScoringOptions) -> MetricResult:
+    """One :class:`MetricResult` from a group's values: frame-weighted value, cluster interval, test, chance."""
+    spec = get_metric(values.name)
+    common = {
+        "name": values.name,
+        "higher_is_better": spec.higher_is_better,
+        "chance": values.chance,
+        "ceiling": values.ceiling,
+    }
+    if values.per_sample is None:
+        low, high = values.ci if values.ci is not None else (None, None)
+        return MetricResult(
+            value=float(values.value),
+            ci_low=low,
+            ci_high=high,
+            n=n_samples,
+            n_boot=values.n_boot,
+            n_frames=clusters.n_frames,
+            n_sessions=clusters.n_sessions,
+            interval=values.interval,
+            no_interval_reason=values.no_interval_reason,
+            **common,
         )
-    out = [
-        _metric(
-            f"retrieval_r{k}", (ranks <= k).astype(float), opts, chance=float(np.mean(np.minimum(k, n_cand) / n_cand))
-        )
-        for k in (1, 5, 10)
-    ]
-    out.append(
-        _metric(
-            "retrieval_median_rank",
-            ranks.astype(float),
-            opts,
-            statistic=np.median,
-            chance=float(np.median((n_cand + 1) / 2)),
-        )
+    rows = np.isfinite(values.per_sample)
+    sub = clusters if rows.all() else clusters.subset(rows)
+    x = values.per_sample[rows]
+    base = _weights(values, sub)
+    zero_floor = values.floor is not None and not np.any(values.floor[rows])
+    ci = cluster_bootstrap(
+        x, sub, base_weights=base, statistic=spec.aggregate, n_boot=opts.n_boot, seed=opts.seed, test_greater=zero_floor
     )
-    if np.ptp(emb, axis=0).max() == 0:
-        skipped.append(SkippedMetric(name="cka_linear", reason="predictions are identical for every sample"))
-    else:
-        # Resampling duplicates rows, which biases linear CKA upward; the percentile interval of the
-        # replicates is therefore re-centred on the estimate (its width is kept, its bias removed).
-        nb = min(opts.n_boot, CKA_MAX_BOOT)
-        ci = bootstrap_ci((emb, true), linear_cka, n_boot=nb, seed=opts.seed, vectorized=False)
-        shift = ci.value - (ci.low + ci.high) / 2
-        low, high = enclose(ci.value, max(0.0, ci.low + shift), min(1.0, ci.high + shift))
-        out.append(
-            MetricResult(
-                name="cka_linear",
-                value=ci.value,
-                ci_low=low,
-                ci_high=high,
-                n=ci.n,
-                n_boot=nb,
-                higher_is_better=True,
-            )
-        )
-    labels = (samples["stimulus"] + ":" + samples["frame"].astype(str)).to_numpy()
-    value = knn_purity(emb, labels, k=opts.knn_k, sample_ids=samples["sample_id"].tolist())
-    out.append(MetricResult(name="knn_purity", value=value, n=len(samples), higher_is_better=True))
+    p = ci.p_greater
+    if values.floor is not None and not zero_floor:
+        p = cluster_bootstrap(
+            x - values.floor[rows], sub, base_weights=base, n_boot=opts.n_boot, seed=opts.seed, test_greater=True
+        ).p_greater
+    return MetricResult(
+        value=ci.value,
+        ci_low=ci.low,
+        ci_high=ci.high,
+        n=int(rows.sum()),
+        n_boot=ci.n_boot,
+        p_value=p,
+        p_test=P_TEST if p is not None else None,
+        n_frames=sub.n_frames,
+        n_sessions=sub.n_sessions,
+        interval=_interval_name(opts),
+        **common,
+    )
+
+
+def _frame_table(results: list[MetricValues], clusters: Clusters) -> FrameTable:
+    """Per-frame mean (median for median-aggregated metrics) of every per-sample metric."""
+    columns = {}
+    for v in results:
+        if v.per_sample is None:
+            continue
+        rows = np.isfinite(v.per_sample)
+        if get_metric(v.name).aggregate == "median":
+            if not rows.all():
+                continue
+            column = frame_medians(v.per_sample, clusters)
+        else:
+            counts = np.bincount(clusters.frame[rows], minlength=clusters.n_frames)
+            sums = np.bincount(clusters.frame[rows], weights=v.per_sample[rows], minlength=clusters.n_frames)
+            with np.errstate(invalid="ignore", divide="ignore"):
+                column = sums / counts
+        if np.isfinite(column).all():
+            columns[v.name] = np.round(column, 6).tolist()
+    return FrameTable(
+        stimulus=clusters.frame_stimulus.tolist(),
+        frame=clusters.frame_index.tolist(),
+        block=clusters.frame_block.tolist(),
+        n=np.bincount(clusters.frame, minlength=clusters.n_frames).tolist(),
+        values=columns,
+    )
+
+
+def _per_session(results: list[MetricValues], clusters: Clusters, session_ids: np.ndarray) -> list[SessionMetrics]:
+    """Each session's frame-weighted value of every per-sample metric (no intervals)."""
+    out = []
+    for code, session in enumerate(np.unique(session_ids)):
+        mask = clusters.session == code
+        sub = clusters.subset(mask)
+        values = {}
+        for v in results:
+            if v.per_sample is None:
+                continue
+            x = v.per_sample[mask]
+            ok = np.isfinite(x)
+            if not ok.any():
+                continue
+            inner = sub if ok.all() else sub.subset(ok)
+            weights = inner.frame_weights()
+            if get_metric(v.name).aggregate == "median":
+                order = np.argsort(x[ok], kind="stable")
+                cum = np.cumsum(weights[order])
+                values[v.name] = float(x[ok][order][np.argmax(cum >= cum[-1] / 2.0)])
+            else:
+                values[v.name] = float(np.sum(weights * x[ok]) / weights.sum())
+        out.append(SessionMetrics(session_id=str(session), n=int(mask.sum()), values=values))
     return out
 
 
-def _narration_metrics(
-    samples: pd.DataFrame, narr: list[str], encoder: SentenceEncoder, opts: ScoringOptions
-) -> tuple[list[MetricResult], list[FrameScore]]:
-    narr_emb = encoder.encode(narr)
-    ref_emb = encoder.encode(samples["caption"].tolist())
-    report = sbert_report(
-        narr_emb,
-        ref_emb,
-        encoder.encode(list(WORD_SALAD)),
-        encoder.encode(list(OFF_TOPIC)),
-        sample_ids=samples["sample_id"].tolist(),
-        narrations=narr,
+def _score_inputs(
+    ds: DatasetHandle,
+    head: pd.DataFrame,
+    clusters: Clusters,
+    *,
+    embedding: np.ndarray | None,
+    narrations: list[str] | None,
+    encoder: SentenceEncoder | None,
+    opts: ScoringOptions,
+) -> ScoreInputs:
+    galleries = {}
+    if embedding is not None:
+        for stimulus in sorted(set(head["stimulus"])):
+            galleries[stimulus] = load_frame_targets(ds, stimulus).pooled
+    text = {}
+    if narrations is not None:
+        text = {
+            "narration_emb": encoder.encode(narrations),
+            "reference_emb": encoder.encode(head["caption"].tolist()),
+            "floor_pools": {
+                "word_salad": encoder.encode(list(WORD_SALAD)),
+                "off_topic": encoder.encode(list(OFF_TOPIC)),
+            },
+            "narrations": narrations,
+            "captions": head["caption"].tolist(),
+        }
+    return ScoreInputs(
+        sample_ids=head["sample_id"].to_numpy().astype(str),
+        stimulus=head["stimulus"].to_numpy().astype(str),
+        frame=head["frame"].to_numpy().astype(np.int64),
+        session=head["session_id"].to_numpy().astype(str),
+        clusters=clusters,
+        movie_stimuli=MOVIES,
+        embedding=embedding,
+        galleries=galleries,
+        exclusion_frames=opts.exclusion_frames,
+        knn_k=opts.knn_k,
         seed=opts.seed,
+        n_boot=opts.n_boot,
+        **text,
     )
-    p = {"word_salad": report.p_word_salad, "off_topic": report.p_off_topic, "shuffled": report.p_shuffled}
-    out = []
-    for name, values in report.per_sample().items():
-        floor = next((k for k in p if name.endswith(f"_{k}") or name.endswith(f"_{k}_floor")), None)
-        out.append(_metric(name, values, opts, p_value=p[floor] if floor and name.startswith("sbert_delta") else None))
-    out.append(
-        MetricResult(
-            name="distinct_narration_ratio", value=report.distinct_narration_ratio, n=len(narr), higher_is_better=True
-        )
-    )
-    frame_df = pd.DataFrame({"stimulus": samples["stimulus"], "frame": samples["frame"], "v": report.matched})
-    per_frame = [
-        FrameScore(stimulus=s, frame=int(f), metric="sbert_matched", value=float(g["v"].mean()), n=len(g))
-        for (s, f), g in frame_df.groupby(["stimulus", "frame"], sort=True)
-    ]
-    return out, per_frame
+
+
+def run_metric_groups(inputs: ScoreInputs, available: set[str]) -> tuple[list[MetricValues], list[SkippedMetric]]:
+    """Run every registered group whose needs are in ``available``; groups that cannot run are recorded."""
+    results, skipped = [], []
+    for name in METRIC_GROUPS.in_order():
+        group = METRIC_GROUPS.get(name)
+        missing = sorted(group.needs - available)
+        if missing:
+            column = " and ".join(repr(m) for m in missing)
+            skipped.append(SkippedMetric(name="/".join(group.metrics), reason=f"predictions have no {column} column"))
+            continue
+        try:
+            values = group.compute(inputs)
+        except ValueError as exc:
+            skipped.append(SkippedMetric(name="/".join(group.metrics), reason=str(exc)))
+            continue
+        for v in values:
+            if v.per_sample is None and v.value is None:
+                skipped.append(SkippedMetric(name=v.name, reason=v.note or "not defined on this test set"))
+                continue
+            if v.note:
+                skipped.append(SkippedMetric(name=v.name, reason=v.note))
+            results.append(v)
+    return results, skipped
 
 
 def _celltype(
@@ -269,13 +338,29 @@ def _celltype(
     groups = (sub["stimulus"] + ":" + sub["frame"].astype(str)).to_numpy()
     with threadpool_limits(1):  # many small fits: one BLAS thread each is ~10x faster on few cores
         res = celltype_classifier(emb, labels, groups=groups, n_permutations=opts.celltype_permutations, seed=opts.seed)
+    # the interval resamples frame clusters of the out-of-fold correctness (folds never split a frame)
+    clusters = make_clusters(
+        sub["stimulus"],
+        sub["frame"],
+        np.zeros(len(sub), dtype=int),
+        movie_stimuli=MOVIES,
+        block_frames=opts.block_frames,
+    )
+    ci = cluster_bootstrap(res.correct, clusters, base_weights=np.ones(len(sub)), n_boot=opts.n_boot, seed=opts.seed)
     metric = MetricResult(
         name="celltype_accuracy",
         value=res.accuracy,
+        ci_low=min(ci.low, res.accuracy),
+        ci_high=max(ci.high, res.accuracy),
         n=len(sub),
+        n_boot=ci.n_boot,
         higher_is_better=True,
         p_value=res.p_value,
+        p_test=f"label permutation within frames ({res.n_permutations} permutations)" if res.p_value else None,
         chance=res.chance,
+        n_frames=clusters.n_frames,
+        n_sessions=len(pops),
+        interval="frame-blocks (out-of-fold correctness)",
     )
     key = sub["stimulus"] + "/" + sub["repeat"].astype(str) + "/" + sub["frame"].astype(str)
     by_pop = {}
@@ -289,6 +374,19 @@ def _celltype(
     return [metric], SimilarityMatrix(names=list(names), values=np.round(matrix, 6).tolist()), []
 
 
+def _narrator(preds: Predictions, narrator: NarratorMeta | None) -> NarratorMeta | None:
+    if preds.narration is None:
+        return None
+    if narrator is not None:
+        return narrator
+    if preds.narrator:
+        try:
+            return NarratorMeta.model_validate(preds.narrator)
+        except ValueError as exc:
+            raise PredictionsError(f"{preds.path}: metadata field 'narrator' is not valid ({exc})") from None
+    return NarratorMeta(kind="unspecified")
+
+
 def score_predictions(
     preds: Predictions,
     ds: DatasetHandle,
@@ -298,17 +396,19 @@ def score_predictions(
     subset: Subset | None = None,
     encoder: SentenceEncoder | None = None,
     options: ScoringOptions | None = None,
+    narrator: NarratorMeta | None = None,
 ) -> ResultEntry:
     """Score aligned predictions and build the result entry.
 
     Args:
-        preds: A validated predictions file.
+        preds: A validated predictions file (package-written or plain).
         ds: The dataset it was made for.
         task: Task name.
         model: Model metadata for the entry.
         subset: Units the model was restricted to (recorded).
         encoder: SBERT encoder (default all-MiniLM-L6-v2, offline), created only when narrations exist.
-        options: Seeds, bootstrap size, exclusion zone, KNN k, permutations.
+        options: Seeds, bootstrap size, exclusion zone, KNN k, permutations, clusters.
+        narrator: How the narrations were made (default: the file's metadata, else ``unspecified``).
 
     Raises:
         DatasetFormatError: The dataset lacks the task.
@@ -319,13 +419,7 @@ def score_predictions(
     spec = get_task(task)
     if task not in ds.manifest.task_versions:
         raise DatasetFormatError(f"dataset {ds.repo} has no task {task!r}; tasks: {', '.join(ds.tasks())}")
-    if preds.dataset_fingerprint != ds.task_fingerprint(task):
-        raise PredictionsError(
-            f"{preds.path}: made for task fingerprint {preds.dataset_fingerprint}, "
-            f"but task {task} of {ds.repo} has {ds.task_fingerprint(task)}"
-        )
-    if preds.task != task:
-        raise PredictionsError(f"{preds.path}: made for task {preds.task!r}, not {task!r}")
+    source = check_predictions(preds, ds, task)
     samples, rows, uncovered = align(preds, load_samples(ds, task, "test"))
     sessions = load_sessions(ds).set_index("session_id")
     kinds = sessions["kind"].to_dict()
@@ -335,29 +429,41 @@ def score_predictions(
     if not headline.any():
         headline[:] = True
     head = samples[headline].reset_index(drop=True)
-    metrics: list[MetricResult] = []
-    per_frame: list[FrameScore] = []
-    similarity = None
+    embedding = None
     if preds.embedding is not None:
-        metrics += _embedding_metrics(
-            ds, head, preds.embedding[rows][headline], opts, path=str(preds.path), skipped=skipped
-        )
-    else:
-        skipped.append(SkippedMetric(name="retrieval/cka/knn_purity", reason="predictions have no 'embedding' column"))
+        embedding = preds.embedding[rows][headline]
+        if embedding.shape[1] != ds.manifest.target_dim:
+            raise PredictionsError(
+                f"{preds.path}: column 'embedding' has width {embedding.shape[1]}; the dataset's targets have "
+                f"{ds.manifest.target_dim}"
+            )
     narr_all = [preds.narration[i] for i in rows] if preds.narration is not None else None
-    if narr_all is None:
-        skipped.append(SkippedMetric(name="sbert/celltype_accuracy", reason="predictions have no 'narration' column"))
-    elif head["caption"].isna().any():
-        skipped.append(SkippedMetric(name="sbert", reason="the test split has no reference captions"))
-    else:
-        encoder = encoder or SentenceEncoder(DEFAULT_SENTENCE_MODEL)
-        m, per_frame = _narration_metrics(
-            head, [n for n, h in zip(narr_all, headline, strict=True) if h], encoder, opts
-        )
-        metrics += m
+    narrations = None
+    if narr_all is not None:
+        if head["caption"].isna().any():
+            skipped.append(SkippedMetric(name="sbert", reason="the test split has no reference captions"))
+        else:
+            narrations = [n for n, h in zip(narr_all, headline, strict=True) if h]
+            encoder = encoder or SentenceEncoder(DEFAULT_SENTENCE_MODEL)
+    clusters = make_clusters(
+        head["stimulus"],
+        head["frame"],
+        head["session_id"],
+        movie_stimuli=MOVIES,
+        block_frames=opts.block_frames,
+        session_level=opts.session_level,
+    )
+    inputs = _score_inputs(ds, head, clusters, embedding=embedding, narrations=narrations, encoder=encoder, opts=opts)
+    available = {name for name, x in (("embedding", embedding), ("narration", narrations)) if x is not None}
+    results, group_skipped = run_metric_groups(inputs, available)
+    skipped += group_skipped
+    metrics = [aggregate(v, clusters, len(head), opts) for v in results]
+    similarity = None
+    if narr_all is not None and encoder is not None:
         ct_metrics, similarity, ct_skipped = _celltype(samples, narr_all, lines, encoder, opts)
         metrics += ct_metrics
         skipped += ct_skipped
+    manifest = ds.manifest
     return ResultEntry(
         package_version=__version__,
         git_hash=git_hash(),
@@ -368,8 +474,16 @@ def score_predictions(
             task=task,
             task_version=spec.version,
             data_origin=ds.data_origin(task),
+            fingerprint_source=source,
+            target_model=manifest.target_model + (f"@{manifest.target_revision}" if manifest.target_revision else ""),
+            reference_captioner=manifest.captioner
+            + (f"@{manifest.captioner_revision}" if manifest.captioner_revision else ""),
         ),
         model=model,
+        narrator=_narrator(preds, narrator),
+        predictions_sha256=preds.sha256,
+        gallery={s: int(np.unique(g, axis=0).shape[0]) for s, g in inputs.galleries.items()},
+        gallery_frames={s: int(g.shape[0]) for s, g in inputs.galleries.items()},
         scorer_model=encoder.model_id if encoder is not None else None,
         scorer_revision=encoder.revision if encoder is not None else None,
         floor_pool_version=FLOOR_POOL_VERSION,
@@ -378,7 +492,16 @@ def score_predictions(
         sessions=sorted(set(samples["session_id"])),
         metrics=metrics,
         skipped=skipped,
-        per_frame=per_frame,
+        statistics=Statistics(
+            n_samples=len(head),
+            n_frames=clusters.n_frames,
+            n_sessions=clusters.n_sessions,
+            cluster_unit=clusters.describe(),
+            block_frames=opts.block_frames,
+            session_level=opts.session_level,
+        ),
+        frame_table=_frame_table(results, clusters),
+        per_session=_per_session(results, clusters, inputs.session),
         similarity=similarity,
         evaluation_time_s=round(time.perf_counter() - start, 3),
         created_at=utc_now(),

@@ -191,7 +191,10 @@ class ResultEntry(BaseModel):
     skipped: list[SkippedMetric] = Field(default_factory=list)
     narrator: NarratorMeta | None = Field(None, description="None: the predictions hold no narrations")
     predictions_sha256: str | None = None
-    gallery: dict[str, int] = Field(default_factory=dict, description="retrieval gallery size per stimulus")
+    gallery: dict[str, int] = Field(
+        default_factory=dict, description="retrieval gallery size per stimulus: distinct frame targets ranked among"
+    )
+    gallery_frames: dict[str, int] = Field(default_factory=dict, description="frames of each gallery stimulus")
     statistics: Statistics | None = None
     frame_table: FrameTable | None = None
     per_session: list[SessionMetrics] = Field(default_factory=list)

@@ -206,7 +206,8 @@ def _weighted_median(values: np.ndarray, weights: np.ndarray) -> np.ndarray:
 
 def _statistic(values: np.ndarray, weights: np.ndarray, kind: str) -> np.ndarray:
     if kind == "mean":
-        return (weights @ values) / weights.sum(axis=1)
+        # the same summation for numerator and denominator: a constant column gives exactly its value
+        return np.sum(weights * values, axis=1) / np.sum(weights, axis=1)
     if kind == "median":
         return _weighted_median(values, weights)
     raise ValueError(f"statistic: expected 'mean' or 'median', found {kind!r}")
