@@ -8,8 +8,8 @@ global RNG; inputs are never modified.
 Modules: ``sbert`` (Sec. 4.1, A.4, A.5), ``floor_pools`` (floor sentence pools), ``retrieval``,
 ``cka``, ``knn_purity`` (A.6), ``celltype_probe`` (Sec. 5), ``similarity_matrix`` (Sec. 4.2),
 ``frame_identification`` (real-data track),
-``frame_stats`` (frame-level cluster bootstrap, paired frame differences), ``bootstrap`` and
-``paired_tests`` (sample-level intervals and tests, used by the real-data track), ``metric_registry``
+``frame_stats`` (frame-level cluster bootstrap, paired frame differences), ``bootstrap`` (sample-level
+intervals, used by the real-data track over its draws), ``metric_registry``
 (metric metadata and the groups that compute them).
 """
 
@@ -31,7 +31,6 @@ from neurrator_bench.scorers import (
     floor_pools,
     frame_stats,
     metric_registry,
-    paired_tests,
     similarity_matrix,
 )
 from neurrator_bench.scorers.metric_registry import METRICS, MetricSpec, get_metric, register_metric
@@ -48,7 +47,6 @@ __all__ = [
     "get_metric",
     "knn_purity",
     "metric_registry",
-    "paired_tests",
     "register_metric",
     "retrieval",
     "sbert",

@@ -280,14 +280,6 @@ def cluster_bootstrap(
     return ClusterCI(value=value, low=low, high=high, p_greater=p, n_boot=int(kept.size))
 
 
-def frame_means(values: np.ndarray, clusters: Clusters) -> np.ndarray:
-    """(n_frames,) mean of ``values`` over the samples of each distinct frame."""
-    x = as_finite_array("values", values, ndim=1)
-    check_length("values", x, clusters.n, "clusters")
-    counts = np.bincount(clusters.frame, minlength=clusters.n_frames)
-    return np.bincount(clusters.frame, weights=x, minlength=clusters.n_frames) / counts
-
-
 def frame_medians(values: np.ndarray, clusters: Clusters) -> np.ndarray:
     """(n_frames,) median of ``values`` over the samples of each distinct frame."""
     x = as_finite_array("values", values, ndim=1)
