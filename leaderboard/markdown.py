@@ -1,5 +1,11 @@
 """The leaderboard as markdown: one table per task, for READMEs and model cards.
 
+A row is (model, revision, narrator): the narrator column names how the narrations were made
+(``NarratorMeta.label()``, ``-`` for an entry without narrations), and two narrators of one model are two
+rows. The "vs above" column marks a row whose main score is not significantly different from the row above
+(``≈``, paired block bootstrap over the two entries' frame tables, 95 %), or says "not paired" when the
+two entries cannot be paired (:func:`neurrator_bench.leaderboard.store.pair_adjacent_rows`).
+
 Every string taken from an entry is escaped: HTML special characters become entities, and the markdown
 characters that would start a table cell, code span, emphasis or link are backslash-escaped.
 
@@ -18,6 +24,10 @@ from pathlib import Path, PureWindowsPath
 
 from neurrator_bench.leaderboard.store import (
     CKA_METRIC,
+    NOT_PAIRED_LEGEND,
+    NOT_PAIRED_MARK,
+    NOT_SIGNIFICANT_LEGEND,
+    NOT_SIGNIFICANT_MARK,
     R10_METRIC,
     StoredEntry,
     find_main_metric,
@@ -26,6 +36,7 @@ from neurrator_bench.leaderboard.store import (
     format_parameters,
     format_score,
     group_by_task,
+    pair_adjacent_rows,
     ranked_full_population,
 )
 from neurrator_bench.provenance import origin_badge_text
@@ -86,11 +97,12 @@ def _row(cells: Iterable[str]) -> str:
 
 
 def _cells(s: StoredEntry, floors: Sequence[str]) -> list[str]:
-    """Model name, revision, main metric, main score, floors, R@10, CKA, parameters and n of one entry."""
+    """Model, revision, narrator, main metric, main score, floors, R@10, CKA, parameters and n of one entry."""
     main = find_main_metric(s.entry)
     return [
         escape_markdown(s.model_name),
         escape_markdown(s.revision),
+        escape_markdown(s.narrator),
         escape_markdown(main.name) if main else "-",
         format_score(main),
         *(format_score(find_metric(s.entry, f)) for f in floors),
@@ -104,9 +116,10 @@ def _cells(s: StoredEntry, floors: Sequence[str]) -> list[str]:
 def render_markdown(entries: Iterable[ResultEntry], *, title: str = "neurrator-bench leaderboard") -> str:
     """Render full-population entries as one markdown table per task, best main score first.
 
-    Columns: rank, model, revision, main metric, main score with 95 % CI, each floor, R@10, CKA,
-    parameter count, n (samples behind the main score). Floor models follow in a second, unranked table
-    headed "reference level". Subset entries are left out (they feed the scaling plots).
+    Columns: rank, vs above (``≈``: not significantly different from the row above; "not paired": no
+    paired comparison possible), model, revision, narrator, main metric, main score with 95 % CI, each
+    floor, R@10, CKA, parameter count, n (samples behind the main score). Floor models follow in a second,
+    unranked table headed "reference level". Subset entries are left out (they feed the scaling plots).
 
     Args:
         entries: Validated entries.
@@ -136,12 +149,22 @@ def render_markdown(entries: Iterable[ResultEntry], *, title: str = "neurrator-b
             f"{escape_markdown(ds.data_origin)}); scores with 95 % CI.",
             "",
         ]
-        columns = ["revision", "main metric", "main score", *floors, "R@10", "CKA", "parameters", "n"]
-        align = ["---", "---", "---:", *["---:"] * len(floors), "---:", "---:", "---:", "---:"]
+        columns = ["revision", "narrator", "main metric", "main score", *floors, "R@10", "CKA", "parameters", "n"]
+        align = ["---", "---", "---", "---:", *["---:"] * len(floors), "---:", "---:", "---:", "---:"]
         if models:
-            lines.append(_row(escape_markdown(h) for h in ["#", "model", *columns]))
-            lines.append(_row(["---:", "---", *align]))
-            lines += [_row([str(rank), *_cells(s, floors)]) for rank, s in enumerate(models, start=1)]
+            pairings = pair_adjacent_rows(models)
+            lines.append(_row(escape_markdown(h) for h in ["#", "vs above", "model", *columns]))
+            lines.append(_row(["---:", ":---:", "---", *align]))
+            lines += [
+                _row([str(rank), escape_markdown(pairing.mark), *_cells(s, floors)])
+                for rank, (s, pairing) in enumerate(zip(models, pairings, strict=True), start=1)
+            ]
+            if len(models) > 1:
+                lines += [
+                    "",
+                    f"{escape_markdown(NOT_SIGNIFICANT_MARK)}: {escape_markdown(NOT_SIGNIFICANT_LEGEND)}; "
+                    f"{escape_markdown(NOT_PAIRED_MARK)}: {escape_markdown(NOT_PAIRED_LEGEND)}.",
+                ]
         else:
             lines.append("No ranked model entries.")
         if levels:

@@ -2,7 +2,8 @@
 
 Three figures: headline score vs population size by region (from subset entries carrying
 ``region_group`` and ``n_units``), the cross-population similarity matrix (``entry.similarity``), and
-per-frame scores over a movie (``entry.per_frame``). Every function writes one PNG atomically.
+per-frame means of one metric over each stimulus (``entry.frame_table``). Every function writes one PNG
+atomically.
 """
 
 from __future__ import annotations
@@ -14,8 +15,8 @@ import numpy as np
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
-from neurrator_bench.leaderboard.store import find_main_metric
-from neurrator_bench.schemas.result_entry import FrameScore, ResultEntry, SimilarityMatrix
+from neurrator_bench.leaderboard.store import find_main_metric, metric_order
+from neurrator_bench.schemas.result_entry import FrameTable, ResultEntry, SimilarityMatrix
 
 DPI = 100
 
@@ -118,29 +119,60 @@ def plot_similarity(matrix: SimilarityMatrix, out_path: Path, *, title: str) -> 
     return _save(fig, out_path)
 
 
-def plot_per_frame(frames: Sequence[FrameScore], out_path: Path, *, title: str) -> Path:
-    """Per-frame mean score over the movie, one line per (stimulus, metric).
+def per_frame_series(table: FrameTable, metric: str = "sbert_matched") -> dict[str, tuple[list[int], list[float]]]:
+    """One metric of a frame table as a curve per stimulus.
 
     Args:
-        frames: Per-frame scores (frame index, mean value over ``n`` samples).
+        table: An entry's frame table.
+        metric: A column of ``table.values``.
+
+    Returns:
+        ``{stimulus: (frames, values)}``, stimuli sorted, frames ascending.
+
+    Raises:
+        KeyError: If ``metric`` is not a column of the table; lists the columns present.
+        ValueError: If ``values[metric]`` is not as long as ``frame``.
+    """
+    if metric not in table.values:
+        raise KeyError(f"frame_table.values: no column {metric!r}; present: {metric_order(table.values)}")
+    values = table.values[metric]
+    if not len(table.stimulus) == len(table.frame) == len(values):
+        raise ValueError(
+            f"frame_table: expected stimulus, frame and values[{metric!r}] of one length, found "
+            f"{len(table.stimulus)}, {len(table.frame)} and {len(values)}"
+        )
+    points: dict[str, list[tuple[int, float]]] = {}
+    for stimulus, frame, value in zip(table.stimulus, table.frame, values, strict=True):
+        points.setdefault(stimulus, []).append((frame, value))
+    return {
+        stimulus: ([p[0] for p in sorted(pts)], [p[1] for p in sorted(pts)]) for stimulus, pts in sorted(points.items())
+    }
+
+
+def plot_per_frame(table: FrameTable, out_path: Path, *, metric: str = "sbert_matched", title: str) -> Path:
+    """Per-frame mean of one metric, one line per stimulus.
+
+    Args:
+        table: An entry's frame table (per-frame means of every per-sample metric).
         out_path: PNG file to write.
+        metric: The column plotted.
         title: Figure title.
 
     Returns:
         ``out_path``.
+
+    Raises:
+        KeyError: If ``metric`` is not a column of the table.
     """
-    series: dict[tuple[str, str], list[tuple[int, float]]] = {}
-    for f in frames:
-        series.setdefault((f.stimulus, f.metric), []).append((f.frame, f.value))
+    series = per_frame_series(table, metric)
     fig = Figure(figsize=(7.0, 3.5))
     ax = fig.add_subplot()
-    for (stimulus, metric), pts in sorted(series.items()):
-        pts.sort()
-        ax.plot([p[0] for p in pts], [p[1] for p in pts], linewidth=1.0, label=_plain(f"{stimulus}: {metric}"))
+    for stimulus, (frames, values) in series.items():
+        ax.plot(frames, values, linewidth=1.0, label=_plain(stimulus))
     ax.set_xlabel("frame")
-    ax.set_ylabel("mean score per frame")
+    ax.set_ylabel(_plain(f"{metric}, mean per frame"))
     ax.set_title(_plain(title), fontsize=9)
-    ax.legend(fontsize=7)
+    ax.legend(title="stimulus", fontsize=7)
     ax.grid(alpha=0.3)
     fig.tight_layout()
     return _save(fig, out_path)

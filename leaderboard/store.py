@@ -1,20 +1,35 @@
 """The result store: find and read the entries of a results folder, group them, and pick headline scores.
 
-A results folder holds one JSON file per (model, revision, task, subset) at
-``<results>/<model name, / as __>/<revision>/<task><subset slug>.json`` (see
-:func:`neurrator_bench.schemas.result_entry.entry_path`). The headline ("main") score of an entry is
+A results folder holds one JSON file per (model, revision, task, subset, narrator) at
+``<results>/<model name, / as __>/<revision>/<task><subset slug><narrator slug>.json`` (see
+:func:`neurrator_bench.schemas.result_entry.entry_path`). A leaderboard row is (model, revision, narrator):
+two narrators of one model are two rows, never one. The headline ("main") score of an entry is
 ``sbert_matched`` when present, else ``retrieval_r10``; floors are the metrics named ``sbert_*_floor``.
+Metrics are listed in the metric registry's order (:func:`metric_order`). Adjacent rows of a ranked table
+are compared by a paired block bootstrap over their frame tables (:func:`pair_adjacent_rows`).
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
+from typing import Literal
 
-from neurrator_bench.schemas.result_entry import MetricResult, ResultEntry, read_entry, subset_slug
+import neurrator_bench.scorers  # noqa: F401  (registers every metric in METRICS)
+from neurrator_bench.schemas.result_entry import (
+    FrameTable,
+    MetricResult,
+    NarratorMeta,
+    ResultEntry,
+    narrator_slug,
+    read_entry,
+    subset_slug,
+)
+from neurrator_bench.scorers.frame_stats import PairedDifference, paired_frame_difference
+from neurrator_bench.scorers.metric_registry import METRICS
 
 MAIN_METRICS = ("sbert_matched", "retrieval_r10")
 R10_METRIC = "retrieval_r10"
@@ -22,6 +37,16 @@ CKA_METRIC = "cka_linear"
 FLOOR_PATTERN = re.compile(r"^sbert_[a-z0-9_]+_floor$")
 BUNDLE_MARKER = "UPLOAD.md"
 REFERENCE_KINDS = frozenset({"reference", "neurrator-encoder"})  # model kinds shown as the reference model
+NO_NARRATOR_LABEL = "-"  # narrator label of an entry whose predictions hold no narrations
+PAIR_N_BOOT = 1000  # replicates of the paired bootstrap between adjacent ranked rows
+PAIR_SEED = 0
+NOT_SIGNIFICANT_MARK = "\u2248"  # "≈"
+NOT_PAIRED_MARK = "not paired"
+NOT_SIGNIFICANT_LEGEND = "not significantly different from the row above (paired block bootstrap over frames, 95 %)"
+NOT_PAIRED_LEGEND = (
+    "this row and the row above cannot be paired (a frame table without the main metric, other frames, or "
+    "another main metric)"
+)
 
 
 @dataclass(frozen=True)
@@ -55,6 +80,26 @@ class StoredEntry:
     def subset(self) -> str:
         """The subset slug: ``""`` for the full population, else ``"@region_group=V1,n_units=32"``."""
         return subset_slug(self.entry.subset)
+
+    @property
+    def narrator(self) -> str:
+        """The narrator label (:func:`narrator_label`): ``"llava (llava-hf/llava-1.5-7b-hf)"``, or ``"-"``."""
+        return narrator_label(self.entry.narrator)
+
+
+def narrator_label(narrator: NarratorMeta | None) -> str:
+    """How tables name a narrator: ``NarratorMeta.label()``, or ``"-"`` when the entry has no narrations."""
+    return NO_NARRATOR_LABEL if narrator is None else narrator.label()
+
+
+def row_key(stored: StoredEntry) -> tuple[str, str, str]:
+    """The identity of a leaderboard row: (model slug, revision, narrator label)."""
+    return (model_slug(stored.model_name), stored.revision, stored.narrator)
+
+
+def entry_label(stored: StoredEntry) -> str:
+    """Task, subset and narrator slug of an entry (its file stem): ``"nm1-contiguous-middle~llava"``."""
+    return f"{stored.task}{stored.subset}{narrator_slug(stored.entry.narrator)}"
 
 
 def model_slug(name: str) -> str:
@@ -182,25 +227,45 @@ def find_main_metric(entry: ResultEntry) -> MetricResult | None:
     return None
 
 
+def metric_order(names: Iterable[str], *, headline_first: bool = False) -> list[str]:
+    """``names`` in display order: registered metrics in the registry's order, then unregistered ones sorted.
+
+    The order is the metric registry's (``iter(METRICS)``), so a newly registered metric appears in every
+    table without a change here.
+
+    Args:
+        names: Metric names (repeats are dropped).
+        headline_first: Put the headline metrics (:data:`MAIN_METRICS`, in that order) first.
+
+    Returns:
+        The names, each once.
+    """
+    present = set(names)
+    first = [name for name in MAIN_METRICS if name in present] if headline_first else []
+    registered = [name for name in METRICS if name in present and name not in first]
+    return first + registered + sorted(present - set(first) - set(registered))
+
+
 def floor_names(entries: Iterable[ResultEntry]) -> list[str]:
-    """Sorted names of the floor metrics (``sbert_*_floor``) present in any of ``entries``."""
-    return sorted({m.name for e in entries for m in e.metrics if FLOOR_PATTERN.match(m.name)})
+    """Names of the floor metrics (``sbert_*_floor``) present in any of ``entries``, in :func:`metric_order`."""
+    return metric_order(m.name for e in entries for m in e.metrics if FLOOR_PATTERN.match(m.name))
 
 
 def ranked_full_population(entries: Iterable[StoredEntry]) -> list[StoredEntry]:
     """Full-population entries (empty subset slug) sorted by main score, best first.
 
     Scores of different metrics are never ranked against each other: entries with ``sbert_matched`` come
-    first, then those ranked by ``retrieval_r10``, then those with neither. Ties are broken by model
-    name, then revision, so the order never depends on input order.
+    first, then those ranked by ``retrieval_r10``, then those with neither. Each (model, revision,
+    narrator) is a row of its own. Ties are broken by model name, revision, then narrator label, so the
+    order never depends on input order.
     """
 
-    def key(stored: StoredEntry) -> tuple[int, float, str, str]:
+    def key(stored: StoredEntry) -> tuple[int, float, str, str, str]:
         main = find_main_metric(stored.entry)
         if main is None:
-            return (len(MAIN_METRICS), 0.0, stored.model_name, stored.revision)
+            return (len(MAIN_METRICS), 0.0, stored.model_name, stored.revision, stored.narrator)
         value = main.value if main.higher_is_better else -main.value
-        return (MAIN_METRICS.index(main.name), -value, stored.model_name, stored.revision)
+        return (MAIN_METRICS.index(main.name), -value, stored.model_name, stored.revision, stored.narrator)
 
     return sorted((s for s in entries if s.subset == ""), key=key)
 
@@ -228,3 +293,123 @@ def format_parameters(n_parameters: int | None) -> str:
         if n_parameters >= factor:
             return f"{n_parameters / factor:.1f}{suffix}"
     return str(n_parameters)
+
+
+def frame_values(table: FrameTable, metric: str) -> dict[tuple[str, int], tuple[float, int]]:
+    """One metric of a frame table as ``(stimulus, frame) -> (per-frame mean, block)``.
+
+    Args:
+        table: An entry's frame table.
+        metric: A key of ``table.values``.
+
+    Returns:
+        The mapping :func:`neurrator_bench.scorers.frame_stats.paired_frame_difference` takes.
+
+    Raises:
+        KeyError: If ``metric`` is not a column of the table; lists the columns present.
+        ValueError: If the columns differ in length or a (stimulus, frame) appears twice.
+    """
+    if metric not in table.values:
+        raise KeyError(f"frame_table.values: no column {metric!r}; present: {metric_order(table.values)}")
+    values = table.values[metric]
+    lengths = {len(table.stimulus), len(table.frame), len(table.block), len(values)}
+    if len(lengths) != 1:
+        raise ValueError(
+            f"frame_table: expected stimulus, frame, block and values[{metric!r}] of one length, found "
+            f"{len(table.stimulus)}, {len(table.frame)}, {len(table.block)} and {len(values)}"
+        )
+    out: dict[tuple[str, int], tuple[float, int]] = {}
+    for stimulus, frame, block, value in zip(table.stimulus, table.frame, table.block, values, strict=True):
+        if (stimulus, frame) in out:
+            raise ValueError(f"frame_table: expected one row per (stimulus, frame), found {(stimulus, frame)} twice")
+        out[(stimulus, frame)] = (value, block)
+    return out
+
+
+@dataclass(frozen=True)
+class RowPairing:
+    """How a ranked row compares with the row above it in the main metric.
+
+    Attributes:
+        status: ``"first"`` (no row above), ``"significant"`` (the 95 % paired interval excludes 0),
+            ``"not significant"`` (it includes 0) or ``"not paired"``.
+        difference: The paired difference, row above minus this row (None unless paired).
+        reason: Why the rows could not be paired (``""`` otherwise).
+    """
+
+    status: Literal["first", "significant", "not significant", "not paired"]
+    difference: PairedDifference | None = None
+    reason: str = ""
+
+    @property
+    def mark(self) -> str:
+        """The table mark: ``"≈"`` (not significant), ``"not paired"``, or ``""``."""
+        if self.status == "not significant":
+            return NOT_SIGNIFICANT_MARK
+        return NOT_PAIRED_MARK if self.status == "not paired" else ""
+
+    def describe(self) -> str:
+        """One line for a tooltip: the difference with its interval and p, or why there is none."""
+        d = self.difference
+        if d is not None:
+            return (
+                f"{d.metric}: row above minus this row {d.difference:.4g} [{d.low:.4g}, {d.high:.4g}], "
+                f"two-sided p={d.p_two_sided:.3g}, {d.n_frames} frames, {d.n_boot} block-bootstrap replicates"
+            )
+        return self.reason
+
+
+def pair_rows(
+    upper: StoredEntry, lower: StoredEntry, *, n_boot: int = PAIR_N_BOOT, seed: int = PAIR_SEED
+) -> RowPairing:
+    """Paired block bootstrap of the main metric of two ranked rows (``upper`` is the row above).
+
+    Args:
+        upper: The better-ranked entry.
+        lower: The entry ranked right below it.
+        n_boot: Bootstrap replicates.
+        seed: Base seed of the replicates.
+
+    Returns:
+        A :class:`RowPairing`; ``"not paired"`` (with the reason) when the rows rank by different main
+        metrics, an entry has no frame table or lacks the metric in it, or their frame sets differ.
+    """
+    main_upper, main_lower = find_main_metric(upper.entry), find_main_metric(lower.entry)
+    if main_upper is None or main_lower is None or main_upper.name != main_lower.name:
+        names = [m.name if m else None for m in (main_upper, main_lower)]
+        return RowPairing("not paired", reason=f"the rows rank by different main metrics {names}")
+    metric = main_upper.name
+    tables = [(s, s.entry.frame_table) for s in (upper, lower)]
+    for stored, table in tables:
+        if table is None:
+            return RowPairing("not paired", reason=f"{stored.model_name} ({stored.narrator}): no frame table")
+        if metric not in table.values:
+            return RowPairing(
+                "not paired", reason=f"{stored.model_name} ({stored.narrator}): frame table has no {metric!r} column"
+            )
+    try:
+        a, b = (frame_values(table, metric) for _, table in tables)
+        difference = paired_frame_difference(metric, a, b, n_boot=n_boot, seed=seed)
+    except ValueError as exc:
+        return RowPairing("not paired", reason=str(exc))
+    return RowPairing("significant" if difference.significant else "not significant", difference)
+
+
+def pair_adjacent_rows(
+    ranked: Sequence[StoredEntry], *, n_boot: int = PAIR_N_BOOT, seed: int = PAIR_SEED
+) -> list[RowPairing]:
+    """Compare each row of a ranked table with the row above it (:func:`pair_rows`); the first is ``"first"``.
+
+    Args:
+        ranked: Ranked rows, best first (the ranked models of one task).
+        n_boot: Bootstrap replicates per pair.
+        seed: Base seed of the replicates.
+
+    Returns:
+        One :class:`RowPairing` per row, in order.
+    """
+    pairings = [RowPairing("first")] if ranked else []
+    pairings += [
+        pair_rows(upper, lower, n_boot=n_boot, seed=seed) for upper, lower in zip(ranked, ranked[1:], strict=False)
+    ]
+    return pairings

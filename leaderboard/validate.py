@@ -1,11 +1,16 @@
 """Validate a results folder before anything is rendered or submitted.
 
 Per file: readable JSON without NaN/inf, the shipped JSON Schema and the pydantic model, registered and
-unique metric names, values and CIs inside each metric's registered range (up to float noise:
-:mod:`neurrator_bench.scorers.intervals`), the file at the path its
-content implies. Across files: one dataset (revision, fingerprint, task version) per task, the expected
-fingerprint when given, no duplicate entries (also under a renamed model or a case variant), and nothing
-dropped silently between revisions of a model.
+unique metric names, values, CIs, chance and ceiling inside each metric's registered range (up to float
+noise: :mod:`neurrator_bench.scorers.intervals`), a frame table whose columns are all as long as ``frame``
+with one row per (stimulus, frame) and registered columns inside their range, ``statistics.n_frames``
+equal to the frame table's rows, the file at the path its content implies. Across files: one dataset
+(revision, fingerprint, task version) per task, the expected fingerprint when given, no duplicate entries
+(also under a renamed model or a case variant; entries of different narrators are different entries),
+and nothing dropped silently between revisions of a model.
+
+A metric without an interval and without ``no_interval_reason`` is not reported: problems have no
+severity levels here, and every problem refuses the folder.
 """
 
 from __future__ import annotations
@@ -28,7 +33,15 @@ from neurrator_bench.leaderboard.store import (
     find_stray_json,
     model_slug,
 )
-from neurrator_bench.schemas.result_entry import SCHEMA_FILE, MetricResult, ResultEntry, entry_path, read_entry
+from neurrator_bench.schemas.result_entry import (
+    SCHEMA_FILE,
+    FrameTable,
+    MetricResult,
+    ResultEntry,
+    entry_path,
+    narrator_slug,
+    read_entry,
+)
 from neurrator_bench.scorers.intervals import leq, within
 from neurrator_bench.scorers.metric_registry import METRICS
 
@@ -118,7 +131,7 @@ def _metric_problems(path: Path, metric: MetricResult) -> list[Problem]:
     # Bounds are compared up to float noise (a few ulps, relative; neurrator_bench.scorers.intervals):
     # a bound and a value that are the same quantity summed in another order must not fail here, while a
     # real violation (ci_low 0.35 > value 0.30) is many orders of magnitude above the tolerance.
-    for field in ("value", "ci_low", "ci_high"):
+    for field in ("value", "ci_low", "ci_high", "chance", "ceiling"):
         value = getattr(metric, field)
         if value is not None and not within(value, low, high):
             problems.append(
@@ -153,6 +166,56 @@ def _metric_problems(path: Path, metric: MetricResult) -> list[Problem]:
     return problems
 
 
+def _frame_table_problems(path: Path, entry: ResultEntry, table: FrameTable) -> list[Problem]:
+    """Columns of one length, one row per (stimulus, frame), registered columns in range, n_frames agreeing."""
+    n_rows = len(table.frame)
+    problems = []
+    columns = {"stimulus": table.stimulus, "block": table.block, "n": table.n}
+    columns.update({f"values.{name}": values for name, values in table.values.items()})
+    for name, column in columns.items():
+        if len(column) != n_rows:
+            problems.append(
+                Problem(
+                    path,
+                    f"frame_table: column {name!r} expected as long as 'frame' ({n_rows} rows), found {len(column)}",
+                )
+            )
+    seen: set[tuple[str, int]] = set()
+    for key in zip(table.stimulus, table.frame, strict=False):
+        if key in seen:
+            problems.append(Problem(path, f"frame_table: expected one row per (stimulus, frame), found {key} twice"))
+            break
+        seen.add(key)
+    for i, n in enumerate(table.n):
+        if n < 1:
+            problems.append(
+                Problem(path, f"frame_table: column 'n' expected >= 1 sample per frame, found {n} at row {i}")
+            )
+            break
+    for name, values in table.values.items():
+        if name not in METRICS:
+            continue  # a column without a registered range is checked for length only
+        low, high = METRICS.get(name).value_range
+        bad = next(((i, v) for i, v in enumerate(values) if not within(v, low, high)), None)
+        if bad is not None:
+            problems.append(
+                Problem(
+                    path,
+                    f"frame_table: column 'values.{name}' expected within the value range [{low}, {high}], found "
+                    f"{bad[1]} at row {bad[0]}",
+                )
+            )
+    stats = entry.statistics
+    if stats is not None and stats.n_frames != n_rows:
+        problems.append(
+            Problem(
+                path,
+                f"statistics: field 'n_frames' expected {n_rows} (rows of frame_table), found {stats.n_frames}",
+            )
+        )
+    return problems
+
+
 def _entry_problems(results_dir: Path, path: Path, entry: ResultEntry) -> list[Problem]:
     problems: list[Problem] = []
     seen: set[str] = set()
@@ -173,6 +236,8 @@ def _entry_problems(results_dir: Path, path: Path, entry: ResultEntry) -> list[P
             problems.append(
                 Problem(path, f"similarity: expected a {n}x{n} matrix for {n} names, found row lengths {shapes}")
             )
+    if entry.frame_table is not None:
+        problems.extend(_frame_table_problems(path, entry, entry.frame_table))
     try:
         created_at(entry)
     except ValueError as exc:
@@ -183,8 +248,8 @@ def _entry_problems(results_dir: Path, path: Path, entry: ResultEntry) -> list[P
             Problem(
                 path,
                 f"file path does not match its content (model {entry.model.name!r}, revision "
-                f"{entry.model.revision!r}, task {entry.dataset.task!r}, subset {entry.subset.model_dump()}): "
-                f"expected {expected}",
+                f"{entry.model.revision!r}, task {entry.dataset.task!r}, subset {entry.subset.model_dump()}, "
+                f"narrator slug {narrator_slug(entry.narrator)!r}): expected {expected}",
             )
         )
     return problems
@@ -228,23 +293,25 @@ def _dataset_problems(entries: Sequence[StoredEntry], expected: Mapping[str, str
 
 def _duplicate_problems(entries: Sequence[StoredEntry]) -> list[Problem]:
     problems = []
-    by_key: dict[tuple[str, str, str, str], StoredEntry] = {}
-    by_content: dict[tuple[str, str, str], StoredEntry] = {}
+    by_key: dict[tuple[str, str, str, str, str], StoredEntry] = {}
+    by_content: dict[tuple[str, str, str, str], StoredEntry] = {}
     for stored in entries:
-        key = (model_slug(stored.model_name).casefold(), stored.revision.casefold(), stored.task, stored.subset)
+        slug = narrator_slug(stored.entry.narrator)
+        key = (model_slug(stored.model_name).casefold(), stored.revision.casefold(), stored.task, stored.subset, slug)
         other = by_key.setdefault(key, stored)
         if other is not stored:
             problems.append(
                 Problem(
                     stored.path,
                     f"duplicate entry: same model {stored.model_name!r}, revision {stored.revision!r}, task "
-                    f"{stored.task!r}, subset {stored.subset!r} (up to case) as {other.path}",
+                    f"{stored.task!r}, subset {stored.subset!r}, narrator {stored.narrator!r} (up to case) as "
+                    f"{other.path}",
                     (other.path,),
                 )
             )
             continue
         metrics = json.dumps([m.model_dump() for m in stored.entry.metrics], sort_keys=True)
-        first = by_content.setdefault((stored.task, stored.subset, metrics), stored)
+        first = by_content.setdefault((stored.task, stored.subset, slug, metrics), stored)
         if model_slug(first.model_name).casefold() != model_slug(stored.model_name).casefold():
             problems.append(
                 Problem(
@@ -276,7 +343,7 @@ def skipped_covers(skipped_names: Sequence[str], metric: str) -> bool:
 
 
 def _dropped_problems(entries: Sequence[StoredEntry]) -> list[Problem]:
-    """Metrics and task/subset entries present in an earlier revision of a model must not vanish later."""
+    """Metrics and task/subset/narrator entries present in an earlier revision of a model must not vanish later."""
     problems = []
     by_model: dict[str, list[StoredEntry]] = {}
     for stored in entries:
@@ -287,9 +354,9 @@ def _dropped_problems(entries: Sequence[StoredEntry]) -> list[Problem]:
         for stored in ordered:
             revision_time.setdefault(stored.revision, created_at(stored.entry))
         revisions = list(revision_time)
-        by_revision: dict[str, dict[tuple[str, str], StoredEntry]] = {r: {} for r in revisions}
+        by_revision: dict[str, dict[tuple[str, str, str], StoredEntry]] = {r: {} for r in revisions}
         for stored in ordered:
-            by_revision[stored.revision][(stored.task, stored.subset)] = stored
+            by_revision[stored.revision][(stored.task, stored.subset, narrator_slug(stored.entry.narrator))] = stored
         for i, later in enumerate(revisions[1:], start=1):
             later_entries = by_revision[later]
             any_later = next(iter(later_entries.values()))
@@ -300,8 +367,10 @@ def _dropped_problems(entries: Sequence[StoredEntry]) -> list[Problem]:
                         problems.append(
                             Problem(
                                 any_later.path,
-                                f"task {key[0]!r} subset {key[1]!r} of revision {earlier!r} ({old.path}) is "
-                                f"missing from later revision {later!r}: dropped silently",
+                                f"task {key[0]!r} subset {key[1]!r}"
+                                + (f" narrator {old.narrator!r}" if key[2] else "")
+                                + f" of revision {earlier!r} ({old.path}) is missing from later revision "
+                                f"{later!r}: dropped silently",
                                 (old.path,),
                             )
                         )
@@ -327,7 +396,7 @@ def validate_results(results_dir: Path, *, expected_fingerprints: Mapping[str, s
     """Check every entry of a results folder and the entries against each other.
 
     Args:
-        results_dir: The results folder (``<model>/<revision>/<task><subset>.json`` below it).
+        results_dir: The results folder (``<model>/<revision>/<task><subset><narrator>.json`` below it).
         expected_fingerprints: Optional ``{task: dataset fingerprint}``; an entry of such a task with another
             fingerprint is a problem.
 

@@ -201,16 +201,59 @@ def leaderboard_submit(model_dir: Path, repo_id: str, offline: bool) -> None:
 
 
 @click.command()
-@click.argument("results_dir", type=click.Path(path_type=Path, exists=True, file_okay=False))
-@click.option("--task", default=None, help="Only this task.")
+@click.argument("results_dir", required=False, type=click.Path(path_type=Path, exists=True, file_okay=False))
+@click.option("--task", default=None, help="Only this task (not with --paired).")
 @click.option("--width", type=int, default=140, show_default=True)
-def compare(results_dir: Path, task: str | None, width: int) -> None:
-    """Reference model and baselines side by side with CIs.
+@click.option(
+    "--paired",
+    nargs=2,
+    type=click.Path(path_type=Path, exists=True, dir_okay=False),
+    default=None,
+    metavar="A.json B.json",
+    help="Compare two entry files frame by frame (paired block bootstrap) instead of a results folder.",
+)
+@click.option("--metric", "metrics", multiple=True, help="With --paired: only this metric (repeatable).")
+@click.option("--n-boot", type=int, default=None, help="With --paired: bootstrap replicates (default 1000).")
+@click.option("--seed", type=int, default=None, help="With --paired: base seed of the replicates (default 0).")
+def compare(
+    results_dir: Path | None,
+    task: str | None,
+    width: int,
+    paired: tuple[Path, Path] | None,
+    metrics: tuple[str, ...],
+    n_boot: int | None,
+    seed: int | None,
+) -> None:
+    """Reference model and baselines side by side with CIs, or two entries paired frame by frame.
 
-    Example: neurrator-bench compare results --task nm1-contiguous-middle
+    Without --paired: one column per model and narrator (latest revision) of RESULTS_DIR. With --paired
+    A.json B.json: one row per metric of both frame tables: A, B, the mean per-frame difference with its
+    95 % paired block-bootstrap interval, the two-sided p and the number of frames.
+
+    Examples: neurrator-bench compare results --task nm1-contiguous-middle;
+    neurrator-bench compare --paired results/a/main/nm1-contiguous-middle.json results/b/main/nm1-contiguous-middle.json
     """
-    from neurrator_bench.leaderboard.compare import render_compare
+    from neurrator_bench.leaderboard.compare import render_compare, render_paired
 
+    if paired:
+        if results_dir is not None or task is not None:
+            raise click.UsageError("--paired compares two entry files: give no RESULTS_DIR and no --task with it")
+        try:
+            text = render_paired(
+                *paired,
+                metrics=list(metrics) or None,
+                n_boot=1000 if n_boot is None else n_boot,
+                seed=0 if seed is None else seed,
+                width=width,
+            )
+        except (NeurratorError, KeyError, ValueError) as exc:
+            fail(exc)
+        click.echo(text)
+        return
+    if metrics or n_boot is not None or seed is not None:
+        raise click.UsageError("--metric, --n-boot and --seed apply to --paired only")
+    if results_dir is None:
+        raise click.UsageError("give RESULTS_DIR, or --paired A.json B.json")
     try:
         click.echo(render_compare(results_dir, task=task, width=width))
     except (NeurratorError, KeyError, ValueError) as exc:

@@ -1,4 +1,4 @@
-"""Fabricated, valid result entries for the leaderboard tests (several models, revisions, tasks, subsets)."""
+"""Fabricated, valid result entries for the leaderboard tests (models, revisions, tasks, subsets, narrators)."""
 
 from __future__ import annotations
 
@@ -6,12 +6,15 @@ from pathlib import Path
 
 from neurrator_bench.schemas.result_entry import (
     DatasetRef,
-    FrameScore,
+    FrameTable,
     MetricResult,
     ModelMeta,
+    NarratorMeta,
     ResultEntry,
+    SessionMetrics,
     SimilarityMatrix,
     SkippedMetric,
+    Statistics,
     Subset,
     write_entry,
 )
@@ -27,6 +30,19 @@ SBERT_METRICS = (
     "sbert_delta_word_salad",
 )
 RETRIEVAL_METRICS = ("retrieval_r1", "retrieval_r10", "retrieval_median_rank", "cka_linear")
+GALLERY = 900  # retrieval candidates of the fabricated test set
+RETRIEVAL_NARRATOR = NarratorMeta(kind="retrieval", decoding="nearest training caption")
+LLAVA_NARRATOR = NarratorMeta(
+    kind="llava",
+    model_id="llava-hf/llava-1.5-7b-hf",
+    revision="a272c74",
+    prompt="USER: <image>\nDescribe the image in one sentence. ASSISTANT:",
+    max_new_tokens=32,
+    decoding="greedy",
+)
+LLAVA_LABEL = "llava (llava-hf/llava-1.5-7b-hf)"
+PREDICTIONS_SHA256 = "5f" * 32
+CHANCE = {"retrieval_r1": 1 / GALLERY, "retrieval_r10": 10 / GALLERY, "retrieval_median_rank": (GALLERY + 1) / 2}
 # (name, kind, parameters, revisions with created_at, headline score)
 MODELS = (
     (
@@ -54,6 +70,12 @@ def metric(name: str, value: float, *, n: int = 200, half: float | None = 0.02, 
         n_boot=0 if half is None else 1000,
         higher_is_better=not lower_better,
         p_value=p,
+        p_test=None if p is None else "one-sided block bootstrap vs floor",
+        chance=CHANCE.get(name),
+        n_frames=200,
+        n_sessions=1,
+        interval=None if half is None else "frame-blocks",
+        no_interval_reason="one fit on the whole test set" if half is None else None,
     )
 
 
@@ -84,13 +106,15 @@ def make_entry(
     subset: Subset | None = None,
     metrics: list[MetricResult] | None = None,
     skipped: list[SkippedMetric] | None = None,
-    per_frame: list[FrameScore] | None = None,
+    frame_table: FrameTable | None = None,
     similarity: SimilarityMatrix | None = None,
     fingerprint: str | None = None,
     license: str | None = "MIT",  # noqa: A002
     url: str | None = None,
+    narrator: NarratorMeta | None = RETRIEVAL_NARRATOR,
 ) -> ResultEntry:
-    """One valid entry with every field filled."""
+    """One valid entry with every field filled (statistics count the frame table's rows when given)."""
+    n_frames = 200 if frame_table is None else len(frame_table.frame)
     return ResultEntry(
         package_version="0.1.0",
         git_hash="0123abc",
@@ -100,6 +124,8 @@ def make_entry(
             fingerprint=fingerprint or FINGERPRINTS.get(task, f"fp-{task}"),
             task=task,
             task_version=1,
+            target_model="openai/clip-vit-large-patch14-336",
+            reference_captioner="Salesforce/blip2-opt-2.7b",
         ),
         model=ModelMeta(
             name=model,
@@ -117,7 +143,18 @@ def make_entry(
         sessions=["791319847"],
         metrics=full_metrics(score) if metrics is None else metrics,
         skipped=skipped or [],
-        per_frame=per_frame or [],
+        narrator=None if narrator is None else narrator.model_copy(deep=True),
+        predictions_sha256=PREDICTIONS_SHA256,
+        gallery={"natural_movie_one": GALLERY},
+        statistics=Statistics(
+            n_samples=10 * n_frames,
+            n_frames=n_frames,
+            n_sessions=1,
+            cluster_unit="30-frame blocks (movies), single images (scenes)",
+            block_frames=30,
+        ),
+        frame_table=frame_table,
+        per_session=[SessionMetrics(session_id="791319847", n=10 * n_frames, values={"sbert_matched": score})],
         similarity=similarity,
         evaluation_time_s=12.5,
         created_at=created_at,
@@ -125,12 +162,22 @@ def make_entry(
     )
 
 
-def per_frame_curve(n_frames: int = 30, stimulus: str = "natural_movie_one") -> list[FrameScore]:
-    """A smooth per-frame sbert_matched curve over ``n_frames`` frames."""
-    return [
-        FrameScore(stimulus=stimulus, frame=f, metric="sbert_matched", value=0.4 + 0.2 * ((f % 10) / 10), n=10)
-        for f in range(n_frames)
-    ]
+def frame_curve(
+    n_frames: int = 30, stimulus: str = "natural_movie_one", *, offset: float = 0.0, first_frame: int = 0
+) -> FrameTable:
+    """A frame table: per-frame ``sbert_matched`` ``0.4 + 0.02 * (f % 10) + offset``, blocks of 5 frames.
+
+    ``retrieval_r10`` is half of it. ``first_frame`` shifts the frame indices (another frame set).
+    """
+    frames = list(range(first_frame, first_frame + n_frames))
+    matched = [0.4 + 0.02 * (f % 10) + offset for f in frames]
+    return FrameTable(
+        stimulus=[stimulus] * n_frames,
+        frame=frames,
+        block=[f // 5 for f in frames],
+        n=[10] * n_frames,
+        values={"sbert_matched": matched, "retrieval_r10": [v / 2 for v in matched]},
+    )
 
 
 def similarity_matrix(names: tuple[str, ...] = ("VISp", "VISl", "VISal")) -> SimilarityMatrix:
@@ -157,7 +204,7 @@ def valid_entries() -> list[ResultEntry]:
                         kind=kind,
                         n_parameters=params,
                         created_at=when,
-                        per_frame=per_frame_curve() if kind == "reference" and t == 0 else None,
+                        frame_table=frame_curve(offset=s - 0.5) if kind == "reference" and t == 0 else None,
                         similarity=similarity_matrix() if kind == "reference" and t == 0 else None,
                         url="https://example.org/neurrator" if kind == "reference" else None,
                     )
@@ -186,6 +233,7 @@ def valid_entries() -> list[ResultEntry]:
             metrics=retrieval_only,
             skipped=[SkippedMetric(name="sbert", reason="model produces embeddings, not narrations")],
             created_at="2026-01-12T10:00:00+00:00",
+            narrator=None,
         )
     )
     return entries
@@ -193,7 +241,7 @@ def valid_entries() -> list[ResultEntry]:
 
 def evil_entry() -> ResultEntry:
     """A valid entry whose free-text fields carry an HTML injection attempt."""
-    return make_entry(
+    entry = make_entry(
         "evil-model",
         "main",
         TASKS[0],
@@ -202,11 +250,18 @@ def evil_entry() -> ResultEntry:
         license=EVIL,
         url="javascript:alert(1)",
         created_at="2026-01-13T10:00:00+00:00",
-        per_frame=per_frame_curve(5, stimulus=EVIL),
+        frame_table=frame_curve(5, stimulus=EVIL),
         similarity=similarity_matrix((EVIL, "VISl")),
         skipped=[SkippedMetric(name="celltype", reason=EVIL)],
         subset=None,
+        narrator=NarratorMeta(kind="llava", model_id=EVIL, prompt=EVIL, decoding=EVIL),
     )
+    entry.dataset.target_model = EVIL
+    entry.dataset.reference_captioner = EVIL
+    entry.statistics.cluster_unit = EVIL
+    entry.per_session[0].session_id = EVIL
+    entry.metrics[0].p_test = EVIL
+    return entry
 
 
 def write_entries(results_dir: Path, entries: list[ResultEntry]) -> list[Path]:

@@ -10,7 +10,7 @@ from rich.table import Table
 
 from neurrator_bench.errors import ResultEntryError
 from neurrator_bench.leaderboard.compare import compare_table, render_compare
-from tests.leaderboard.entries import TASKS, write_valid_set
+from tests.leaderboard.entries import RETRIEVAL_METRICS, SBERT_METRICS, TASKS, write_valid_set
 
 
 @pytest.fixture(scope="module")
@@ -71,3 +71,14 @@ def test_origin_is_marked_beside_each_task(tmp_path: Path) -> None:
     write_entry(tmp_path / "real", entry)
     text = render_compare(tmp_path / "real", width=160)
     assert TASKS[0] in text and "SIMULATED" not in text and "NOT VERIFIED" not in text
+
+
+def test_metric_rows_follow_the_registry_headline_first(results: Path) -> None:
+    from neurrator_bench.scorers.metric_registry import METRICS
+
+    table = compare_table(results, task=TASKS[1])
+    labels = [str(cell).strip() for cell in table.columns[0]._cells]
+    present = set(SBERT_METRICS + RETRIEVAL_METRICS)
+    registry_order = [name for name in METRICS if name in present and name not in ("sbert_matched", "retrieval_r10")]
+    assert labels[1:] == ["sbert_matched", "retrieval_r10", *registry_order]
+    assert len(registry_order) == 7

@@ -44,11 +44,11 @@ def _table(index: str, task: str) -> str:
 
 
 def _first_cells(rows_html: str) -> list[tuple[str, str]]:
-    """(first cell text, model name) of every row."""
+    """(first cell text, model name) of every row (the second cell is "vs above")."""
     out = []
     for row in re.findall(r"<tr[^>]*>(.*?)</tr>", rows_html, re.S):
         cells = [html.unescape(re.sub("<[^>]+>", "", c)) for c in re.findall(r"<td[^>]*>(.*?)</td>", row, re.S)]
-        out.append((cells[0], cells[1]))
+        out.append((cells[0], cells[2]))
     return out
 
 
@@ -89,7 +89,7 @@ def test_index_ranks_models_and_shows_floors_as_reference_lines(site: Path) -> N
 def test_markdown_ranks_models_and_lists_floors_unranked(site: Path) -> None:
     md = (site / "leaderboard.md").read_text(encoding="utf-8")
     nm1 = re.split(rf"## {re.escape(TASKS[0])}(?: \([A-Z ]+\))?\n", md)[1].split("\n## ")[0]
-    ranked = re.findall(r"^\| (\d+) \| ([^|]+) \|", nm1, re.M)
+    ranked = re.findall(r"^\| (\d+) \| [^|]* \| ([^|]+) \|", nm1, re.M)
     assert [(r, n.strip()) for r, n in ranked] == [
         ("1", "neurrator/reference"),
         ("2", "neurrator/reference"),
@@ -98,8 +98,8 @@ def test_markdown_ranks_models_and_lists_floors_unranked(site: Path) -> None:
         ("5", "retrieval-only"),
     ]
     levels = nm1.split("Reference levels")[1]
-    assert levels.splitlines()[2].startswith("| reference level | revision | main metric |")
-    assert "| floor-most-frequent-caption | main | sbert\\_matched | 0.900 [0.880, 0.920] |" in levels
+    assert levels.splitlines()[2].startswith("| reference level | revision | narrator | main metric |")
+    assert "| floor-most-frequent-caption | main | retrieval | sbert\\_matched | 0.900 [0.880, 0.920] |" in levels
     assert "| floor-random-caption | main |" in levels
     assert "floor-" not in nm1.split("Reference levels")[0]
     rows = [line for line in md.splitlines() if line.startswith("|")]

@@ -13,7 +13,7 @@ import pytest
 
 from neurrator_bench.errors import ResultEntryError
 from neurrator_bench.leaderboard.markdown import escape_markdown, render_markdown
-from neurrator_bench.leaderboard.plots import scaling_points
+from neurrator_bench.leaderboard.plots import per_frame_series, plot_per_frame, scaling_points
 from neurrator_bench.leaderboard.site import SITE_MARKER, build_site
 from neurrator_bench.leaderboard.store import (
     find_main_metric,
@@ -23,7 +23,17 @@ from neurrator_bench.leaderboard.store import (
     load_entries,
     ranked_full_population,
 )
-from tests.leaderboard.entries import EVIL, TASKS, make_entry, valid_entries, write_entries, write_valid_set
+from neurrator_bench.schemas.result_entry import FrameTable
+from tests.leaderboard.entries import (
+    EVIL,
+    PREDICTIONS_SHA256,
+    TASKS,
+    frame_curve,
+    make_entry,
+    valid_entries,
+    write_entries,
+    write_valid_set,
+)
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 
@@ -87,10 +97,11 @@ def test_index_shows_main_score_floors_r10_cka_params_n(site: Path) -> None:
     index = (site / "index.html").read_text(encoding="utf-8")
     row = re.search(r"<tr><td[^>]*>1</td>.*?</tr>", index).group(0)
     cells = [html.unescape(c) for c in re.findall(r"<td[^>]*>(.*?)</td>", row)]
-    assert re.sub("<[^>]+>", "", cells[1]) == "neurrator/reference"
-    assert cells[2:6] == ["v2", "reference", "sbert_matched", "0.650 [0.630, 0.670]"]
-    assert cells[6:9] == ["0.080 [0.060, 0.100]", "0.210 [0.190, 0.230]", "0.120 [0.100, 0.140]"]  # floors
-    assert cells[9:] == ["0.325 [0.305, 0.345]", "0.217", "12.3M", "200"]  # R@10, CKA, parameters, n
+    assert cells[1] == ""  # "vs above": nothing above the first row
+    assert re.sub("<[^>]+>", "", cells[2]) == "neurrator/reference"
+    assert cells[3:8] == ["v2", "retrieval", "reference", "sbert_matched", "0.650 [0.630, 0.670]"]
+    assert cells[8:11] == ["0.080 [0.060, 0.100]", "0.210 [0.190, 0.230]", "0.120 [0.100, 0.140]"]  # floors
+    assert cells[11:] == ["0.325 [0.305, 0.345]", "0.217", "12.3M", "200"]  # R@10, CKA, parameters, n
     assert 'data-sort="12300000"' in row
 
 
@@ -167,9 +178,11 @@ def test_escape_markdown() -> None:
 
 def test_render_markdown_tables_and_escaping() -> None:
     text = render_markdown(valid_entries())
-    assert text.count("| # | model |".replace("#", "\\#")) == len(TASKS)
-    assert "| 1 | neurrator/reference | v2 | sbert\\_matched | 0.650 [0.630, 0.670] |" in text
-    assert "| 5 | retrieval-only | main | retrieval\\_r10 | 0.250 [0.230, 0.270] | - | - | - |" in text
+    assert text.count("| \\# | vs above | model | revision | narrator |") == len(TASKS)
+    assert "| 1 |  | neurrator/reference | v2 | retrieval | sbert\\_matched | 0.650 [0.630, 0.670] |" in text
+    assert "| 2 |  | neurrator/reference | v1 | retrieval | sbert\\_matched | 0.620 [0.600, 0.640] |" in text
+    row = "| 5 | not paired | retrieval-only | main | - | retrieval\\_r10 | 0.250 [0.230, 0.270] | - | - | - |"
+    assert row in text
     evil = make_entry("m", "main", "t|x<b>", fingerprint="fp|<i>")
     md = render_markdown([evil])
     assert "## t\\|x&lt;b&gt;" in md and "fingerprint fp\\|&lt;i&gt;" in md
@@ -208,3 +221,69 @@ def test_scaling_points_by_region() -> None:
     assert [p[0] for p in points["V1"]] == [8, 32, 128]
     assert [p[1] for p in points["V1"]] == [0.5, 0.6, 0.7]
     assert points["V1"][0][2:] == pytest.approx((0.48, 0.52))
+
+
+def test_model_page_shows_narrator_scoring_statistics_and_sessions(site: Path) -> None:
+    page = (site / "models/neurrator__reference.html").read_text(encoding="utf-8")
+    for item in (
+        "<dt>narrator</dt><dd>retrieval</dd>",
+        "<dt>decoding</dt><dd>nearest training caption</dd>",
+        f"<dt>predictions sha256</dt><dd>{PREDICTIONS_SHA256}</dd>",
+        "<dt>fingerprint source</dt><dd>embedded</dd>",
+        "<dt>target model</dt><dd>openai/clip-vit-large-patch14-336</dd>",
+        "<dt>reference captioner</dt><dd>Salesforce/blip2-opt-2.7b</dd>",
+        "<dt>retrieval gallery</dt><dd>natural_movie_one: 900 frames</dd>",
+        "<dt>frames</dt><dd>30</dd><dt>samples</dt><dd>300</dd><dt>sessions</dt><dd>1</dd>",
+        "<dt>cluster unit</dt><dd>30-frame blocks (movies), single images (scenes)</dd>",
+    ):
+        assert item in page, item
+    assert page.count('<table class="sortable per-session">') == 2 + 2 + 6
+    session_row = '<tr><td data-sort="791319847">791319847</td><td class="num" data-sort="300">300</td>'
+    assert session_row + '<td class="num" data-sort="0.65">0.650</td></tr>' in page  # v2 nm1, sbert_matched
+    metric_table = re.search(r'<table class="sortable metrics">.*?</table>', page, re.S)[0]
+    heads = re.findall(r"<th [^>]*>(.*?)</th>", metric_table)
+    assert heads[:4] == ["metric", "value", "95 % CI", "interval"] and "chance" in heads and "ceiling" in heads
+    rows = {
+        re.sub("<[^>]+>", "", cells[0]): cells
+        for row in re.findall(r"<tr>(.*?)</tr>", metric_table, re.S)
+        if (cells := re.findall(r"<td[^>]*>(.*?)</td>", row))
+    }
+    assert list(rows)[:2] == ["sbert_matched", "retrieval_r10"]  # headline first, then the registry's order
+    r10 = dict(zip(heads, rows["retrieval_r10"], strict=True))
+    assert (r10["interval"], r10["chance"], r10["ceiling"], r10["frames"]) == ("frame-blocks", "0.01111", "-", "200")
+    assert r10["direction"] == "higher is better" and "A.6 (Tables A2, A3); chance: 10/m" in r10["meaning"]
+    cka = dict(zip(heads, rows["cka_linear"], strict=True))
+    assert (cka["95 % CI"], cka["interval"]) == ("-", "none: one fit on the whole test set")
+    assert 'title="none: one fit on the whole test set">-</td>' in metric_table
+    assert dict(zip(heads, rows["sbert_word_salad_floor"], strict=True))["direction"] == "floor (reference level)"
+
+
+def test_evil_narrator_and_statistics_are_escaped(site: Path) -> None:
+    page = (site / "models/evil-model.html").read_text(encoding="utf-8")
+    escaped = html.escape(EVIL)
+    for field in ("narrator model", "narrator prompt", "decoding", "target model", "reference captioner"):
+        assert f"<dt>{field}</dt><dd>{escaped}</dd>" in page, field
+    assert f"<dt>cluster unit</dt><dd>{escaped}</dd>" in page
+    assert f'<td data-sort="{escaped}">{escaped}</td>' in page  # session id and p test
+    assert "<img src=x" not in page
+    index = (site / "index.html").read_text(encoding="utf-8")
+    assert f'<td class="narrator" data-sort="llava ({escaped})">llava ({escaped})</td>' in index
+
+
+def test_per_frame_series_and_plot(tmp_path: Path) -> None:
+    movie, scenes = frame_curve(3, "natural_movie_one"), frame_curve(2, "natural_scenes")
+    both = FrameTable(
+        stimulus=scenes.stimulus + movie.stimulus,
+        frame=[1, 0, 2, 1, 0],
+        block=scenes.block + movie.block,
+        n=scenes.n + movie.n,
+        values={"sbert_matched": [0.9, 0.8, 0.3, 0.2, 0.1], "retrieval_r10": [0.0] * 5},
+    )
+    series = per_frame_series(both)
+    assert series == {"natural_movie_one": ([0, 1, 2], [0.1, 0.2, 0.3]), "natural_scenes": ([0, 1], [0.8, 0.9])}
+    assert per_frame_series(both, "retrieval_r10")["natural_scenes"] == ([0, 1], [0.0, 0.0])
+    with pytest.raises(KeyError, match=r"no column 'knn_purity'; present: \['retrieval_r10', 'sbert_matched'\]"):
+        plot_per_frame(both, tmp_path / "x.png", metric="knn_purity", title="t")
+    assert not (tmp_path / "x.png").exists()
+    out = plot_per_frame(both, tmp_path / "per-frame.png", title="$x$ per frame")
+    assert out.read_bytes().startswith(PNG_MAGIC)

@@ -13,7 +13,17 @@ import pytest
 from neurrator_bench.errors import ResultEntryError
 from neurrator_bench.leaderboard.validate import Problem, raise_if_invalid, skipped_covers, validate_results
 from neurrator_bench.schemas.result_entry import SkippedMetric, entry_path, write_entry
-from tests.leaderboard.entries import EVIL, FINGERPRINTS, TASKS, full_metrics, make_entry, metric, write_valid_set
+from tests.leaderboard.entries import (
+    EVIL,
+    FINGERPRINTS,
+    LLAVA_NARRATOR,
+    TASKS,
+    frame_curve,
+    full_metrics,
+    make_entry,
+    metric,
+    write_valid_set,
+)
 
 RIDGE_NM1 = Path("ridge/main/nm1-contiguous-middle.json")
 
@@ -287,3 +297,80 @@ def test_float_noise_in_a_stored_entry_is_tolerated_a_real_gap_is_not(results: P
     assert validate_results(results) == []
     edit_json(path, lambda d: d["metrics"][0].__setitem__("ci_low", value * (1 + 1e-9)))
     only(validate_results(results), r"metric 'sbert_matched': expected ci_low <= value, found ci_low 0.41")
+
+
+def _ridge_with_frame_table(results: Path) -> Path:
+    entry = make_entry(
+        "ridge",
+        "main",
+        TASKS[0],
+        score=0.41,
+        n_parameters=480_000,
+        frame_table=frame_curve(),
+        created_at="2026-01-10T10:00:00+00:00",
+    )
+    path = write_entry(results, entry)
+    assert validate_results(results) == []
+    return path
+
+
+def test_rejects_frame_table_columns_of_other_lengths(results: Path) -> None:
+    path = _ridge_with_frame_table(results)
+
+    def change(d: dict) -> None:
+        d["frame_table"]["values"]["sbert_matched"].pop()
+        d["frame_table"]["block"].append(9)
+
+    edit_json(path, change)
+    problems = validate_results(results)
+    assert {p.path for p in problems} == {path}
+    only(problems, r"frame_table: column 'values.sbert_matched' expected as long as 'frame' \(30 rows\), found 29")
+    only(problems, r"frame_table: column 'block' expected as long as 'frame' \(30 rows\), found 31")
+
+
+def test_rejects_n_frames_that_disagree_with_the_frame_table(results: Path) -> None:
+    path = _ridge_with_frame_table(results)
+    edit_json(path, lambda d: d["statistics"].__setitem__("n_frames", 200))
+    problem = only(validate_results(results), r"statistics: field 'n_frames' expected 30 \(rows of frame_table\)")
+    assert problem.path == path and problem.message.endswith("found 200")
+
+
+def test_rejects_repeated_frames_and_out_of_range_frame_values(results: Path) -> None:
+    path = _ridge_with_frame_table(results)
+
+    def change(d: dict) -> None:
+        d["frame_table"]["frame"][1] = 0
+        d["frame_table"]["values"]["retrieval_r10"][3] = 1.5
+        d["frame_table"]["n"][4] = 0
+
+    edit_json(path, change)
+    problems = validate_results(results)
+    only(problems, r"frame_table: expected one row per \(stimulus, frame\), found \('natural_movie_one', 0\) twice")
+    only(problems, r"column 'values.retrieval_r10' expected within the value range \[0.0, 1.0\], found 1.5 at row 3")
+    only(problems, r"frame_table: column 'n' expected >= 1 sample per frame, found 0 at row 4")
+
+
+def test_rejects_chance_and_ceiling_outside_the_range(results: Path) -> None:
+    def change(d: dict) -> None:
+        r10 = next(m for m in d["metrics"] if m["name"] == "retrieval_r10")
+        r10["chance"], r10["ceiling"] = -0.5, 1.25
+
+    edit_json(results / RIDGE_NM1, change)
+    problems = validate_results(results)
+    only(problems, r"metric 'retrieval_r10': field 'chance' expected within the value range \[0.0, 1.0\], found -0.5")
+    only(problems, r"metric 'retrieval_r10': field 'ceiling' expected within .* found 1.25")
+
+
+def test_two_narrators_are_two_entries_and_a_dropped_narrator_is_reported(tmp_path: Path) -> None:
+    results = tmp_path / "results"
+    first = [
+        make_entry("m", "a", TASKS[0], created_at="2026-01-01T00:00:00+00:00"),
+        make_entry("m", "a", TASKS[0], created_at="2026-01-01T00:00:00+00:00", narrator=LLAVA_NARRATOR),
+    ]
+    for entry in first:
+        write_entry(results, entry)
+    assert validate_results(results) == []
+    write_entry(results, make_entry("m", "b", TASKS[0], created_at="2026-02-01T00:00:00+00:00"))
+    problem = only(validate_results(results), r"narrator 'llava \(llava-hf/llava-1.5-7b-hf\)' of revision 'a'")
+    assert problem.message.startswith(f"task '{TASKS[0]}' subset '' narrator ")
+    assert problem.others == (entry_path(results, first[1]),)
