@@ -230,8 +230,8 @@ def find_main_metric(entry: ResultEntry) -> MetricResult | None:
 def metric_order(names: Iterable[str], *, headline_first: bool = False) -> list[str]:
     """``names`` in display order: registered metrics in the registry's order, then unregistered ones sorted.
 
-    The order is the metric registry's (``iter(METRICS)``), so a newly registered metric appears in every
-    table without a change here.
+    The order is the metric registry's registration order (``METRICS.in_order()``), so a newly registered
+    metric appears in every table without a change here.
 
     Args:
         names: Metric names (repeats are dropped).
@@ -242,7 +242,7 @@ def metric_order(names: Iterable[str], *, headline_first: bool = False) -> list[
     """
     present = set(names)
     first = [name for name in MAIN_METRICS if name in present] if headline_first else []
-    registered = [name for name in METRICS if name in present and name not in first]
+    registered = [name for name in METRICS.in_order() if name in present and name not in first]
     return first + registered + sorted(present - set(first) - set(registered))
 
 
