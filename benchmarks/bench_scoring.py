@@ -56,7 +56,7 @@ def main() -> None:
     path = write_predictions(
         Path(tempfile.mkdtemp()) / "p.parquet",
         samples["sample_id"].tolist(),
-        dataset_fingerprint=ds.fingerprint,
+        dataset_fingerprint=ds.task_fingerprint(args.task),
         task=args.task,
         embedding=emb,
         narration=narr,
@@ -77,8 +77,12 @@ def main() -> None:
         f"scored {entry.metric('sbert_matched').n} narrations + embeddings ({len(entry.metrics)} metrics, "
         f"{args.n_boot} bootstrap resamples) in {elapsed:.1f} s; peak RSS {peak:.0f} MiB (goal: < 60 s)"
     )
+    st = entry.statistics
+    print(f"statistics: {st.n_samples} samples, {st.n_frames} frames, {st.n_sessions} sessions; {st.cluster_unit}")
+    print(f"retrieval gallery: {entry.gallery} distinct targets of {entry.gallery_frames} frames")
     for m in entry.metrics:
-        print(f"  {m.name:28s} {m.value:.4f}")
+        ci = f"[{m.ci_low:.4f}, {m.ci_high:.4f}]" if m.ci_low is not None else "(no interval)"
+        print(f"  {m.name:34s} {m.value:.4f} {ci} chance={m.chance} ceiling={m.ceiling}")
 
 
 if __name__ == "__main__":
