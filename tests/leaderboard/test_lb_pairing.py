@@ -53,7 +53,7 @@ def test_frame_values_and_its_errors() -> None:
     assert list(values) == [("natural_movie_one", 0), ("natural_movie_one", 1), ("natural_movie_one", 2)]
     assert [v[0] for v in values.values()] == pytest.approx([0.4, 0.42, 0.44])
     assert [v[1] for v in values.values()] == [0, 0, 0]
-    with pytest.raises(KeyError, match=r"no column 'knn_purity'; present: \['retrieval_r10', 'sbert_matched'\]"):
+    with pytest.raises(KeyError, match=r"no column 'knn_purity'; present: \['sbert_matched', 'retrieval_r10'\]"):
         frame_values(table, "knn_purity")
     twice = table.model_copy(update={"frame": [0, 0, 1]})
     with pytest.raises(ValueError, match=r"one row per \(stimulus, frame\), found \('natural_movie_one', 0\) twice"):
@@ -127,7 +127,7 @@ def test_paired_compare_known_values() -> None:
     a = make_entry("a", "main", TASKS[0], frame_table=table)
     b = make_entry("b", "main", TASKS[0], frame_table=shifted(table, -0.1))
     diffs = paired_compare(a, b, n_boot=N_BOOT, seed=3)
-    assert [d.metric for d in diffs] == ["retrieval_r10", "sbert_matched"]
+    assert [d.metric for d in diffs] == ["sbert_matched", "retrieval_r10"]  # registration order
     for d in diffs:
         assert d.difference == pytest.approx(0.1, abs=1e-12)
         assert d.high - d.low == pytest.approx(0.0, abs=1e-12)  # every frame differs by exactly 0.1
@@ -147,7 +147,7 @@ def test_paired_compare_refuses_what_cannot_be_paired() -> None:
         paired_compare(a, other_data)
     with pytest.raises(ValueError, match=r"^entry B: field 'frame_table' is empty"):
         paired_compare(a, make_entry("b", "main", TASKS[0]))
-    with pytest.raises(KeyError, match=r"\['knn_purity'\]: not in the frame tables .* available: \['retrieval_r10'"):
+    with pytest.raises(KeyError, match=r"\['knn_purity'\]: not in the frame tables .* available: \['sbert_matched', 'retrieval_r10'"):
         paired_compare(a, a, ["sbert_matched", "knn_purity"])
     with pytest.raises(ValueError, match=r"^entry A vs entry B: .*cover different frames"):
         paired_compare(a, make_entry("b", "main", TASKS[0], frame_table=frame_curve(first_frame=1)))
@@ -175,7 +175,7 @@ def test_cli_compare_paired(pair_files: tuple[Path, Path], tmp_path: Path) -> No
     assert run.exit_code == 0, run.output
     assert "+0.1000 [+0.1000, +0.1000]" in run.output and "retrieval_r10" not in run.output
     unknown = CliRunner().invoke(main, ["compare", "--paired", a, b, "--metric", "nope"])
-    assert unknown.exit_code == 1 and "available: ['retrieval_r10', 'sbert_matched']" in unknown.output
+    assert unknown.exit_code == 1 and "available: ['sbert_matched', 'retrieval_r10']" in unknown.output
     other = write_entry(
         tmp_path / "x", make_entry("c", "main", TASKS[0], fingerprint="fp-x", frame_table=frame_curve())
     )

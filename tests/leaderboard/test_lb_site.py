@@ -100,7 +100,7 @@ def test_index_shows_main_score_floors_r10_cka_params_n(site: Path) -> None:
     assert cells[1] == ""  # "vs above": nothing above the first row
     assert re.sub("<[^>]+>", "", cells[2]) == "neurrator/reference"
     assert cells[3:8] == ["v2", "retrieval", "reference", "sbert_matched", "0.650 [0.630, 0.670]"]
-    assert cells[8:11] == ["0.080 [0.060, 0.100]", "0.210 [0.190, 0.230]", "0.120 [0.100, 0.140]"]  # floors
+    assert cells[8:11] == ["0.120 [0.100, 0.140]", "0.080 [0.060, 0.100]", "0.210 [0.190, 0.230]"]  # floors
     assert cells[11:] == ["0.325 [0.305, 0.345]", "0.217", "12.3M", "200"]  # R@10, CKA, parameters, n
     assert 'data-sort="12300000"' in row
 
@@ -282,7 +282,7 @@ def test_per_frame_series_and_plot(tmp_path: Path) -> None:
     series = per_frame_series(both)
     assert series == {"natural_movie_one": ([0, 1, 2], [0.1, 0.2, 0.3]), "natural_scenes": ([0, 1], [0.8, 0.9])}
     assert per_frame_series(both, "retrieval_r10")["natural_scenes"] == ([0, 1], [0.0, 0.0])
-    with pytest.raises(KeyError, match=r"no column 'knn_purity'; present: \['retrieval_r10', 'sbert_matched'\]"):
+    with pytest.raises(KeyError, match=r"no column 'knn_purity'; present: \['sbert_matched', 'retrieval_r10'\]"):
         plot_per_frame(both, tmp_path / "x.png", metric="knn_purity", title="t")
     assert not (tmp_path / "x.png").exists()
     out = plot_per_frame(both, tmp_path / "per-frame.png", title="$x$ per frame")
