@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import functools
-
 import click
 
 
@@ -12,15 +10,17 @@ def fail(exc: Exception) -> None:
     raise click.ClickException(str(exc)) from exc
 
 
-_CLUSTER_META = "neurrator_bench.clusters"
-
-
-def scoring_options(seed: int, n_boot: int, exclusion_frames: int, permutations: int):
-    """ScoringOptions from the shared flags (the cluster flags are read from the current click context)."""
+def scoring_options(
+    seed: int,
+    n_boot: int,
+    exclusion_frames: int,
+    permutations: int,
+    block_frames: int = 30,
+    session_level: bool = False,
+):
+    """ScoringOptions from the shared flags."""
     from neurrator_bench.scoring import ScoringOptions
 
-    ctx = click.get_current_context(silent=True)
-    block_frames, session_level = (ctx.meta.get(_CLUSTER_META) if ctx else None) or (30, False)
     return ScoringOptions(
         seed=seed,
         n_boot=n_boot,
@@ -65,16 +65,14 @@ _scoring_flags = [
 
 
 def scoring_flags(func):
-    """Attach the shared scoring options (the cluster options reach ``scoring_options`` via the context)."""
+    """Attach the shared scoring options.
 
-    @functools.wraps(func)
-    def wrapper(*args, block_frames: int, session_level: bool, **kwargs):
-        click.get_current_context().meta[_CLUSTER_META] = (block_frames, session_level)
-        return func(*args, **kwargs)
-
+    The command receives ``seed``, ``n_boot``, ``exclusion_frames``, ``permutations``, ``block_frames`` and
+    ``session_level`` and passes them to :func:`scoring_options`.
+    """
     for flag in reversed(_scoring_flags):
-        wrapper = flag(wrapper)
-    return wrapper
+        func = flag(func)
+    return func
 
 
 def echo_entry(entry, path) -> None:

@@ -42,6 +42,8 @@ def score(
     n_boot,
     exclusion_frames,
     permutations,
+    block_frames,
+    session_level,
 ) -> None:
     """Score a predictions file (sample_id + embedding and/or narration); runs no model code.
 
@@ -67,7 +69,7 @@ def score(
             ds,
             task,
             model=ModelMeta(name=model_name or predictions.stem, revision=model_revision),
-            options=scoring_options(seed, n_boot, exclusion_frames, permutations),
+            options=scoring_options(seed, n_boot, exclusion_frames, permutations, block_frames, session_level),
             narrator=narrator,
         )
         path = write_entry(results_dir, entry) if results_dir is not None else None
@@ -101,6 +103,8 @@ def evaluate(
     n_boot,
     exclusion_frames,
     permutations,
+    block_frames,
+    session_level,
 ) -> None:
     """Predict, narrate and score a model directory (never unpickles anything).
 
@@ -122,7 +126,7 @@ def evaluate(
             n_units=n_units,
             draws=draws,
             seed=seed,
-            options=scoring_options(seed, n_boot, exclusion_frames, permutations),
+            options=scoring_options(seed, n_boot, exclusion_frames, permutations, block_frames, session_level),
             predictions_out=predictions_out,
         )
     except (NeurratorError, KeyError, ValueError, FileNotFoundError) as exc:
@@ -204,7 +208,20 @@ def narrate_cmd(model_dir, dataset, task, narrator, llava, out_file, unit_specs,
 )
 @scoring_flags
 def scaling(
-    model_dir, dataset, task, regions, sizes, draws, out_dir, results_dir, seed, n_boot, exclusion_frames, permutations
+    model_dir,
+    dataset,
+    task,
+    regions,
+    sizes,
+    draws,
+    out_dir,
+    results_dir,
+    seed,
+    n_boot,
+    exclusion_frames,
+    permutations,
+    block_frames,
+    session_level,
 ) -> None:
     """Score vs population size per region from subset queries of one model (paper Fig. 4).
 
@@ -222,7 +239,7 @@ def scaling(
             draws=draws,
             seed=seed,
             results_dir=results_dir,
-            options=scoring_options(seed, n_boot, exclusion_frames, permutations),
+            options=scoring_options(seed, n_boot, exclusion_frames, permutations, block_frames, session_level),
         )
         paths = write_scaling_report(table, out_dir)
     except (NeurratorError, KeyError, ValueError) as exc:

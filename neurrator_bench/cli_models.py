@@ -75,7 +75,19 @@ def baselines() -> None:
 )
 @click.option("--baseline", "names", multiple=True, help="Baseline to run (repeatable; default: all).")
 @scoring_flags
-def baselines_run(dataset, task, results_dir, models_dir, names, seed, n_boot, exclusion_frames, permutations) -> None:
+def baselines_run(
+    dataset,
+    task,
+    results_dir,
+    models_dir,
+    names,
+    seed,
+    n_boot,
+    exclusion_frames,
+    permutations,
+    block_frames,
+    session_level,
+) -> None:
     """Train every baseline and score it through the same evaluate path.
 
     Example: neurrator-bench baselines run --dataset ds --task nm1-sparse-random --out results
@@ -91,7 +103,7 @@ def baselines_run(dataset, task, results_dir, models_dir, names, seed, n_boot, e
             names=list(names) or None,
             seed=seed,
             progress=True,
-            options=scoring_options(seed, n_boot, exclusion_frames, permutations),
+            options=scoring_options(seed, n_boot, exclusion_frames, permutations, block_frames, session_level),
         )
     except (NeurratorError, KeyError, ValueError) as exc:
         fail(exc)

@@ -53,10 +53,11 @@ from neurrator_bench.scorers.celltype_probe import celltype_classifier
 from neurrator_bench.scorers.floor_pools import FLOOR_POOL_VERSION, OFF_TOPIC, WORD_SALAD
 from neurrator_bench.scorers.frame_stats import (
     DEFAULT_BLOCK_FRAMES,
+    MIN_CLUSTERS,
     Clusters,
     cluster_bootstrap,
-    frame_medians,
     make_clusters,
+    weighted_median,
 )
 from neurrator_bench.scorers.metric_registry import METRIC_GROUPS, MetricValues, ScoreInputs, get_metric
 from neurrator_bench.scorers.similarity_matrix import cross_narration_similarity
@@ -204,23 +205,21 @@ def aggregate(values: MetricValues, clusters: Clusters, n_samples: int, opts: Sc
 
 
 def _frame_table(results: list[MetricValues], clusters: Clusters) -> FrameTable:
-    """Per-frame mean (median for median-aggregated metrics) of every per-sample metric."""
+    """Per-frame mean of every mean-aggregated per-sample metric (the rows paired comparisons resample).
+
+    Median-aggregated metrics (the median rank) are left out: a mean of per-frame differences is not a
+    difference of medians. A frame a metric does not cover (KNN purity of a left-out session) leaves the
+    column out.
+    """
     columns = {}
     for v in results:
-        if v.per_sample is None:
+        if v.per_sample is None or get_metric(v.name).aggregate != "mean":
             continue
         rows = np.isfinite(v.per_sample)
-        if get_metric(v.name).aggregate == "median":
-            if not rows.all():
-                continue
-            column = frame_medians(v.per_sample, clusters)
-        else:
-            counts = np.bincount(clusters.frame[rows], minlength=clusters.n_frames)
-            sums = np.bincount(clusters.frame[rows], weights=v.per_sample[rows], minlength=clusters.n_frames)
-            with np.errstate(invalid="ignore", divide="ignore"):
-                column = sums / counts
-        if np.isfinite(column).all():
-            columns[v.name] = np.round(column, 6).tolist()
+        counts = np.bincount(clusters.frame[rows], minlength=clusters.n_frames)
+        sums = np.bincount(clusters.frame[rows], weights=v.per_sample[rows], minlength=clusters.n_frames)
+        if (counts > 0).all():
+            columns[v.name] = np.round(sums / counts, 6).tolist()
     return FrameTable(
         stimulus=clusters.frame_stimulus.tolist(),
         frame=clusters.frame_index.tolist(),
@@ -245,11 +244,9 @@ def _per_session(results: list[MetricValues], clusters: Clusters, session_ids: n
             if not ok.any():
                 continue
             inner = sub if ok.all() else sub.subset(ok)
-            weights = inner.frame_weights()
+            weights = _weights(v, inner)
             if get_metric(v.name).aggregate == "median":
-                order = np.argsort(x[ok], kind="stable")
-                cum = np.cumsum(weights[order])
-                values[v.name] = float(x[ok][order][np.argmax(cum >= cum[-1] / 2.0)])
+                values[v.name] = weighted_median(x[ok], weights)
             else:
                 values[v.name] = float(np.sum(weights * x[ok]) / weights.sum())
         out.append(SessionMetrics(session_id=str(session), n=int(mask.sum()), values=values))
@@ -338,7 +335,8 @@ def _celltype(
     groups = (sub["stimulus"] + ":" + sub["frame"].astype(str)).to_numpy()
     with threadpool_limits(1):  # many small fits: one BLAS thread each is ~10x faster on few cores
         res = celltype_classifier(emb, labels, groups=groups, n_permutations=opts.celltype_permutations, seed=opts.seed)
-    # the interval resamples frame clusters of the out-of-fold correctness (folds never split a frame)
+    # the interval resamples frame clusters of the out-of-fold correctness (folds never split a frame); the
+    # value is the pooled accuracy, so every sample weighs the same (ones), as in the paper's 76 %
     clusters = make_clusters(
         sub["stimulus"],
         sub["frame"],
@@ -350,8 +348,8 @@ def _celltype(
     metric = MetricResult(
         name="celltype_accuracy",
         value=res.accuracy,
-        ci_low=min(ci.low, res.accuracy),
-        ci_high=max(ci.high, res.accuracy),
+        ci_low=ci.low,
+        ci_high=ci.high,
         n=len(sub),
         n_boot=ci.n_boot,
         higher_is_better=True,
@@ -496,9 +494,14 @@ def score_predictions(
             n_samples=len(head),
             n_frames=clusters.n_frames,
             n_sessions=clusters.n_sessions,
+            n_clusters=clusters.n_blocks,
             cluster_unit=clusters.describe(),
             block_frames=opts.block_frames,
             session_level=opts.session_level,
+            warning=None
+            if clusters.n_blocks >= MIN_CLUSTERS
+            else f"only {clusters.n_blocks} resampling clusters (< {MIN_CLUSTERS}): percentile intervals and "
+            "bootstrap p-values from so few clusters under-cover; read them as approximate",
         ),
         frame_table=_frame_table(results, clusters),
         per_session=_per_session(results, clusters, inputs.session),

@@ -184,14 +184,20 @@ def test_cli_rejects_bad_inputs(tmp_path, ds, oracle, built_dataset):
     bad = emb.copy()
     bad[3, 2] = np.nan
     cases = {
-        "nan": (write(tmp_path, ds, ids, bad, name="nan.parquet"), "column 'embedding' holds NaN or inf"),
+        "nan": (
+            write(tmp_path, ds, ids, bad, name="nan.parquet"),
+            f"column 'embedding' holds NaN or inf values (a null counts as NaN) at sample_id(s) ['{ids[3]}']",
+        ),
         "inf": (write(tmp_path, ds, ids, np.where(emb > 0, np.inf, emb), name="inf.parquet"), "NaN or inf"),
         "width": (
             write(tmp_path, ds, ids, emb[:, :-1], name="width.parquet"),
             "width 383; the dataset's targets have 384",
         ),
         "missing": (write(tmp_path, ds, ids[1:], emb[1:], name="missing.parquet"), f"missing, e.g. ['{ids[0]}'"),
-        "duplicate": (write(tmp_path, ds, [ids[0], *ids[:-1]], emb, name="dup.parquet"), "duplicate sample_id"),
+        "duplicate": (
+            write(tmp_path, ds, [ids[0], *ids[:-1]], emb, name="dup.parquet"),
+            f"duplicate sample_id(s) ['{ids[0]}']",
+        ),
         "extra": (
             write(tmp_path, ds, [*ids[:-1], "nope/x/r00/f0000"], emb, name="extra.parquet"),
             "column 'sample_id': 1 id(s) are not in the test split, e.g. ['nope/x/r00/f0000']",
@@ -267,7 +273,7 @@ def test_plain_pandas_file_scores_like_the_package_file(tmp_path, ds, oracle, en
     )
     assert result.exit_code == 0, result.output
     written = list(out.rglob("*.json"))
-    assert len(written) == 1 and written[0].name == f"{TASK}~llava.json"
+    assert len(written) == 1 and written[0].name == f"{TASK}~llava-llava-hf-llava-1.5-7b-hf.json"
     assert "narrator: llava (llava-hf/llava-1.5-7b-hf)" in result.output
 
 

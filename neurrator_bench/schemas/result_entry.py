@@ -124,8 +124,10 @@ class NarratorMeta(BaseModel):
     decoding: str | None = Field(None, description="e.g. 'greedy', 'nearest training caption'")
 
     def label(self) -> str:
-        """``kind`` plus the model id when there is one: ``"llava (llava-hf/llava-1.5-7b-hf)"``."""
-        return self.kind if not self.model_id else f"{self.kind} ({self.model_id})"
+        """``kind`` plus the model id and revision when known: ``"llava (llava-hf/llava-1.5-7b-hf@main)"``."""
+        if not self.model_id:
+            return self.kind
+        return f"{self.kind} ({self.model_id}{'@' + self.revision if self.revision else ''})"
 
 
 class FrameTable(BaseModel):
@@ -159,9 +161,11 @@ class Statistics(BaseModel):
     n_samples: int = Field(ge=0)
     n_frames: int = Field(ge=0)
     n_sessions: int = Field(ge=0)
+    n_clusters: int = Field(ge=0, description="resampling clusters (frame blocks and images)")
     cluster_unit: str = Field(description="what is resampled: e.g. '30-frame blocks (movies), images (scenes)'")
     block_frames: int = Field(ge=1)
     session_level: bool = False
+    warning: str | None = Field(None, description="e.g. too few clusters for percentile intervals to cover")
 
 
 class SimilarityMatrix(BaseModel):
@@ -221,10 +225,20 @@ def subset_slug(subset: Subset) -> str:
 
 
 def narrator_slug(narrator: NarratorMeta | None) -> str:
-    """``""`` for the retrieval narrator or no narrations, else ``"~llava"`` (kind, file-name safe)."""
-    if narrator is None or narrator.kind == "retrieval":
+    """The narrator part of an entry's file name (different narrators never share a file).
+
+    ``""`` for the retrieval narrator without a model id (the default of ``evaluate``), ``"~embeddings-only"``
+    for an entry without narrations, else ``"~<kind>[-<model id>][@<revision>]"`` with every character outside
+    ``[A-Za-z0-9._+-]`` replaced by ``-`` (``"~llava-llava-hf-llava-1.5-7b-hf"``). Narrators that differ only
+    in prompt or decoding settings share a slug: give them different revisions.
+    """
+    if narrator is None:
+        return "~embeddings-only"
+    if narrator.kind == "retrieval" and not narrator.model_id and not narrator.revision:
         return ""
-    return "~" + re.sub(r"[^A-Za-z0-9._+-]", "-", narrator.kind)
+    text = narrator.kind + (f"-{narrator.model_id}" if narrator.model_id else "")
+    text += f"@{narrator.revision}" if narrator.revision else ""
+    return "~" + re.sub(r"[^A-Za-z0-9._+@-]", "-", text)
 
 
 def entry_path(results_dir: Path, entry: ResultEntry) -> Path:

@@ -16,11 +16,15 @@ What is computed (our choices, named in every entry's ``statistics`` and each me
   image is its own cluster: scenes are presented in random order.
 * **Bootstrap.** Replicate ``b`` draws the clusters with replacement from
   ``np.random.default_rng([seed, b])``. Each sample's weight is multiplied by its cluster's count. With
-  ``session_level=True`` the sessions are also drawn with replacement, as an outer level, and the counts
-  multiply. The interval is the 2.5 / 97.5 % quantiles of the replicate statistic, widened to contain the
-  value (:func:`neurrator_bench.scorers.intervals.enclose`).
+  ``session_level=True`` the sessions are also drawn with replacement and the two counts multiply (sessions
+  crossed with frame clusters, a two-way bootstrap: every session saw every frame). The interval is the
+  2.5 / 97.5 % quantiles of the replicate statistic, widened to contain the value
+  (:func:`neurrator_bench.scorers.intervals.enclose`).
 * **Tests.** ``p`` of "a > b" is the one-sided bootstrap p ``(1 + #{replicates of mean(a - b) <= 0}) /
   (n_boot + 1)``. It uses the same clusters, so its resolution is ``1 / (n_boot + 1)``.
+* **Few clusters.** A contiguous block of 200 frames is only 7 blocks of 30: percentile intervals from fewer
+  than about 20 clusters under-cover. Entries record the number of clusters and warn below
+  :data:`MIN_CLUSTERS`.
 
 Duplicating every sample of a frame ten times leaves the value, the interval and the p-value unchanged:
 the base weights of those samples fall by 10 and their cluster is the same.
@@ -37,6 +41,7 @@ from neurrator_bench.scorers.intervals import enclose
 from neurrator_bench.scorers.metric_registry import as_finite_array, check_length
 
 DEFAULT_BLOCK_FRAMES = 30
+MIN_CLUSTERS = 20
 _CHUNK = 50
 
 
@@ -183,6 +188,7 @@ class ClusterCI:
         high: Upper 97.5 % quantile of the replicates (widened to contain ``value``).
         p_greater: One-sided p of "statistic > 0" (``None`` unless asked for).
         n_boot: Replicates.
+        p_less: One-sided p of "statistic < 0" from the same replicates (``None`` unless asked for).
     """
 
     value: float
@@ -190,18 +196,25 @@ class ClusterCI:
     high: float
     p_greater: float | None
     n_boot: int
+    p_less: float | None = None
 
 
-def _weighted_median(values: np.ndarray, weights: np.ndarray) -> np.ndarray:
-    """Weighted median of ``values`` (n,) under each row of ``weights`` (r, n): the lower weighted median."""
+def weighted_median(values: np.ndarray, weights: np.ndarray) -> np.ndarray:
+    """Lower weighted median of ``values`` (n,) under each row of ``weights`` (r, n) (or one (n,) row).
+
+    The smallest value whose cumulative weight reaches half of the total; zero-weight values never count.
+
+    Returns:
+        (r,) medians, or a float for 1-d ``weights``.
+    """
+    w2 = np.atleast_2d(weights)
     order = np.argsort(values, kind="stable")
     v = values[order]
-    w = weights[:, order]
-    cum = np.cumsum(w, axis=1)
+    cum = np.cumsum(w2[:, order], axis=1)
     half = cum[:, -1:] / 2.0
-    # first position whose cumulative weight reaches half (values with zero weight never cross first)
     idx = np.argmax(cum >= half - 1e-12 * np.abs(half), axis=1)
-    return v[idx]
+    out = v[idx]
+    return out if np.ndim(weights) == 2 else float(out[0])
 
 
 def _statistic(values: np.ndarray, weights: np.ndarray, kind: str) -> np.ndarray:
@@ -209,7 +222,7 @@ def _statistic(values: np.ndarray, weights: np.ndarray, kind: str) -> np.ndarray
         # the same summation for numerator and denominator: a constant column gives exactly its value
         return np.sum(weights * values, axis=1) / np.sum(weights, axis=1)
     if kind == "median":
-        return _weighted_median(values, weights)
+        return weighted_median(values, weights)
     raise ValueError(f"statistic: expected 'mean' or 'median', found {kind!r}")
 
 
@@ -277,18 +290,8 @@ def cluster_bootstrap(
     low, high = np.quantile(kept, [alpha / 2.0, 1.0 - alpha / 2.0])
     low, high = enclose(value, float(low), float(high))
     p = float((1 + np.count_nonzero(kept <= 0.0)) / (kept.size + 1)) if test_greater else None
-    return ClusterCI(value=value, low=low, high=high, p_greater=p, n_boot=int(kept.size))
-
-
-def frame_medians(values: np.ndarray, clusters: Clusters) -> np.ndarray:
-    """(n_frames,) median of ``values`` over the samples of each distinct frame."""
-    x = as_finite_array("values", values, ndim=1)
-    order = np.lexsort((x, clusters.frame))
-    out = np.empty(clusters.n_frames)
-    bounds = np.searchsorted(clusters.frame[order], np.arange(clusters.n_frames + 1))
-    for f in range(clusters.n_frames):
-        out[f] = np.median(x[order[bounds[f] : bounds[f + 1]]])
-    return out
+    p_less = float((1 + np.count_nonzero(kept >= 0.0)) / (kept.size + 1)) if test_greater else None
+    return ClusterCI(value=value, low=low, high=high, p_greater=p, n_boot=int(kept.size), p_less=p_less)
 
 
 def frame_level_clusters(stimulus: Sequence[str], frame: Sequence[int], block: Sequence[int]) -> Clusters:
@@ -370,8 +373,7 @@ def paired_frame_difference(
     diff = np.array([a[k][0] - b[k][0] for k in keys])
     clusters = frame_level_clusters([k[0] for k in keys], [k[1] for k in keys], [a[k][1] for k in keys])
     ci = cluster_bootstrap(diff, clusters, n_boot=n_boot, seed=seed, test_greater=True)
-    flipped = cluster_bootstrap(-diff, clusters, n_boot=n_boot, seed=seed, test_greater=True)
-    p = min(1.0, 2.0 * min(ci.p_greater or 1.0, flipped.p_greater or 1.0))
+    p = min(1.0, 2.0 * min(ci.p_greater, ci.p_less))
     return PairedDifference(
         metric=metric,
         difference=ci.value,

@@ -22,7 +22,9 @@ held at once.
 
 The benchmark's gallery (:func:`gallery_ranks`, Table A2): "the true frame" is ranked among *every* frame of
 the test stimulus (900 NM1 frames, 3,600 NM3 frames, 118 scenes), not among the test frames only; chance is
-``k / m`` and ``(m + 1) / 2`` for that gallery of ``m`` (Table A2: "chance R@10 = 1.1 %, median rank 450").
+``k / m`` and ``(m + 1) / 2`` for that gallery of ``m`` (Table A2: "chance R@10 ≈ 1.1%, chance median rank
+=450"), the chance of a random ranking. A prediction copied from another test frame of the same shot
+scores above it when the frames of a shot share one target (the simulator's static shots do).
 Our choices: frames whose pooled targets are bit-identical (a static shot of the simulator, a repeated frame)
 are one point of target space and are merged into one candidate, so an oracle ranks first and ``m`` counts
 distinct targets; the entry states both the frame count and ``m``. The optional temporal exclusion zone
@@ -39,6 +41,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from neurrator_bench.scorers.frame_stats import weighted_median
 from neurrator_bench.scorers.metric_registry import (
     MetricGroup,
     MetricSpec,
@@ -304,6 +307,9 @@ def _retrieval_group(inputs: ScoreInputs) -> list[MetricValues]:
     """R@1/5/10 and the median rank over each stimulus' full gallery (Table A2)."""
     ranks = np.zeros(inputs.sample_ids.size, dtype=np.int64)
     size = np.zeros(inputs.sample_ids.size, dtype=np.int64)
+    missing = sorted(set(inputs.stimulus) - set(inputs.galleries))
+    if missing:
+        raise ValueError(f"retrieval: no gallery (frame targets) for stimulus {missing}")
     for stimulus, gallery in sorted(inputs.galleries.items()):
         rows = np.flatnonzero(inputs.stimulus == stimulus)
         if rows.size == 0:
@@ -321,10 +327,7 @@ def _retrieval_group(inputs: ScoreInputs) -> list[MetricValues]:
         )
         for k in (1, 5, 10)
     ]
-    chance_rank = (size + 1) / 2.0
-    order = np.argsort(chance_rank, kind="stable")
-    cum = np.cumsum(weights[order])
-    median_chance = float(chance_rank[order][np.argmax(cum >= cum[-1] / 2.0)])
+    median_chance = weighted_median((size + 1) / 2.0, weights)
     out.append(
         MetricValues(name="retrieval_median_rank", per_sample=ranks.astype(float), chance=median_chance, ceiling=1.0)
     )

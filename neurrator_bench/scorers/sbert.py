@@ -133,17 +133,20 @@ class SbertReport:
         matched: ``cos(narration_i, reference_i)``, shape ``(n,)``.
         floors: Floor metric name (``sbert_word_salad_floor``, ``sbert_shuffled_narration_floor``, ...) ->
             ``(n,)`` per-sample floor.
-        shuffled_partner_ids: Id of each row's shuffled partner sample (another frame, another caption).
+        shuffled_partner_ids: Id of each row's shuffled partner sample (another frame, another caption), or
+            ``None`` when no such pairing exists.
         distinct_narration_ratio: ``n_unique(narrations) / n``; ``None`` when narrations were not given.
         seed: Seed of the permutation.
+        shuffled_error: Why the shuffled floors are missing (``None`` when present).
     """
 
     sample_ids: tuple[str, ...]
     matched: np.ndarray
     floors: dict[str, np.ndarray]
-    shuffled_partner_ids: tuple[str, ...]
+    shuffled_partner_ids: tuple[str, ...] | None
     distinct_narration_ratio: float | None
     seed: int
+    shuffled_error: str | None = None
 
     @property
     def word_salad_floor(self) -> np.ndarray:
@@ -269,7 +272,10 @@ def shuffled_partners(
     frame_caption = caps[first]
     if (frame_caption[codes] != caps).any():
         row = int(np.flatnonzero(frame_caption[codes] != caps)[0])
-        raise ValueError(f"captions: frame {str(keys[row])!r} has more than one reference caption (row {row})")
+        raise ValueError(
+            f"captions: frame {str(keys[row])!r} has more than one reference caption "
+            f"(sample_id {str(sample_ids[row])!r})"
+        )
     partner_frame = caption_derangement(frame_caption, np.random.default_rng(seed))
     order = np.lexsort((sample_ids, codes))  # by frame, then sample id
     bounds = np.searchsorted(codes[order], np.arange(frames.size + 1))
@@ -320,8 +326,9 @@ def sbert_report(
         :class:`SbertReport` with per-sample arrays in input row order.
 
     Raises:
-        ValueError: On non-finite values, shape mismatches, all-zero rows, duplicate or missing ids, a
-            wrong narration count, or test frames whose captions admit no pairing with a different caption.
+        ValueError: On non-finite values, shape mismatches, all-zero rows, duplicate or missing ids or a
+            wrong narration count. Test frames whose captions admit no pairing with a different caption leave
+            the shuffled floors out (``shuffled_error`` says why); the other floors stay.
     """
     narr = as_finite_array("narration_emb", narration_emb, ndim=2)
     ref = as_finite_array("reference_emb", reference_emb, ndim=2)
@@ -334,15 +341,24 @@ def sbert_report(
     ref_unit = unit_rows("reference_emb", ref)
 
     matched = np.clip(np.einsum("ij,ij->i", narr_unit, ref_unit), -1.0, 1.0)
-    partner = shuffled_partners(ids, frame_keys, captions, seed)
     floors = {
         "sbert_word_salad_floor": _pool_floor("word_salad_emb", word_salad_emb, ref_unit),
         "sbert_word_salad_narration_floor": _pool_floor("word_salad_emb", word_salad_emb, narr_unit),
         "sbert_off_topic_floor": _pool_floor("off_topic_emb", off_topic_emb, ref_unit),
         "sbert_off_topic_narration_floor": _pool_floor("off_topic_emb", off_topic_emb, narr_unit),
-        "sbert_shuffled_floor": np.clip(np.einsum("ij,ij->i", narr_unit[partner], ref_unit), -1.0, 1.0),
-        "sbert_shuffled_narration_floor": np.clip(np.einsum("ij,ij->i", narr_unit, ref_unit[partner]), -1.0, 1.0),
     }
+    partner_ids: tuple[str, ...] | None = None
+    shuffled_error: str | None = None
+    try:
+        partner = shuffled_partners(ids, frame_keys, captions, seed)
+    except ValueError as exc:  # too few distinct captions: only the shuffled floors are undefined
+        shuffled_error = str(exc)
+    else:
+        floors["sbert_shuffled_floor"] = np.clip(np.einsum("ij,ij->i", narr_unit[partner], ref_unit), -1.0, 1.0)
+        floors["sbert_shuffled_narration_floor"] = np.clip(
+            np.einsum("ij,ij->i", narr_unit, ref_unit[partner]), -1.0, 1.0
+        )
+        partner_ids = tuple(ids[partner].tolist())
     ratio: float | None = None
     if narrations is not None:
         check_length("narrations", narrations, n, "narration_emb")
@@ -353,9 +369,10 @@ def sbert_report(
         sample_ids=tuple(ids.tolist()),
         matched=matched,
         floors=floors,
-        shuffled_partner_ids=tuple(ids[partner].tolist()),
+        shuffled_partner_ids=partner_ids,
         distinct_narration_ratio=ratio,
         seed=seed,
+        shuffled_error=shuffled_error,
     )
 
 
@@ -374,6 +391,16 @@ def _sbert_group(inputs: ScoreInputs) -> list[MetricValues]:
         seed=inputs.seed,
     )
     out = [MetricValues(name="sbert_matched", per_sample=report.matched, ceiling=1.0)]
+    if report.shuffled_error is not None:
+        out += [
+            MetricValues(name=name, note=report.shuffled_error)
+            for name in (
+                "sbert_shuffled_floor",
+                "sbert_shuffled_narration_floor",
+                "sbert_delta_shuffled",
+                "sbert_delta_shuffled_narration",
+            )
+        ]
     out += [MetricValues(name=name, per_sample=values) for name, values in report.floors.items()]
     out += [
         MetricValues(name=name, per_sample=values, floor=np.zeros_like(values), chance=0.0)

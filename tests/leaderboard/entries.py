@@ -40,7 +40,7 @@ LLAVA_NARRATOR = NarratorMeta(
     max_new_tokens=32,
     decoding="greedy",
 )
-LLAVA_LABEL = "llava (llava-hf/llava-1.5-7b-hf)"
+LLAVA_LABEL = "llava (llava-hf/llava-1.5-7b-hf@a272c74)"
 PREDICTIONS_SHA256 = "5f" * 32
 CHANCE = {"retrieval_r1": 1 / GALLERY, "retrieval_r10": 10 / GALLERY, "retrieval_median_rank": (GALLERY + 1) / 2}
 # (name, kind, parameters, revisions with created_at, headline score)
@@ -150,6 +150,7 @@ def make_entry(
             n_samples=10 * n_frames,
             n_frames=n_frames,
             n_sessions=1,
+            n_clusters=-(-n_frames // 30),
             cluster_unit="30-frame blocks (movies), single images (scenes)",
             block_frames=30,
         ),

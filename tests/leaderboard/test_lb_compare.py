@@ -79,6 +79,8 @@ def test_metric_rows_follow_the_registry_headline_first(results: Path) -> None:
     table = compare_table(results, task=TASKS[1])
     labels = [str(cell).strip() for cell in table.columns[0]._cells]
     present = set(SBERT_METRICS + RETRIEVAL_METRICS)
-    registry_order = [name for name in METRICS.in_order() if name in present and name not in ("sbert_matched", "retrieval_r10")]
+    registry_order = [
+        name for name in METRICS.in_order() if name in present and name not in ("sbert_matched", "retrieval_r10")
+    ]
     assert labels[1:] == ["sbert_matched", "retrieval_r10", *registry_order]
     assert len(registry_order) == 7

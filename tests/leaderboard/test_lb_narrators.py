@@ -13,7 +13,7 @@ from neurrator_bench.leaderboard.markdown import render_markdown
 from neurrator_bench.leaderboard.site import build_site
 from neurrator_bench.leaderboard.store import load_entries, narrator_label, ranked_full_population
 from neurrator_bench.leaderboard.validate import validate_results
-from neurrator_bench.schemas.result_entry import NarratorMeta, entry_path
+from neurrator_bench.schemas.result_entry import NarratorMeta, entry_path, narrator_slug
 from tests.leaderboard.entries import LLAVA_LABEL, LLAVA_NARRATOR, TASKS, make_entry, write_entries
 
 MODEL = "neurrator/reference"
@@ -46,8 +46,23 @@ def test_narrator_labels() -> None:
 def test_two_narrators_are_two_files_and_valid(results: Path) -> None:
     retrieval, llava, _ = two_narrators()
     assert entry_path(results, retrieval).name == f"{TASKS[0]}.json"
-    assert entry_path(results, llava).name == f"{TASKS[0]}~llava.json"
+    assert entry_path(results, llava).name == f"{TASKS[0]}~llava-llava-hf-llava-1.5-7b-hf@a272c74.json"
     assert validate_results(results) == []  # not a duplicate, not a renamed model
+
+
+def test_narrator_slugs_never_collide() -> None:
+    slugs = {
+        narrator_slug(n)
+        for n in (
+            None,
+            NarratorMeta(kind="retrieval"),
+            NarratorMeta(kind="llava", model_id="llava-hf/llava-1.5-7b-hf"),
+            NarratorMeta(kind="llava", model_id="llava-hf/llava-1.5-13b-hf"),
+            NarratorMeta(kind="llava", model_id="llava-hf/llava-1.5-7b-hf", revision="abc123"),
+            NarratorMeta(kind="phrase"),
+        )
+    }
+    assert len(slugs) == 6 and "" in slugs and "~embeddings-only" in slugs
 
 
 def test_ranked_rows_are_model_revision_narrator(results: Path) -> None:
@@ -82,7 +97,7 @@ def test_site_has_two_rows_with_different_narrators(results: Path, tmp_path: Pat
     page = (site / "models/neurrator__reference.html").read_text(encoding="utf-8")
     assert page.count("<span class='narrator'>narrator: ") == 2
     assert f"<span class='narrator'>narrator: {html.escape(LLAVA_LABEL)}</span>" in page
-    assert "<dt>narrators</dt><dd>llava (llava-hf/llava-1.5-7b-hf), retrieval</dd>" in page
+    assert "<dt>narrators</dt><dd>llava (llava-hf/llava-1.5-7b-hf@a272c74), retrieval</dd>" in page
     assert f"<dt>narrator prompt</dt><dd>{html.escape(LLAVA_NARRATOR.prompt)}</dd>" in page
     assert "<dt>max new tokens</dt><dd>32</dd>" in page and "<dt>decoding</dt><dd>greedy</dd>" in page
     ridge = (site / "models/ridge.html").read_text(encoding="utf-8")

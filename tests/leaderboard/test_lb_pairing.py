@@ -147,7 +147,9 @@ def test_paired_compare_refuses_what_cannot_be_paired() -> None:
         paired_compare(a, other_data)
     with pytest.raises(ValueError, match=r"^entry B: field 'frame_table' is empty"):
         paired_compare(a, make_entry("b", "main", TASKS[0]))
-    with pytest.raises(KeyError, match=r"\['knn_purity'\]: not in the frame tables .* available: \['sbert_matched', 'retrieval_r10'"):
+    with pytest.raises(
+        KeyError, match=r"\['knn_purity'\]: not in the frame tables .* available: \['sbert_matched', 'retrieval_r10'"
+    ):
         paired_compare(a, a, ["sbert_matched", "knn_purity"])
     with pytest.raises(ValueError, match=r"^entry A vs entry B: .*cover different frames"):
         paired_compare(a, make_entry("b", "main", TASKS[0], frame_table=frame_curve(first_frame=1)))

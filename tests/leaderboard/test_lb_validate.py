@@ -371,6 +371,6 @@ def test_two_narrators_are_two_entries_and_a_dropped_narrator_is_reported(tmp_pa
         write_entry(results, entry)
     assert validate_results(results) == []
     write_entry(results, make_entry("m", "b", TASKS[0], created_at="2026-02-01T00:00:00+00:00"))
-    problem = only(validate_results(results), r"narrator 'llava \(llava-hf/llava-1.5-7b-hf\)' of revision 'a'")
+    problem = only(validate_results(results), r"narrator 'llava \(llava-hf/llava-1.5-7b-hf@a272c74\)' of revision 'a'")
     assert problem.message.startswith(f"task '{TASKS[0]}' subset '' narrator ")
     assert problem.others == (entry_path(results, first[1]),)

@@ -55,11 +55,21 @@ def test_duplicating_one_frame_tenfold_does_not_shrink_the_interval():
     dupped = cluster_bootstrap(values[rows], clusters_dup, n_boot=300, seed=1)
     assert dupped.value == pytest.approx(base.value, abs=1e-12)
     assert dupped.high - dupped.low >= base.high - base.low - 1e-12
-    # a sample-level bootstrap would have shrunk it: the (pseudo-replicated) interval we no longer report
+
+
+def test_ten_copies_of_every_frame_shrink_a_sample_bootstrap_but_not_the_frame_bootstrap():
+    stim, frame, session, values = movie_set()
+    rows = np.repeat(np.arange(frame.size), 10)
     naive = bootstrap_ci(values, n_boot=300, seed=1)
     naive_dup = bootstrap_ci(values[rows], n_boot=300, seed=1)
-    assert naive.high - naive.low < 0.5 * (base.high - base.low)
-    assert naive_dup.high - naive_dup.low < naive.high - naive.low + 1e-3
+    # the (pseudo-replicated) sample bootstrap we no longer report: about sqrt(10) narrower
+    assert naive_dup.high - naive_dup.low < 0.5 * (naive.high - naive.low)
+    base = cluster_bootstrap(values, make_clusters(stim, frame, session, movie_stimuli=MOVIE), n_boot=300, seed=1)
+    dup = cluster_bootstrap(
+        values[rows], make_clusters(stim[rows], frame[rows], session[rows], movie_stimuli=MOVIE), n_boot=300, seed=1
+    )
+    assert dup.value == pytest.approx(base.value, abs=1e-12)
+    assert dup.high - dup.low == pytest.approx(base.high - base.low, abs=1e-12)
 
 
 def test_blocks_widen_the_interval_of_autocorrelated_frames():

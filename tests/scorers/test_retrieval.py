@@ -225,10 +225,11 @@ def test_gallery_exclusion_zone_sizes():
     # frame 5 loses 3, 4, 6, 7; frame 0 loses 1, 2; frame 9 loses 7, 8
     np.testing.assert_array_equal(result.gallery_size, [6, 8, 8])
     np.testing.assert_array_equal(result.ranks, [1, 1, 1])
-    # a near neighbour that would beat the true frame is excluded: the query sits next to frame 4
-    query = gallery[[4]] * 1.0 + 0.01 * gallery[[5]]
-    assert gallery_ranks(query, gallery, np.array([5]), exclusion_frames=0).ranks[0] > 1
-    assert gallery_ranks(query, gallery, np.array([5]), exclusion_frames=1).ranks[0] < 10
+    # a near neighbour that would beat the true frame is excluded: the query sits between frames 4 and 5
+    wide = _gallery(10, d=512)
+    query = 0.9 * wide[[4]] + 0.4 * wide[[5]]
+    assert gallery_ranks(query, wide, np.array([5]), exclusion_frames=0).ranks[0] == 2  # frame 4 is ahead
+    assert gallery_ranks(query, wide, np.array([5]), exclusion_frames=1).ranks[0] == 1  # frame 4 is excluded
 
 
 def test_shuffled_oracle_is_at_chance():

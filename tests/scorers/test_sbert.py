@@ -123,7 +123,7 @@ def test_caption_derangement_refuses_a_dominant_caption():
 
 
 def test_a_frame_with_two_captions_is_refused():
-    with pytest.raises(ValueError, match="frame 'm:1' has more than one reference caption"):
+    with pytest.raises(ValueError, match="frame 'm:1' has more than one reference caption \\(sample_id 'b'\\)"):
         shuffled_partners(np.array(["a", "b", "c"]), ["m:1", "m:1", "m:2"], ["x", "y", "z"], seed=0)
 
 
@@ -238,3 +238,27 @@ def test_report_errors(data):
     bad_pool[5] = 0.0
     with pytest.raises(ValueError, match="word_salad_emb: cosine needs non-zero rows.*index 5"):
         report(narr, ref, bad_pool, off, ids, frames, captions)
+
+
+def test_dominant_caption_drops_only_the_shuffled_floors():
+    rng = np.random.default_rng(0)
+    ref = rng.normal(size=(6, 8))
+    rep = sbert_report(
+        ref,
+        ref,
+        ref,
+        ref,
+        sample_ids=list("abcdef"),
+        frame_keys=list("abcdef"),
+        captions=["x", "x", "x", "x", "y", "z"],
+        narrations=None,
+        seed=0,
+    )
+    assert "belongs to 4 of 6 test frames" in rep.shuffled_error and rep.shuffled_partner_ids is None
+    assert set(rep.floors) == {
+        "sbert_word_salad_floor",
+        "sbert_word_salad_narration_floor",
+        "sbert_off_topic_floor",
+        "sbert_off_topic_narration_floor",
+    }
+    np.testing.assert_allclose(rep.matched, 1.0)
