@@ -291,3 +291,52 @@ def test_embedded_task_mismatch_is_refused(tmp_path, ds, oracle, built_dataset):
     result = run_score(path, built_dataset)
     assert result.exit_code != 0
     assert "other.parquet" in result.output and "'task' is 'nm1-sparse-random', but --task is" in result.output
+
+
+def test_llava_and_retrieval_narrations_of_one_model_are_two_rows(tmp_path, ds, oracle, encoder):
+    """Must-show: the narrators' own provenance travels file -> entry -> leaderboard as two labelled rows."""
+    from neurrator_bench.inference import LlavaCaptioner, RetrievalCaptioner
+    from neurrator_bench.leaderboard.markdown import render_markdown
+    from neurrator_bench.reference_model.narrators import PROMPT, tiny_random_llava
+    from neurrator_bench.schemas.result_entry import write_entry
+
+    model, tokenizer = tiny_random_llava()
+    model.save_pretrained(tmp_path / "llava")
+    tokenizer.save_pretrained(tmp_path / "llava")
+    llava = LlavaCaptioner(str(tmp_path / "llava")).provenance
+    assert llava == {
+        "kind": "llava",
+        "model_id": str(tmp_path / "llava"),
+        "prompt": PROMPT,
+        "max_new_tokens": 60,
+        "decoding": "greedy (do_sample=False, num_beams=1)",
+    }
+    retrieval = RetrievalCaptioner(ds, TASK).provenance
+    assert retrieval["kind"] == "retrieval" and "nearest of" in retrieval["decoding"]
+    s, emb = oracle
+    results = tmp_path / "results"
+    entries = []
+    for name, narrator, text in (("r", retrieval, s["caption"].tolist()), ("l", llava, ["a dark room"] * len(s))):
+        path = write_predictions(
+            tmp_path / f"{name}.parquet",
+            s["sample_id"].tolist(),
+            dataset_fingerprint=ds.task_fingerprint(TASK),
+            task=TASK,
+            embedding=emb,
+            narration=text,
+            narrator=narrator,
+        )
+        entry = score_predictions(
+            read_predictions(path), ds, TASK, model=ModelMeta(name="ref"), encoder=encoder, options=FAST
+        )
+        entries.append(entry)
+        write_entry(results, entry)
+    assert entries[1].narrator.prompt == PROMPT and entries[1].narrator.max_new_tokens == 60
+    assert sorted(p.name for p in results.rglob("*.json")) == sorted(
+        [f"{TASK}.json", f"{TASK}~llava-{str(tmp_path / 'llava').replace('/', '-')}.json"]
+    )
+    rows = [
+        line for line in render_markdown(entries).splitlines() if "| ref " in line or "|ref" in line.replace(" ", "")
+    ]
+    labels = {"retrieval" if "| retrieval |" in r else "llava" if "llava (" in r else "?" for r in rows}
+    assert labels == {"retrieval", "llava"}, rows
