@@ -1,7 +1,13 @@
 """Group CCF structure acronyms into the paper's anatomical pools (paper 4.2, Fig. 4-5).
 
-Pools: V1 (VISp), higher visual cortex (VISl, VISrl, VISal, VISpm, VISam), LGd, hippocampus
-(CA1, CA2, CA3, DG, SUB, ProS); every other acronym, and units with no structure, are "other".
+Pools: V1 (VISp); higher visual cortex (VISl, VISrl, VISal, VISpm, VISam and the smaller areas BO1.1 also
+labels: VISli, VISmma, VISmmp); ``visual_unassigned`` (VIS: visual cortex whose area the CCF alignment did
+not assign); LGd; hippocampus (CA1, CA2, CA3, DG, SUB, ProS, and the hippocampal-formation labels HPF
+(subfield not assigned), POST and PRE (post- and presubiculum, the subicular complex like SUB and ProS)).
+Every other acronym, and units with no structure, are ``"other"``; :data:`OTHER_ACRONYMS` says why for each
+acronym of the BO1.1 release (sessions.csv), and a test keeps the two tables covering that list.
+:data:`REGION_UNIONS` names pools made of several groups: ``visual_cortex`` (paper Fig. 5 "all visual
+cortex") is V1, higher visual and unassigned visual cortex, usable as ``--units region_group=visual_cortex``.
 
 Matching is by exact acronym, as Allen writes them in the electrodes ``location`` column of the
 session NWB files (e.g. "VISp", "VISpm", "LGd", "CA1"): "VISp" does not match "VISpm", "LGd" does
@@ -19,14 +25,65 @@ import pandas as pd
 REGION_GROUPS: Mapping[str, tuple[str, ...]] = MappingProxyType(
     {
         "V1": ("VISp",),
-        "higher_visual": ("VISl", "VISrl", "VISal", "VISpm", "VISam"),
+        "higher_visual": ("VISl", "VISrl", "VISal", "VISpm", "VISam", "VISli", "VISmma", "VISmmp"),
+        "visual_unassigned": ("VIS",),
         "LGd": ("LGd",),
-        "hippocampus": ("CA1", "CA2", "CA3", "DG", "SUB", "ProS"),
+        "hippocampus": ("CA1", "CA2", "CA3", "DG", "SUB", "ProS", "HPF", "POST", "PRE"),
     }
 )
 """Region group -> the exact CCF acronyms it contains."""
 
+REGION_UNIONS: Mapping[str, tuple[str, ...]] = MappingProxyType(
+    {"visual_cortex": ("V1", "higher_visual", "visual_unassigned")}
+)
+"""Named pool -> the region groups it joins (a subset query may name the pool)."""
+
 OTHER_GROUP = "other"
+
+_THALAMUS = "thalamus outside LGd: no paper pool (the paper pools LGd only)"
+_MIDBRAIN = "midbrain: no paper pool"
+OTHER_ACRONYMS: Mapping[str, str] = MappingProxyType(
+    {
+        **dict.fromkeys(
+            (
+                "LGv",
+                "LP",
+                "LD",
+                "PO",
+                "POL",
+                "PoT",
+                "PF",
+                "PIL",
+                "IGL",
+                "IntG",
+                "MGd",
+                "MGm",
+                "MGv",
+                "RT",
+                "SGN",
+                "TH",
+                "VL",
+                "VPL",
+                "VPM",
+                "Eth",
+                "LT",
+                "PP",
+            ),
+            _THALAMUS,
+        ),
+        **dict.fromkeys(
+            ("APN", "MB", "MRN", "NOT", "OP", "PPT", "RPF", "SCig", "SCiw", "SCop", "SCsg", "SCzo"), _MIDBRAIN
+        ),
+        "CP": "striatum (caudoputamen): no paper pool",
+        "ZI": "zona incerta (hypothalamus): no paper pool",
+        "BMAa": "amygdala: no paper pool",
+        "COAa": "cortical amygdala: no paper pool",
+        "COApm": "cortical amygdala: no paper pool",
+        "OLF": "olfactory areas: no paper pool",
+        "grey": "grey matter without an assigned structure",
+    }
+)
+"""Acronym of the BO1.1 release that maps to ``"other"`` -> why it joins no pool."""
 
 
 def region_group(structure: str | None) -> str:

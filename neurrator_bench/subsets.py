@@ -16,13 +16,16 @@ from collections.abc import Mapping
 import numpy as np
 import pandas as pd
 
+from neurrator_bench.builders.regions import REGION_UNIONS
+
 SUBSET_COLUMNS = ("region_group", "structure", "cell_type", "probe")
 
 
 def parse_unit_filters(specs: tuple[str, ...] | list[str]) -> dict[str, str]:
     """``["region_group=V1", "cell_type=SST"]`` -> dict; ``region=`` is accepted for ``region_group``.
 
-    A value may list alternatives with ``|``: ``region_group=V1|higher_visual`` selects visual cortex.
+    A value may list alternatives with ``|``: ``region_group=V1|higher_visual``; ``region_group=visual_cortex``
+    names the union of every visual-cortex group (``builders.regions.REGION_UNIONS``).
 
     Raises:
         ValueError: Malformed spec or unknown column, naming the spec and the allowed columns.
@@ -58,7 +61,10 @@ def unit_mask(
     """
     mask = np.ones(len(units), dtype=bool)
     for key, value in (filters or {}).items():
-        mask &= units[key].astype(str).isin(value.split("|")).to_numpy()
+        accepted = value.split("|")
+        if key == "region_group":  # a named pool (visual_cortex) stands for its region groups
+            accepted = [g for name in accepted for g in REGION_UNIONS.get(name, (name,))]
+        mask &= units[key].astype(str).isin(accepted).to_numpy()
     described = ", ".join(f"{k}={v}" for k, v in (filters or {}).items()) or "all units"
     if not mask.any():
         raise ValueError(f"no unit of session {units['session_id'].iloc[0]!r} matches {described}")

@@ -4,7 +4,13 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from neurrator_bench.builders.regions import REGION_GROUPS, assign_region_groups, region_group
+from neurrator_bench.builders.regions import (
+    OTHER_ACRONYMS,
+    REGION_GROUPS,
+    REGION_UNIONS,
+    assign_region_groups,
+    region_group,
+)
 
 
 @pytest.mark.parametrize(
@@ -25,7 +31,13 @@ from neurrator_bench.builders.regions import REGION_GROUPS, assign_region_groups
         ("SUB", "hippocampus"),
         ("ProS", "hippocampus"),
         ("VISp5", "other"),
-        ("VISmma", "other"),
+        ("VISmma", "higher_visual"),
+        ("VISmmp", "higher_visual"),
+        ("VISli", "higher_visual"),
+        ("VIS", "visual_unassigned"),
+        ("HPF", "hippocampus"),
+        ("POST", "hippocampus"),
+        ("LP", "other"),
         ("visp", "other"),
         (" VISp ", "V1"),
         ("grey", "other"),
@@ -40,7 +52,8 @@ def test_region_group(structure, group: str) -> None:
 
 def test_groups_are_disjoint() -> None:
     acronyms = [a for group in REGION_GROUPS.values() for a in group]
-    assert len(acronyms) == len(set(acronyms)) == 13
+    assert len(acronyms) == len(set(acronyms)) == 20
+    assert not set(acronyms) & set(OTHER_ACRONYMS)  # an acronym is pooled or explained, never both
 
 
 def test_assign_region_groups_keeps_index() -> None:
@@ -56,3 +69,31 @@ def test_assign_region_groups_keeps_index() -> None:
 def test_missing_structure_column() -> None:
     with pytest.raises(KeyError, match="'structure'"):
         assign_region_groups(pd.DataFrame({"location": ["VISp"]}))
+
+
+def test_every_acronym_of_the_bo11_release_is_pooled_or_explained() -> None:
+    """Issue: BO1.1 labels such as VIS, VISmma, VISmmp, VISli, HPF must not fall into "other" unexplained."""
+    import re
+
+    from neurrator_bench.realdata import SESSIONS_TABLE
+
+    sessions = pd.read_csv(SESSIONS_TABLE)
+    acronyms = {a for cell in sessions["ecephys_structure_acronyms"] for a in re.findall(r"'([^']+)'", cell)}
+    assert len(acronyms) == 61 and {"VIS", "VISmma", "VISmmp", "VISli", "HPF"} <= acronyms
+    unexplained = sorted(a for a in acronyms if region_group(a) == "other" and a not in OTHER_ACRONYMS)
+    assert unexplained == []
+    assert all(OTHER_ACRONYMS[a].strip() for a in acronyms if region_group(a) == "other")
+    assert {region_group(a) for a in ("VIS", "VISmma", "VISmmp", "VISli")} <= set(REGION_UNIONS["visual_cortex"])
+
+
+def test_visual_cortex_pool_selects_every_visual_group() -> None:
+    from neurrator_bench.subsets import unit_mask
+
+    units = pd.DataFrame(
+        {
+            "session_id": ["s"] * 5,
+            "region_group": ["V1", "higher_visual", "visual_unassigned", "hippocampus", "LGd"],
+        }
+    )
+    assert unit_mask(units, {"region_group": "visual_cortex"}).tolist() == [True, True, True, False, False]
+    assert unit_mask(units, {"region_group": "visual_cortex|LGd"}).tolist() == [True, True, True, False, True]
