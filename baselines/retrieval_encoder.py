@@ -18,6 +18,14 @@ accuracy of the narration is 0.34 with "mean" vs 0.28 with "flat" (most-frequent
 Prediction: ``Prediction(pooled=None, narration=[nearest training caption])`` — its output lives in text
 space, not in the target space, so it has no pooled prediction.
 
+Scorer-space honesty: MiniLM is also the scorer's sentence model, so this baseline is trained in the very
+space its SBERT score is measured in, and that score is partly circular; its entries carry
+``scorer_space: true`` and the leaderboard marks them. The variant ``retrieval-encoder-target``
+(``space="target"``) trains the same network against the pooled *target* embeddings of the training frames
+instead (the bank is the distinct training-frame targets, each with its frame's caption; InfoNCE over that
+bank), narrates with the caption of the nearest bank frame and also returns its target-space prediction as
+``pooled``, so the two can be compared on the same scorer.
+
 Files: ``caption_bank.json`` (the sorted distinct training captions) and ``caption_bank.npz``
 (``embeddings`` (m, text_dim) float32, unit rows) at the model root; per session
 ``members/<session>/encoder.safetensors`` and ``members/<session>/encoder.json`` (layer sizes).
@@ -36,7 +44,7 @@ from safetensors.torch import load_file, save_file
 from torch import nn
 from tqdm.auto import tqdm
 
-from neurrator_bench.dataset_access import DatasetHandle, load_samples, load_supervised
+from neurrator_bench.dataset_access import DatasetHandle, load_frame_targets, load_samples, load_supervised
 from neurrator_bench.errors import DatasetFormatError, ModelDirectoryError
 from neurrator_bench.model_kinds import DecoderModel, Prediction
 from neurrator_bench.text_embedding import DEFAULT_SENTENCE_MODEL, SentenceEncoder
@@ -63,6 +71,8 @@ from .common import (
 logger = logging.getLogger(__name__)
 
 KIND = "retrieval-encoder"
+TARGET_KIND = "retrieval-encoder-target"
+SPACES = ("text", "target")
 WEIGHTS = "encoder.safetensors"
 ARCH_FILE = "encoder.json"
 BANK_TEXT = "caption_bank.json"
@@ -196,6 +206,7 @@ def train(
     text_encoder: SentenceEncoder | None = None,
     num_threads: int = 1,
     overwrite: bool = False,
+    space: str = "text",
 ) -> Path:
     """Train the retrieval-only encoder per session and write the model directory.
 
@@ -218,15 +229,21 @@ def train(
         text_encoder: An already-loaded SentenceEncoder to reuse (overrides ``text_model``).
         num_threads: Torch threads while training.
         overwrite: Replace an existing model directory.
+        space: ``"text"`` (caption embeddings of ``text_model``, the paper's A.6 baseline) or ``"target"``
+            (pooled target embeddings of the training frames; see the module doc).
 
     Returns:
         ``out_dir``.
     """
     check_feature_mode(features)
+    if space not in SPACES:
+        raise ValueError(f"space: expected one of {SPACES}, found {space!r}")
     if epochs < 1 or batch_size < 1:
         raise ValueError(f"epochs, batch_size: expected >= 1, found {epochs}, {batch_size}")
     chosen = resolve_sessions(ds, sessions)
-    encoder = text_encoder if text_encoder is not None else SentenceEncoder(text_model)
+    encoder = None
+    if space == "text":
+        encoder = text_encoder if text_encoder is not None else SentenceEncoder(text_model)
     hyper = {
         "hidden": hidden,
         "head_dim": head_dim,
@@ -239,23 +256,31 @@ def train(
 
     def fill(folder: Path) -> dict[str, Any]:
         start = time.perf_counter()
-        captions = sorted({str(c) for c in load_samples(ds, task, "train", sessions=chosen)["caption"]})
-        with torch_threads(num_threads):
-            bank = encoder.encode(captions)
-        row = {c: i for i, c in enumerate(captions)}
+        train_rows = load_samples(ds, task, "train", sessions=chosen)
+        if space == "text":
+            captions = sorted({str(c) for c in train_rows["caption"]})
+            with torch_threads(num_threads):
+                bank = encoder.encode(captions)
+            row = {c: i for i, c in enumerate(captions)}
+        else:
+            captions, bank, frame_row = target_bank(ds, train_rows)
         write_json(folder / BANK_TEXT, captions)
         write_npz(folder / BANK_EMB, {"embeddings": bank})
         members, n_params, stats, target_dim = [], 0, {}, 0
         for sid in tqdm(chosen, desc="retrieval-encoder", disable=not progress):
             d = load_supervised(ds, task, "train", sid)
-            unknown = sorted({str(c) for c in d.captions} - set(row))
-            if unknown:
-                raise DatasetFormatError(
-                    f"{ds.root}: {task}/train captions of session {sid} expected in the samples' caption column, "
-                    f"found {len(unknown)} others, e.g. {unknown[0]!r}"
-                )
             feats = window_features(d.x, features)
-            cap_idx = np.array([row[str(c)] for c in d.captions], dtype=np.int64)
+            if space == "text":
+                unknown = sorted({str(c) for c in d.captions} - set(row))
+                if unknown:
+                    raise DatasetFormatError(
+                        f"{ds.root}: {task}/train captions of session {sid} expected in the samples' caption "
+                        f"column, found {len(unknown)} others, e.g. {unknown[0]!r}"
+                    )
+                cap_idx = np.array([row[str(c)] for c in d.captions], dtype=np.int64)
+            else:
+                keys = zip(d.meta["stimulus"], d.meta["frame"].astype(int), strict=True)
+                cap_idx = np.array([frame_row[k] for k in keys], dtype=np.int64)
             target_dim = d.pooled.shape[1]
             model, losses = fit_encoder(feats, cap_idx, bank, seed=seed, num_threads=num_threads, **hyper)
             member = folder / member_relpath(sid)
@@ -269,7 +294,7 @@ def train(
             n_params += sum(int(v.numel()) for v in state.values())
             stats[sid] = {k: round(v, 6) for k, v in losses.items()}
         return model_config(
-            kind=KIND,
+            kind=KIND if space == "text" else TARGET_KIND,
             ds=ds,
             task=task,
             target_dim=target_dim,
@@ -284,11 +309,50 @@ def train(
                 "train_seconds": round(time.perf_counter() - start, 3),
             },
             features=features,
-            text_model={"model_id": encoder.model_id, "revision": encoder.revision, "dim": int(bank.shape[1])},
+            space=space,
+            **(
+                {"text_model": {"model_id": encoder.model_id, "revision": encoder.revision, "dim": int(bank.shape[1])}}
+                if space == "text"
+                else {}
+            ),
             n_captions=len(captions),
         )
 
     return write_model_dir(Path(out_dir), fill, overwrite=overwrite)
+
+
+def target_bank(ds: DatasetHandle, train_rows) -> tuple[list[str], np.ndarray, dict[tuple[str, int], int]]:
+    """The target-space bank: distinct pooled targets of the training frames, each with a caption.
+
+    Frames with bit-identical targets (a static shot) are one bank row, so they are never each other's
+    InfoNCE negatives; a row's caption is the most frequent caption of its frames (ties: the first in sort
+    order).
+
+    Returns:
+        ``(captions (m,), unit bank (m, target_dim) float32, (stimulus, frame) -> bank row)``.
+    """
+    frames = train_rows[["stimulus", "frame", "caption"]].drop_duplicates(["stimulus", "frame"])
+    frames = frames.sort_values(["stimulus", "frame"], kind="stable")
+    vectors = []
+    for stimulus in sorted(set(frames["stimulus"])):
+        sel = frames["frame"].to_numpy()[(frames["stimulus"] == stimulus).to_numpy()]
+        vectors.append(load_frame_targets(ds, stimulus).pooled[sel])
+    unique, inverse = np.unique(np.concatenate(vectors), axis=0, return_inverse=True)
+    inverse = inverse.reshape(-1)
+    captions = []
+    for r in range(unique.shape[0]):
+        names = sorted(frames["caption"].to_numpy()[inverse == r].astype(str))
+        values, counts = np.unique(names, return_counts=True)
+        captions.append(str(values[int(np.argmax(counts))]))
+    frame_row = {
+        (str(st), int(f)): int(r) for st, f, r in zip(frames["stimulus"], frames["frame"], inverse, strict=True)
+    }
+    return captions, l2_normalize(unique.astype(np.float32)), frame_row
+
+
+def train_target_space(ds: DatasetHandle, task: str, out_dir: Path, **options: Any) -> Path:
+    """:func:`train` with ``space="target"``: the retrieval encoder trained outside the scorer's text space."""
+    return train(ds, task, out_dir, space="target", **options)
 
 
 def load_caption_bank(model_dir: Path) -> tuple[list[str], np.ndarray]:
@@ -342,6 +406,9 @@ def load(model_dir: Path, config: dict[str, Any]) -> DecoderModel:
     """
     model_dir = Path(model_dir)
     features = check_feature_mode(config.get("features", "mean"))
+    space = config.get("space", "text")
+    if space not in SPACES:
+        raise ModelDirectoryError(f"{model_dir}/config.json: field 'space' expected one of {SPACES}, found {space!r}")
     captions, bank = load_caption_bank(model_dir)
     members = []
     for entry, folder in member_entries(model_dir, config):
@@ -355,7 +422,8 @@ def load(model_dir: Path, config: dict[str, Any]) -> DecoderModel:
 
         def decode(x: np.ndarray, model: RetrievalEncoder = model) -> Prediction:
             z = encode_windows(model, window_features(x, features))
-            return Prediction(pooled=None, narration=nearest_captions(z, bank, captions))
+            pooled = z if space == "target" else None  # only a target-space prediction is a pooled target
+            return Prediction(pooled=pooled, narration=nearest_captions(z, bank, captions))
 
         members.append(Member(entry["session_id"], entry["n_units"], entry["window_bins"], decode))
     return SessionModel(config, members)

@@ -29,6 +29,8 @@ from neurrator_bench.leaderboard.store import (
     NOT_SIGNIFICANT_LEGEND,
     NOT_SIGNIFICANT_MARK,
     R10_METRIC,
+    SCORER_SPACE_LEGEND,
+    SCORER_SPACE_MARK,
     StoredEntry,
     find_main_metric,
     find_metric,
@@ -36,6 +38,7 @@ from neurrator_bench.leaderboard.store import (
     format_parameters,
     format_score,
     group_by_task,
+    model_label,
     pair_adjacent_rows,
     ranked_full_population,
 )
@@ -100,7 +103,7 @@ def _cells(s: StoredEntry, floors: Sequence[str]) -> list[str]:
     """Model, revision, narrator, main metric, main score, floors, R@10, CKA, parameters and n of one entry."""
     main = find_main_metric(s.entry)
     return [
-        escape_markdown(s.model_name),
+        escape_markdown(model_label(s)),
         escape_markdown(s.revision),
         escape_markdown(s.narrator),
         escape_markdown(main.name) if main else "-",
@@ -165,6 +168,8 @@ def render_markdown(entries: Iterable[ResultEntry], *, title: str = "neurrator-b
                     f"{escape_markdown(NOT_SIGNIFICANT_MARK)}: {escape_markdown(NOT_SIGNIFICANT_LEGEND)}; "
                     f"{escape_markdown(NOT_PAIRED_MARK)}: {escape_markdown(NOT_PAIRED_LEGEND)}.",
                 ]
+            if any(s.entry.scorer_space for s in models):
+                lines += ["", f"{SCORER_SPACE_MARK}: {escape_markdown(SCORER_SPACE_LEGEND)}."]
         else:
             lines.append("No ranked model entries.")
         if levels:

@@ -46,6 +46,8 @@ from neurrator_bench.leaderboard.store import (
     NOT_SIGNIFICANT_LEGEND,
     NOT_SIGNIFICANT_MARK,
     R10_METRIC,
+    SCORER_SPACE_LEGEND,
+    SCORER_SPACE_MARK,
     RowPairing,
     StoredEntry,
     find_main_metric,
@@ -80,6 +82,8 @@ def _entry_cells(s: StoredEntry, floors: Sequence[str]) -> list[str]:
     main = find_main_metric(s.entry)
     slug = model_slug(s.model_name)
     link = f'<a href="{href(f"models/{slug}.html")}">{esc(s.model_name)}</a>'
+    if s.entry.scorer_space:
+        link += f' <span class="scorer-space" title="{esc(SCORER_SPACE_LEGEND)}">{esc(SCORER_SPACE_MARK)}</span>'
     return [
         text_cell(s.model_name, link),
         text_cell(s.revision),
@@ -134,6 +138,8 @@ def _task_table(task: str, entries: Sequence[StoredEntry]) -> str:
         f"{esc(NOT_SIGNIFICANT_MARK)}: {esc(NOT_SIGNIFICANT_LEGEND)}; {esc(NOT_PAIRED_MARK)}: "
         f"{esc(NOT_PAIRED_LEGEND)} (in the ranked order; hover for the difference). Click a header to sort."
     )
+    if any(s.entry.scorer_space for s in full):
+        caption += f" {esc(SCORER_SPACE_MARK)}: {esc(SCORER_SPACE_LEGEND)}."
     if levels:
         caption += (
             f" Rows labelled &ldquo;{esc(REFERENCE_LEVEL_LABEL)}&rdquo; are floor models (what content-free "

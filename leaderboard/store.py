@@ -413,3 +413,15 @@ def pair_adjacent_rows(
         pair_rows(upper, lower, n_boot=n_boot, seed=seed) for upper, lower in zip(ranked, ranked[1:], strict=False)
     ]
     return pairings
+
+
+SCORER_SPACE_MARK = "†"
+SCORER_SPACE_LEGEND = (
+    "trained against the scorer's own sentence-embedding space: its SBERT scores are partly circular "
+    "(compare it with a variant trained in another space)"
+)
+
+
+def model_label(stored: StoredEntry) -> str:
+    """The model name as a table shows it: with :data:`SCORER_SPACE_MARK` when trained in the scorer's space."""
+    return stored.model_name + (f" {SCORER_SPACE_MARK}" if stored.entry.scorer_space else "")

@@ -224,6 +224,15 @@ def _entry_problems(results_dir: Path, path: Path, entry: ResultEntry) -> list[P
             problems.append(Problem(path, f"metrics: duplicate metric name {metric.name!r}"))
         seen.add(metric.name)
         problems.extend(_metric_problems(path, metric))
+    in_scorer_space = entry.model.text_space is not None and entry.model.text_space == entry.scorer_model
+    if entry.scorer_space != in_scorer_space:
+        problems.append(
+            Problem(
+                path,
+                f"field 'scorer_space': expected {in_scorer_space} (model.text_space {entry.model.text_space!r}, "
+                f"scorer_model {entry.scorer_model!r}), found {entry.scorer_space}",
+            )
+        )
     for skipped in entry.skipped:
         if skipped.name in seen:
             problems.append(Problem(path, f"skipped: metric {skipped.name!r} is both reported and listed as skipped"))

@@ -45,6 +45,7 @@ def model_meta(config: Mapping) -> ModelMeta:
         training_sessions=list(config.get("training_sessions", [])),
         license=config.get("license"),
         url=config.get("url"),
+        text_space=(config.get("text_model") or {}).get("model_id"),
     )
 
 

@@ -484,6 +484,7 @@ def score_predictions(
         gallery_frames={s: int(g.shape[0]) for s, g in inputs.galleries.items()},
         scorer_model=encoder.model_id if encoder is not None else None,
         scorer_revision=encoder.revision if encoder is not None else None,
+        scorer_space=encoder is not None and model.text_space is not None and model.text_space == encoder.model_id,
         floor_pool_version=FLOOR_POOL_VERSION,
         seeds={"scoring": opts.seed, "bootstrap": opts.seed, "derangement": opts.seed},
         subset=subset or Subset(),

@@ -80,6 +80,16 @@ def test_oracle_scores_one(tmp_path, ds, oracle, encoder):
         s.loc[~s["session_id"].str.startswith("pseudo-"), "session_id"]
     )
     assert entry.dataset.fingerprint_source == "embedded" and entry.narrator.kind == "unspecified"
+    assert entry.scorer_space is False  # ModelMeta without text_space
+    flagged = score_predictions(
+        read_predictions(path),
+        ds,
+        TASK,
+        model=ModelMeta(name="oracle", text_space=encoder.model_id),
+        encoder=encoder,
+        options=FAST,
+    )
+    assert flagged.scorer_space is True
     # headline numbers come from recorded sessions only
     assert entry.metric("sbert_matched").n == int((~s["session_id"].str.startswith("pseudo-")).sum())
 

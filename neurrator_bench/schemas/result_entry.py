@@ -91,6 +91,9 @@ class ModelMeta(BaseModel):
     training_sessions: list[str] = Field(default_factory=list)
     license: str | None = None
     url: str | None = None
+    text_space: str | None = Field(
+        None, description="sentence-embedding model the model was trained against (None: trained on targets only)"
+    )
 
     @field_validator("name", "revision")
     @classmethod
@@ -187,6 +190,11 @@ class ResultEntry(BaseModel):
     model: ModelMeta
     scorer_model: str | None
     scorer_revision: str | None = None
+    scorer_space: bool = Field(
+        False,
+        description="the model was trained against the scorer's own sentence-embedding space (model.text_space == "
+        "scorer_model): its SBERT scores are partly circular and the leaderboard marks it",
+    )
     floor_pool_version: int
     seeds: dict[str, int]
     subset: Subset = Field(default_factory=Subset)

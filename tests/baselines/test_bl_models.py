@@ -12,7 +12,7 @@ import pytest
 from neurrator_bench.baselines import BASELINES, get_trainer
 from neurrator_bench.baselines.cebra_knn import embed, load_network
 from neurrator_bench.baselines.common import window_features
-from neurrator_bench.dataset_access import load_supervised, open_dataset
+from neurrator_bench.dataset_access import load_samples, load_supervised, open_dataset
 from neurrator_bench.errors import ModelDirectoryError
 from neurrator_bench.model_kinds import MODEL_KINDS, load_model, read_model_config
 from neurrator_bench.scorers.retrieval import recall_at_k, retrieval_ranks
@@ -45,7 +45,11 @@ def trained(ds, text_encoder, tmp_path_factory):
     """``trained(name, task=TASK, tag="a", **options)`` -> model dir, each combination trained once."""
     root = tmp_path_factory.mktemp("baselines")
     cache: dict[tuple, Path] = {}
-    fast = {"cebra-knn": {"max_iterations": 200}, "retrieval-encoder": {"epochs": 2, "text_encoder": text_encoder}}
+    fast = {
+        "cebra-knn": {"max_iterations": 200},
+        "retrieval-encoder": {"epochs": 2, "text_encoder": text_encoder},
+        "retrieval-encoder-target": {"epochs": 2},
+    }
 
     def get(name: str, task: str = TASK, tag: str = "a", **options) -> Path:
         key = (name, task, tag, tuple(sorted(options.items())))
@@ -75,6 +79,7 @@ def test_registry_names_are_model_kinds():
             "pca-knn",
             "cebra-knn",
             "retrieval-encoder",
+            "retrieval-encoder-target",
             "floor-train-mean",
             "floor-most-frequent-caption",
             "floor-random-caption",
@@ -232,3 +237,21 @@ def test_floor_random_caption(trained, train_split, test_split):
     # floors ignore the spikes and the unit mask
     keep = np.arange(x.shape[1]) < 3
     assert model.predict(SID, np.zeros_like(x), unit_mask=keep).narration == first
+
+
+def test_retrieval_encoder_spaces_and_the_scorer_space_flag(trained, ds, test_split):
+    """Issue 14: the text variant is trained in the scorer's space (flagged), the target variant is not."""
+    from neurrator_bench.evaluation import model_meta
+    from neurrator_bench.text_embedding import DEFAULT_SENTENCE_MODEL
+
+    text_cfg = read_model_config(trained("retrieval-encoder"))
+    target_dir = trained("retrieval-encoder-target")
+    target_cfg = read_model_config(target_dir)
+    assert text_cfg["space"] == "text" and text_cfg["text_model"]["model_id"] == DEFAULT_SENTENCE_MODEL
+    assert target_cfg["space"] == "target" and "text_model" not in target_cfg
+    assert model_meta(text_cfg).text_space == DEFAULT_SENTENCE_MODEL and model_meta(target_cfg).text_space is None
+    pred = load_model(target_dir).predict(SID, test_split.x[:40])
+    assert pred.pooled.shape == (40, 384)
+    np.testing.assert_allclose(np.linalg.norm(pred.pooled, axis=1), 1.0, atol=1e-5)
+    train_captions = set(load_samples(ds, TASK, "train", sessions=[SID])["caption"])
+    assert set(pred.narration) <= train_captions
