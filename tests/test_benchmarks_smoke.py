@@ -1,4 +1,4 @@
-"""Smoke tests of benchmarks/bench_binning.py and bench_storage.py on the mini simulated sessions."""
+"""Smoke tests of benchmarks/bench_binning.py, bench_storage.py and score_nulls.py on the mini simulated sessions."""
 
 from __future__ import annotations
 
@@ -39,3 +39,13 @@ def test_bench_storage_report(built_dataset, capsys):
     assert f"on disk: {data:,} B" in out
     assert "raw continuous counts (uint8, units x 120 Hz bins of every segment, counted once): " in out
     assert re.search(r"-> \d+\.\d\dx and \d+\.\d\dx \(goal <= 5x\)", out)
+
+
+def test_score_nulls_prints_oracle_at_ceiling(built_dataset, monkeypatch, capsys):
+    monkeypatch.setattr("sys.argv", ["score_nulls", str(built_dataset), "nm1-contiguous-middle", "--n-boot", "20"])
+    load("score_nulls").main()
+    out = capsys.readouterr().out
+    oracle = out[out.index("== nm1-contiguous-middle / oracle") : out.index("== nm1-contiguous-middle / shuffled")]
+    assert "retrieval_r1                       1.0000" in oracle and "200 frames" in oracle
+    assert "retrieval_median_rank              1.0000" in oracle
+    assert "shuffled oracle" in out
