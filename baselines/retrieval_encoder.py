@@ -24,7 +24,9 @@ space its SBERT score is measured in, and that score is partly circular; its ent
 (``space="target"``) trains the same network against the pooled *target* embeddings of the training frames
 instead (the bank is the distinct training-frame targets, each with its frame's caption; InfoNCE over that
 bank), narrates with the caption of the nearest bank frame and also returns its target-space prediction as
-``pooled``, so the two can be compared on the same scorer.
+``pooled``, so the two can be compared on the same scorer. Caveat: the embedded default's targets
+(``embedded-minilm-patches``) are themselves MiniLM phrase embeddings, so on that dataset the target space is
+close to the scorer's space too; the comparison is clean on real CLIP targets.
 
 Files: ``caption_bank.json`` (the sorted distinct training captions) and ``caption_bank.npz``
 (``embeddings`` (m, text_dim) float32, unit rows) at the model root; per session
@@ -333,11 +335,9 @@ def target_bank(ds: DatasetHandle, train_rows) -> tuple[list[str], np.ndarray, d
     """
     frames = train_rows[["stimulus", "frame", "caption"]].drop_duplicates(["stimulus", "frame"])
     frames = frames.sort_values(["stimulus", "frame"], kind="stable")
-    vectors = []
-    for stimulus in sorted(set(frames["stimulus"])):
-        sel = frames["frame"].to_numpy()[(frames["stimulus"] == stimulus).to_numpy()]
-        vectors.append(load_frame_targets(ds, stimulus).pooled[sel])
-    unique, inverse = np.unique(np.concatenate(vectors), axis=0, return_inverse=True)
+    pooled = {str(st): load_frame_targets(ds, str(st)).pooled for st in set(frames["stimulus"])}
+    vectors = np.stack([pooled[str(st)][int(f)] for st, f in zip(frames["stimulus"], frames["frame"], strict=True)])
+    unique, inverse = np.unique(vectors, axis=0, return_inverse=True)
     inverse = inverse.reshape(-1)
     captions = []
     for r in range(unique.shape[0]):

@@ -1,9 +1,12 @@
 """Group CCF structure acronyms into the paper's anatomical pools (paper 4.2, Fig. 4-5).
 
-Pools: V1 (VISp); higher visual cortex (VISl, VISrl, VISal, VISpm, VISam and the smaller areas BO1.1 also
-labels: VISli, VISmma, VISmmp); ``visual_unassigned`` (VIS: visual cortex whose area the CCF alignment did
-not assign); LGd; hippocampus (CA1, CA2, CA3, DG, SUB, ProS, and the hippocampal-formation labels HPF
-(subfield not assigned), POST and PRE (post- and presubiculum, the subicular complex like SUB and ProS)).
+Pools: V1 (VISp); higher visual cortex (VISl, VISrl, VISal, VISpm, VISam and the smaller areas BO1.1
+also labels: VISli, and VISmma / VISmmp, which the CCF files under retrosplenial cortex (RSPagl) but
+which are mediomedial visual areas, pooled here as higher visual: our choice); ``visual_unassigned``
+(VIS: visual cortex whose area the CCF alignment did not assign); LGd; hippocampus (CA1, CA2, CA3, DG,
+SUB, ProS, and the hippocampal-formation labels HPF (subfield not assigned, which may include entorhinal
+cortex), POST and PRE (post- and presubiculum, the subicular complex like SUB and ProS); our choice,
+wider than the paper's hippocampus pool by those labels).
 Every other acronym, and units with no structure, are ``"other"``; :data:`OTHER_ACRONYMS` says why for each
 acronym of the BO1.1 release (sessions.csv), and a test keeps the two tables covering that list.
 :data:`REGION_UNIONS` names pools made of several groups: ``visual_cortex`` (paper Fig. 5 "all visual
@@ -62,17 +65,15 @@ OTHER_ACRONYMS: Mapping[str, str] = MappingProxyType(
                 "RT",
                 "SGN",
                 "TH",
-                "VL",
                 "VPL",
                 "VPM",
                 "Eth",
-                "LT",
                 "PP",
             ),
             _THALAMUS,
         ),
         **dict.fromkeys(
-            ("APN", "MB", "MRN", "NOT", "OP", "PPT", "RPF", "SCig", "SCiw", "SCop", "SCsg", "SCzo"), _MIDBRAIN
+            ("APN", "MB", "MRN", "NOT", "OP", "PPT", "RPF", "LT", "SCig", "SCiw", "SCop", "SCsg", "SCzo"), _MIDBRAIN
         ),
         "CP": "striatum (caudoputamen): no paper pool",
         "ZI": "zona incerta (hypothalamus): no paper pool",
@@ -81,6 +82,7 @@ OTHER_ACRONYMS: Mapping[str, str] = MappingProxyType(
         "COApm": "cortical amygdala: no paper pool",
         "OLF": "olfactory areas: no paper pool",
         "grey": "grey matter without an assigned structure",
+        "VL": "lateral ventricle (a ventricle, not grey matter)",
     }
 )
 """Acronym of the BO1.1 release that maps to ``"other"`` -> why it joins no pool."""
@@ -93,7 +95,7 @@ def region_group(structure: str | None) -> str:
         structure: CCF acronym such as "VISp" or "CA1"; None, NaN or "" for units without one.
 
     Returns:
-        "V1", "higher_visual", "LGd", "hippocampus" or "other".
+        "V1", "higher_visual", "visual_unassigned", "LGd", "hippocampus" or "other".
     """
     if not isinstance(structure, str):
         return OTHER_GROUP

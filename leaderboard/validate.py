@@ -44,6 +44,7 @@ from neurrator_bench.schemas.result_entry import (
 )
 from neurrator_bench.scorers.intervals import leq, within
 from neurrator_bench.scorers.metric_registry import METRICS
+from neurrator_bench.text_embedding import same_sentence_model
 
 MAX_SCHEMA_ERRORS = 10
 
@@ -224,7 +225,7 @@ def _entry_problems(results_dir: Path, path: Path, entry: ResultEntry) -> list[P
             problems.append(Problem(path, f"metrics: duplicate metric name {metric.name!r}"))
         seen.add(metric.name)
         problems.extend(_metric_problems(path, metric))
-    in_scorer_space = entry.model.text_space is not None and entry.model.text_space == entry.scorer_model
+    in_scorer_space = same_sentence_model(entry.model.text_space, entry.scorer_model)
     if entry.scorer_space != in_scorer_space:
         problems.append(
             Problem(

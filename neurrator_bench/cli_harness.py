@@ -26,6 +26,11 @@ from neurrator_bench.errors import NeurratorError
 )
 @click.option("--narrator-model", default=None, help="Narrator model id (e.g. llava-hf/llava-1.5-7b-hf).")
 @click.option("--narrator-revision", default=None, help="Narrator model revision.")
+@click.option(
+    "--text-space",
+    default=None,
+    help="Sentence model the predicting model was trained against, if any (flags training in the scorer's space).",
+)
 @scoring_flags
 def score(
     predictions,
@@ -38,6 +43,7 @@ def score(
     narrator_kind,
     narrator_model,
     narrator_revision,
+    text_space,
     seed,
     n_boot,
     exclusion_frames,
@@ -68,7 +74,7 @@ def score(
             read_predictions(predictions),
             ds,
             task,
-            model=ModelMeta(name=model_name or predictions.stem, revision=model_revision),
+            model=ModelMeta(name=model_name or predictions.stem, revision=model_revision, text_space=text_space),
             options=scoring_options(seed, n_boot, exclusion_frames, permutations, block_frames, session_level),
             narrator=narrator,
         )

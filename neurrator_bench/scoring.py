@@ -62,7 +62,7 @@ from neurrator_bench.scorers.frame_stats import (
 from neurrator_bench.scorers.metric_registry import METRIC_GROUPS, MetricValues, ScoreInputs, get_metric
 from neurrator_bench.scorers.similarity_matrix import cross_narration_similarity
 from neurrator_bench.tasks import NM1, NM3, get_task
-from neurrator_bench.text_embedding import DEFAULT_SENTENCE_MODEL, SentenceEncoder
+from neurrator_bench.text_embedding import DEFAULT_SENTENCE_MODEL, SentenceEncoder, same_sentence_model
 
 logger = logging.getLogger(__name__)
 CELL_LINES = ("PV", "SST", "VIP")
@@ -484,7 +484,7 @@ def score_predictions(
         gallery_frames={s: int(g.shape[0]) for s, g in inputs.galleries.items()},
         scorer_model=encoder.model_id if encoder is not None else None,
         scorer_revision=encoder.revision if encoder is not None else None,
-        scorer_space=encoder is not None and model.text_space is not None and model.text_space == encoder.model_id,
+        scorer_space=encoder is not None and same_sentence_model(model.text_space, encoder.model_id),
         floor_pool_version=FLOOR_POOL_VERSION,
         seeds={"scoring": opts.seed, "bootstrap": opts.seed, "derangement": opts.seed},
         subset=subset or Subset(),

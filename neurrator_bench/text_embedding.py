@@ -137,3 +137,18 @@ class SentenceEncoder:
         if not texts:
             return np.zeros((0, self.dim), dtype=np.float32)
         return np.stack([self._cache[t] for t in texts]).astype(np.float32, copy=False)
+
+
+def same_sentence_model(a: str | None, b: str | None) -> bool:
+    """Whether two sentence-model ids name the same model: a Hub id, a short name or a local folder of it.
+
+    Compares the last path component case-insensitively (``sentence-transformers/all-MiniLM-L6-v2``,
+    ``all-minilm-l6-v2`` and ``/models/all-MiniLM-L6-v2/`` are the same model); None is never the same.
+    """
+    if not a or not b:
+        return False
+
+    def key(model_id: str) -> str:
+        return model_id.replace("\\", "/").rstrip("/").rsplit("/", 1)[-1].casefold()
+
+    return key(a) == key(b)

@@ -89,3 +89,11 @@ def test_combine_draws_means_intervals_and_the_test_on_averaged_frames():
     assert "averaged over 3 draws" in delta.p_test
     assert combined.per_session[0].values["sbert_matched"] == pytest.approx(0.6)
     assert combined.subset.draws == 3
+
+
+def test_subset_slug_is_a_legal_file_name_in_canonical_order():
+    from neurrator_bench.schemas.result_entry import subset_slug
+
+    a = subset_slug(Subset(region_group="V1|higher_visual", n_units=8))
+    b = subset_slug(Subset(region_group="higher_visual|V1", n_units=8))
+    assert a == b == "@region_group=V1+higher_visual,n_units=8" and "|" not in a

@@ -82,3 +82,12 @@ def test_resolve_checkpoint_revision(tmp_path: Path) -> None:
     assert resolve_checkpoint_revision(str(tmp_path)) is None
     # a hub id that is not in the local cache: no network, no revision
     assert resolve_checkpoint_revision("neurrator-bench-test/not-cached-anywhere") is None
+
+
+def test_same_sentence_model_matches_ids_short_names_and_folders():
+    from neurrator_bench.text_embedding import same_sentence_model
+
+    assert same_sentence_model("sentence-transformers/all-MiniLM-L6-v2", "all-minilm-l6-v2")
+    assert same_sentence_model("/models/all-MiniLM-L6-v2/", "sentence-transformers/all-MiniLM-L6-v2")
+    assert not same_sentence_model("sentence-transformers/all-mpnet-base-v2", "sentence-transformers/all-MiniLM-L6-v2")
+    assert not same_sentence_model(None, "all-MiniLM-L6-v2") and not same_sentence_model("", "")

@@ -164,7 +164,7 @@ class Statistics(BaseModel):
     n_samples: int = Field(ge=0)
     n_frames: int = Field(ge=0)
     n_sessions: int = Field(ge=0)
-    n_clusters: int = Field(ge=0, description="resampling clusters (frame blocks and images)")
+    n_clusters: int | None = Field(None, ge=0, description="resampling clusters (frame blocks and images)")
     cluster_unit: str = Field(description="what is resampled: e.g. '30-frame blocks (movies), images (scenes)'")
     block_frames: int = Field(ge=1)
     session_level: bool = False
@@ -227,8 +227,19 @@ TIME_FIELDS = ("evaluation_time_s", "created_at")
 
 
 def subset_slug(subset: Subset) -> str:
-    """``""`` for the full population, else e.g. ``"@region_group=V1,n_units=32"`` (fields in schema order)."""
-    parts = [f"{k}={v}" for k, v in subset.model_dump().items() if v is not None and k not in ("draws", "seed")]
+    """The subset part of an entry's file name.
+
+    ``""`` for the full population, else e.g. ``"@region_group=V1,n_units=32"`` (fields in schema order;
+    ``higher_visual|V1`` is written ``V1+higher_visual``).
+    """
+    parts = []
+    for k, v in subset.model_dump().items():
+        if v is None or k in ("draws", "seed"):
+            continue
+        # alternatives ("V1|higher_visual") in a canonical order, joined by "+" ("|" is not a legal file name
+        # character on Windows)
+        text = "+".join(sorted(str(v).split("|"))) if isinstance(v, str) else str(v)
+        parts.append(f"{k}={text}")
     return "@" + ",".join(parts) if parts else ""
 
 
@@ -237,7 +248,7 @@ def narrator_slug(narrator: NarratorMeta | None) -> str:
 
     ``""`` for the retrieval narrator without a model id (the default of ``evaluate``), ``"~embeddings-only"``
     for an entry without narrations, else ``"~<kind>[-<model id>][@<revision>]"`` with every character outside
-    ``[A-Za-z0-9._+-]`` replaced by ``-`` (``"~llava-llava-hf-llava-1.5-7b-hf"``). Narrators that differ only
+    ``[A-Za-z0-9._+@-]`` replaced by ``-`` (``"~llava-llava-hf-llava-1.5-7b-hf"``). Narrators that differ only
     in prompt or decoding settings share a slug: give them different revisions.
     """
     if narrator is None:

@@ -58,6 +58,11 @@ _SECTION = "Sec. 4.1, A.4, A.5"
 _MAX_REPAIR_PASSES = 50
 FLOOR_KINDS = ("word_salad", "off_topic", "shuffled")
 
+
+class NoShuffledPairing(ValueError):
+    """The test frames' captions admit no pairing with a different caption (one caption on > half the frames)."""
+
+
 register_metric(
     MetricSpec(
         name="sbert_matched",
@@ -228,7 +233,7 @@ def caption_derangement(captions: Sequence[str], rng: np.random.Generator) -> np
     m = groups.size
     if m < 2 or 2 * counts.max() > m:
         top = int(np.argmax(counts))
-        raise ValueError(
+        raise NoShuffledPairing(
             f"shuffled floor: the caption {str(values[top])[:60]!r} belongs to {int(counts[top])} of {m} test "
             "frames (more than half), so no pairing with a different caption exists for every frame"
         )
@@ -245,7 +250,7 @@ def caption_derangement(captions: Sequence[str], rng: np.random.Generator) -> np
             if ok.size:
                 j = int(ok[rng.integers(ok.size)])
                 perm[i], perm[j] = perm[j], perm[i]
-    raise ValueError(f"shuffled floor: no valid pairing found over {m} frames after {_MAX_REPAIR_PASSES} passes")
+    raise NoShuffledPairing(f"shuffled floor: no valid pairing found over {m} frames after {_MAX_REPAIR_PASSES} passes")
 
 
 def shuffled_partners(
@@ -351,7 +356,7 @@ def sbert_report(
     shuffled_error: str | None = None
     try:
         partner = shuffled_partners(ids, frame_keys, captions, seed)
-    except ValueError as exc:  # too few distinct captions: only the shuffled floors are undefined
+    except NoShuffledPairing as exc:  # too few distinct captions: only the shuffled floors are undefined
         shuffled_error = str(exc)
     else:
         floors["sbert_shuffled_floor"] = np.clip(np.einsum("ij,ij->i", narr_unit[partner], ref_unit), -1.0, 1.0)

@@ -262,3 +262,19 @@ def test_dominant_caption_drops_only_the_shuffled_floors():
         "sbert_off_topic_narration_floor",
     }
     np.testing.assert_allclose(rep.matched, 1.0)
+
+
+def test_a_frame_with_two_captions_is_a_data_error_not_a_skipped_floor():
+    ref = np.eye(3)
+    with pytest.raises(ValueError, match="more than one reference caption"):
+        sbert_report(
+            ref,
+            ref,
+            ref,
+            ref,
+            sample_ids=["a", "b", "c"],
+            frame_keys=["m:1", "m:1", "m:2"],
+            captions=["x", "y", "z"],
+            narrations=None,
+            seed=0,
+        )
