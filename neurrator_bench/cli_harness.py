@@ -212,6 +212,8 @@ def narrate_cmd(model_dir, dataset, task, narrator, llava, out_file, unit_specs,
     default=None,
     help="Also write one result entry per point here.",
 )
+@click.option("--narrator", type=click.Choice(["retrieval", "llava"]), default="retrieval", show_default=True)
+@click.option("--llava", default=None, help="LLaVA id or path for --narrator llava (loaded once for the sweep).")
 @scoring_flags
 def scaling(
     model_dir,
@@ -222,6 +224,8 @@ def scaling(
     draws,
     out_dir,
     results_dir,
+    narrator,
+    llava,
     seed,
     n_boot,
     exclusion_frames,
@@ -246,6 +250,8 @@ def scaling(
             seed=seed,
             results_dir=results_dir,
             options=scoring_options(seed, n_boot, exclusion_frames, permutations, block_frames, session_level),
+            narrator=narrator,
+            llava=llava,
         )
         paths = write_scaling_report(table, out_dir)
     except (NeurratorError, KeyError, ValueError) as exc:

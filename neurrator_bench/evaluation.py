@@ -16,7 +16,7 @@ import pandas as pd
 
 from neurrator_bench.dataset_access import DatasetHandle, open_dataset
 from neurrator_bench.errors import ModelDirectoryError
-from neurrator_bench.inference import predict_split
+from neurrator_bench.inference import LlavaCaptioner, RetrievalCaptioner, make_narrator, predict_split
 from neurrator_bench.model_kinds import load_model
 from neurrator_bench.schemas.predictions import read_predictions, write_predictions
 from neurrator_bench.schemas.result_entry import (
@@ -59,7 +59,7 @@ def narrate(
     task: str,
     out_file: Path,
     *,
-    narrator: str = "retrieval",
+    narrator: str | RetrievalCaptioner | LlavaCaptioner = "retrieval",
     llava: str | None = None,
     unit_filters: Mapping[str, str] | None = None,
     n_units: int | None = None,
@@ -189,7 +189,7 @@ def evaluate_model(
     task: str,
     *,
     results_dir: Path | None = None,
-    narrator: str = "retrieval",
+    narrator: str | RetrievalCaptioner | LlavaCaptioner = "retrieval",
     llava: str | None = None,
     unit_filters: Mapping[str, str] | None = None,
     n_units: int | None = None,
@@ -206,7 +206,7 @@ def evaluate_model(
         dataset: Dataset folder, Hub id or opened handle.
         task: Task name.
         results_dir: Where to write the entry (``<model>/<revision>/<task>[@subset].json``); None: don't write.
-        narrator: "retrieval" or "llava".
+        narrator: "retrieval" or "llava", or a narrator instance made once (:func:`inference.make_narrator`).
         llava: LLaVA id/path for the llava narrator.
         unit_filters: Subset query filters (e.g. {"region_group": "V1"}).
         n_units: Subset query size (random units after filters).
@@ -276,16 +276,22 @@ def scaling_curve(
     results_dir: Path | None = None,
     options: ScoringOptions | None = None,
     metric: str = "sbert_matched",
+    narrator: str = "retrieval",
+    llava: str | None = None,
 ) -> pd.DataFrame:
     """Score vs population size per region (paper Fig. 4) from subset queries of one model.
 
-    A (region, size) with too few units in every session is kept as a row with ``skipped`` set.
+    The narrator (and LLaVA) is loaded once for the whole sweep. A (region, size) with too few units in every
+    session is kept as a row with ``skipped`` set.
 
     Returns:
-        Columns region, n_units, value, ci_low, ci_high (over draws), draws, skipped.
+        Columns region, n_units, value, ci_low, ci_high (over draws), draws, shuffled_floor (the point's
+        ``sbert_shuffled_narration_floor``: narrations against other frames' captions, NaN without
+        narrations), narrator, skipped.
     """
     ds = _as_dataset(dataset)
     encoder = SentenceEncoder(DEFAULT_SENTENCE_MODEL)
+    captioner = make_narrator(narrator, ds, task, llava=llava)
     rows = []
     for region in regions:
         for size in sizes:
@@ -301,6 +307,7 @@ def scaling_curve(
                     seed=seed,
                     options=options,
                     encoder=encoder,
+                    narrator=captioner,
                 )
             except ModelDirectoryError as exc:
                 rows.append(
@@ -311,11 +318,14 @@ def scaling_curve(
                         "ci_low": np.nan,
                         "ci_high": np.nan,
                         "draws": draws,
+                        "shuffled_floor": np.nan,
+                        "narrator": narrator,
                         "skipped": str(exc),
                     }
                 )
                 continue
             m = entry.metric(metric)
+            floor = next((x.value for x in entry.metrics if x.name == "sbert_shuffled_narration_floor"), np.nan)
             rows.append(
                 {
                     "region": region,
@@ -324,6 +334,8 @@ def scaling_curve(
                     "ci_low": m.ci_low,
                     "ci_high": m.ci_high,
                     "draws": draws,
+                    "shuffled_floor": floor,
+                    "narrator": narrator,
                     "skipped": "",
                 }
             )
@@ -331,7 +343,11 @@ def scaling_curve(
 
 
 def write_scaling_report(table: pd.DataFrame, out_dir: Path) -> dict[str, Path]:
-    """``scaling.csv`` and ``scaling.png`` (value vs population size, one line per region, log x)."""
+    """``scaling.csv`` and ``scaling.png`` (value vs population size, one line per region, log x).
+
+    The plot draws the mean shuffled-caption floor of the points as a dashed line (paper Fig. 4's random-caption
+    line is the analogous level).
+    """
     import matplotlib
 
     matplotlib.use("Agg")
@@ -348,6 +364,10 @@ def write_scaling_report(table: pd.DataFrame, out_dir: Path) -> dict[str, Path]:
         ax.plot(group["n_units"], group["value"], marker="o", label=str(region))
         if group["ci_low"].notna().all():
             ax.fill_between(group["n_units"], group["ci_low"], group["ci_high"], alpha=0.2)
+    floors = table.loc[table["skipped"] == "", "shuffled_floor"].dropna() if "shuffled_floor" in table else []
+    if len(floors):
+        level = float(np.mean(floors))
+        ax.axhline(level, color="grey", linestyle="--", linewidth=1, label=f"shuffled-caption floor ({level:.3f})")
     ax.set_xscale("log")
     ax.set_xlabel("units in the query")
     ax.set_ylabel("score")

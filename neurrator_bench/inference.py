@@ -150,7 +150,7 @@ def predict_split(
     unit_filters: Mapping[str, str] | None = None,
     n_units: int | None = None,
     seed: int = 0,
-    narrator: str = "retrieval",
+    narrator: str | RetrievalCaptioner | LlavaCaptioner = "retrieval",
     llava: str | None = None,
 ) -> PredictedSplit:
     """Predict and narrate every sample of ``split`` for the model's sessions.
@@ -164,8 +164,9 @@ def predict_split(
         unit_filters: Subset query: column -> value over the ``units`` config (e.g. region_group=V1).
         n_units: Subset query: N random units (after filters), drawn with ``seed``.
         seed: Seed of the unit draw.
-        narrator: "retrieval" or "llava".
-        llava: LLaVA id or path for the llava narrator.
+        narrator: "retrieval" or "llava", or a narrator made once by :func:`make_narrator` and reused (a
+            scaling sweep loads LLaVA once, not once per point and draw).
+        llava: LLaVA id or path for the llava narrator (ignored when ``narrator`` is an instance).
 
     Raises:
         ModelDirectoryError: The model knows none of the split's sessions.
@@ -179,7 +180,7 @@ def predict_split(
         raise ModelDirectoryError(
             f"model decodes sessions {model.sessions()} but {task}/{split} has {in_split}: nothing to predict"
         )
-    narrate = make_narrator(narrator, ds, task, llava=llava)
+    narrate = make_narrator(narrator, ds, task, llava=llava) if isinstance(narrator, str) else narrator
     ids: list[str] = []
     pooled: list[np.ndarray] = []
     narration: list[str] = []

@@ -87,3 +87,24 @@ def test_baselines_order_and_entries_validate(setup, tmp_path):
     data = json.loads((root / "results" / "neurrator-reference" / "main" / f"{TASK}.json").read_text())
     assert data["model"]["kind"] == "neurrator-encoder" and data["dataset"]["fingerprint"] == ds.task_fingerprint(TASK)
     assert data["dataset"]["data_origin"] == "simulated"
+
+
+def test_scaling_loads_the_narrator_once_and_reports_the_floor(setup, monkeypatch, tmp_path):
+    import neurrator_bench.evaluation as evaluation
+    from neurrator_bench.evaluation import scaling_curve, write_scaling_report
+
+    ds, _, ref, _, _ = setup
+    calls = []
+    real = evaluation.make_narrator
+
+    def counting(*args, **kwargs):
+        calls.append(args[0])
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(evaluation, "make_narrator", counting)
+    table = scaling_curve(ref, ds, TASK, regions=("V1", "hippocampus"), sizes=(8, 16), draws=2, options=OPTS)
+    assert calls == ["retrieval"]  # one narrator for 4 points x 2 draws
+    done = table[table["skipped"] == ""]
+    assert len(done) >= 2 and done["shuffled_floor"].between(-1, 1).all() and set(table["narrator"]) == {"retrieval"}
+    paths = write_scaling_report(table, tmp_path / "scaling")
+    assert paths["png"].read_bytes().startswith(b"\x89PNG") and "shuffled_floor" in paths["csv"].read_text()
