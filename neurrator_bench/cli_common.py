@@ -2,33 +2,14 @@
 
 from __future__ import annotations
 
+import functools
+
 import click
 
 
 def fail(exc: Exception) -> None:
     """Exit non-zero with the exception's message."""
     raise click.ClickException(str(exc)) from exc
-
-
-def scoring_options(
-    seed: int,
-    n_boot: int,
-    exclusion_frames: int,
-    permutations: int,
-    block_frames: int = 30,
-    session_level: bool = False,
-):
-    """ScoringOptions from the shared flags."""
-    from neurrator_bench.scoring import ScoringOptions
-
-    return ScoringOptions(
-        seed=seed,
-        n_boot=n_boot,
-        exclusion_frames=exclusion_frames,
-        celltype_permutations=permutations,
-        block_frames=block_frames,
-        session_level=session_level,
-    )
 
 
 _scoring_flags = [
@@ -65,14 +46,28 @@ _scoring_flags = [
 
 
 def scoring_flags(func):
-    """Attach the shared scoring options.
+    """Attach the shared scoring options, handed to the command as one ``scoring: ScoringOptions`` argument.
 
-    The command receives ``seed``, ``n_boot``, ``exclusion_frames``, ``permutations``, ``block_frames`` and
-    ``session_level`` and passes them to :func:`scoring_options`.
+    ``--seed`` also seeds a command's unit draws (``scoring.seed``).
     """
+
+    @functools.wraps(func)
+    def wrapper(*args, seed, n_boot, exclusion_frames, permutations, block_frames, session_level, **kwargs):
+        from neurrator_bench.scoring import ScoringOptions
+
+        scoring = ScoringOptions(
+            seed=seed,
+            n_boot=n_boot,
+            exclusion_frames=exclusion_frames,
+            celltype_permutations=permutations,
+            block_frames=block_frames,
+            session_level=session_level,
+        )
+        return func(*args, scoring=scoring, **kwargs)
+
     for flag in reversed(_scoring_flags):
-        func = flag(func)
-    return func
+        wrapper = flag(wrapper)
+    return wrapper
 
 
 def echo_entry(entry, path) -> None:

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import click
 
-from neurrator_bench.cli_common import echo_entry, fail, scoring_flags, scoring_options, subset_flags
+from neurrator_bench.cli_common import echo_entry, fail, scoring_flags, subset_flags
 from neurrator_bench.errors import NeurratorError
 
 
@@ -44,12 +44,7 @@ def score(
     narrator_model,
     narrator_revision,
     text_space,
-    seed,
-    n_boot,
-    exclusion_frames,
-    permutations,
-    block_frames,
-    session_level,
+    scoring,
 ) -> None:
     """Score a predictions file (sample_id + embedding and/or narration); runs no model code.
 
@@ -75,7 +70,7 @@ def score(
             ds,
             task,
             model=ModelMeta(name=model_name or predictions.stem, revision=model_revision, text_space=text_space),
-            options=scoring_options(seed, n_boot, exclusion_frames, permutations, block_frames, session_level),
+            options=scoring,
             narrator=narrator,
         )
         path = write_entry(results_dir, entry) if results_dir is not None else None
@@ -105,12 +100,7 @@ def evaluate(
     unit_specs,
     n_units,
     draws,
-    seed,
-    n_boot,
-    exclusion_frames,
-    permutations,
-    block_frames,
-    session_level,
+    scoring,
 ) -> None:
     """Predict, narrate and score a model directory (never unpickles anything).
 
@@ -131,8 +121,8 @@ def evaluate(
             unit_filters=parse_unit_filters(unit_specs),
             n_units=n_units,
             draws=draws,
-            seed=seed,
-            options=scoring_options(seed, n_boot, exclusion_frames, permutations, block_frames, session_level),
+            seed=scoring.seed,
+            options=scoring,
             predictions_out=predictions_out,
         )
     except (NeurratorError, KeyError, ValueError, FileNotFoundError) as exc:
@@ -226,12 +216,7 @@ def scaling(
     results_dir,
     narrator,
     llava,
-    seed,
-    n_boot,
-    exclusion_frames,
-    permutations,
-    block_frames,
-    session_level,
+    scoring,
 ) -> None:
     """Score vs population size per region from subset queries of one model (paper Fig. 4).
 
@@ -247,9 +232,9 @@ def scaling(
             regions=regions,
             sizes=sizes,
             draws=draws,
-            seed=seed,
+            seed=scoring.seed,
             results_dir=results_dir,
-            options=scoring_options(seed, n_boot, exclusion_frames, permutations, block_frames, session_level),
+            options=scoring,
             narrator=narrator,
             llava=llava,
         )

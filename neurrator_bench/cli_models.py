@@ -7,7 +7,7 @@ from pathlib import Path
 
 import click
 
-from neurrator_bench.cli_common import echo_entry, fail, scoring_flags, scoring_options
+from neurrator_bench.cli_common import echo_entry, fail, scoring_flags
 from neurrator_bench.errors import NeurratorError
 from neurrator_bench.realdata import REAL_NM1_EXTRACT
 
@@ -81,12 +81,7 @@ def baselines_run(
     results_dir,
     models_dir,
     names,
-    seed,
-    n_boot,
-    exclusion_frames,
-    permutations,
-    block_frames,
-    session_level,
+    scoring,
 ) -> None:
     """Train every baseline and score it through the same evaluate path.
 
@@ -101,9 +96,9 @@ def baselines_run(
             results_dir,
             models_dir=models_dir or results_dir.parent / "models",
             names=list(names) or None,
-            seed=seed,
+            seed=scoring.seed,
             progress=True,
-            options=scoring_options(seed, n_boot, exclusion_frames, permutations, block_frames, session_level),
+            options=scoring,
         )
     except (NeurratorError, KeyError, ValueError) as exc:
         fail(exc)

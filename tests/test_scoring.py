@@ -277,6 +277,8 @@ def test_plain_pandas_file_scores_like_the_package_file(tmp_path, ds, oracle, en
             "llava",
             "--narrator-model",
             "llava-hf/llava-1.5-7b-hf",
+            "--block-frames",
+            "10",
             "--out",
             str(out),
         ],
@@ -285,6 +287,8 @@ def test_plain_pandas_file_scores_like_the_package_file(tmp_path, ds, oracle, en
     written = list(out.rglob("*.json"))
     assert len(written) == 1 and written[0].name == f"{TASK}~llava-llava-hf-llava-1.5-7b-hf.json"
     assert "narrator: llava (llava-hf/llava-1.5-7b-hf)" in result.output
+    stored = json.loads(written[0].read_text())
+    assert stored["statistics"]["block_frames"] == 10 and stored["metrics"][0]["n_boot"] == 20
 
 
 def test_embedded_task_mismatch_is_refused(tmp_path, ds, oracle, built_dataset):
