@@ -274,6 +274,17 @@ def _read_metadata(path: Path, schema_meta: dict) -> dict | None:
     return meta
 
 
+def _check_equal_widths(path: Path, ids: list[str], widths: np.ndarray) -> None:
+    """Raise unless every embedding row has the same width, naming the rows that differ from the common one."""
+    if widths.size and (widths != widths[0]).any():
+        common = Counter(widths.tolist()).most_common(1)[0][0]
+        rows = np.flatnonzero(widths != common)
+        raise PredictionsError(
+            f"{path}: column 'embedding' has rows of different widths {sorted(set(widths.tolist()))}; "
+            f"most have {common}, not {_listed(ids, rows)}"
+        )
+
+
 def _listed(ids: Sequence[str], rows: np.ndarray | Sequence[int]) -> str:
     rows = list(rows)
     shown = [ids[r] for r in rows[:MAX_LISTED]]
@@ -362,13 +373,7 @@ class _ParquetSource(_Source):
         if not _is_number_type(t.value_type):
             raise PredictionsError(f"{path}: column 'embedding' must hold numbers, not {t.value_type}")
         widths = pc.list_value_length(col).to_numpy(zero_copy_only=False)
-        if widths.size and (widths != widths[0]).any():
-            common = Counter(widths.tolist()).most_common(1)[0][0]
-            rows = np.flatnonzero(widths != common)
-            raise PredictionsError(
-                f"{path}: column 'embedding' has rows of different widths {sorted(set(widths.tolist()))}; "
-                f"most have {common}, not {_listed(ids, rows)}"
-            )
+        _check_equal_widths(path, ids, widths)
         d = int(widths[0]) if widths.size else (t.list_size if pa.types.is_fixed_size_list(t) else 0)
         # Null values come out as NaN (pandas writes NaN as null); the caller reports them.
         values = col.flatten().to_numpy(zero_copy_only=False)
@@ -445,13 +450,7 @@ class _CsvSource(_Source):
                 )
             rows.append(v)
         widths = np.array([len(v) for v in rows])
-        if widths.size and (widths != widths[0]).any():
-            common = Counter(widths.tolist()).most_common(1)[0][0]
-            bad = np.flatnonzero(widths != common)
-            raise PredictionsError(
-                f"{path}: column 'embedding' has rows of different widths {sorted(set(widths.tolist()))}; "
-                f"most have {common}, not {_listed(ids, bad)}"
-            )
+        _check_equal_widths(path, ids, widths)
         try:
             arr = np.array(rows)
         except ValueError:
