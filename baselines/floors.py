@@ -1,7 +1,7 @@
 """Floors: decoders that ignore the spikes (paper A.6 / Sec. 4.1 random-caption line).
 
 * ``floor-train-mean``: ``pooled`` = the mean training pooled target for every sample, ``narration``
-  None (the harness's retrieval narrator turns it into one constant caption).
+  None (the harness's default narrator turns it into one constant sentence: retrieval for a pooled-only model).
 * ``floor-most-frequent-caption``: ``narration`` = the most frequent training caption (counted over
   training samples of every training session; ties: lexicographically first); ``pooled`` None.
 * ``floor-random-caption``: ``narration`` = a training caption drawn for each sample position ``i``

@@ -171,6 +171,7 @@ def render_card(
         "mean of the patch vectors. Captions: "
         f"`{manifest.captioner}` (revision {manifest.captioner_revision}).",
         "",
+        *_embedded_lines(manifest),
         "## Tasks and split rules",
         "",
     ]
@@ -269,3 +270,26 @@ def _dropped_lines(manifest: DatasetManifest) -> list[str]:
     for session, counts in sorted(manifest.dropped.items()):
         lines.append(f"| {session} | " + " | ".join(str(counts.get(k, "-")) for k in keys) + " |")
     return lines
+
+
+def _embedded_lines(manifest: DatasetManifest) -> list[str]:
+    """What the embedded target space and its narrator are, when the build uses them."""
+    from neurrator_bench.builders.targets import EMBEDDED_TARGET_SPEC
+
+    if manifest.target_model != EMBEDDED_TARGET_SPEC:
+        return []
+    return [
+        "**Embedded target space (simulated world, not CLIP).** Each patch target is the unit-normalized, "
+        "area-weighted sum of the MiniLM embeddings of the phrases the simulator painted in that patch (object "
+        "pixels counted three times, top three phrases). Captions are the simulator's ground truth, one of ten "
+        "wordings drawn per frame. For every task that holds out frames of a stimulus, every place, lighting and "
+        "object shown in its held-out frames also appears in its training frames of that stimulus, in other "
+        "combinations (checked by the simulator; the zero-shot cross-movie task is not covered: Natural Movie "
+        "Three shows places and objects Natural Movie One never does). The default narrator for these targets "
+        "is the package's **phrase narrator**, a stand-in for frozen LLaVA that is never trained on neural "
+        "data: it decomposes each predicted patch into phrases of the world's fixed vocabulary and composes "
+        "one sentence with a fixed grammar, so it can say what no training caption says. The retrieval narrator "
+        "(nearest training caption) is a memorizing baseline. Numbers on this space say how a model does on the "
+        "simulator, not on a mouse.",
+        "",
+    ]

@@ -85,7 +85,8 @@ def write_targets_config(
             tqdm(range(0, n, TARGET_ROWS_PER_SHARD), desc=f"targets {name}", disable=not progress)
         ):
             hi = min(lo + TARGET_ROWS_PER_SHARD, n)
-            phrases = stim.patch_descriptions[lo:hi] if stim.patch_descriptions is not None else None
+            contents = stim.patch_contents
+            phrases = contents[lo:hi] if contents is not None else None
             patches = extractor.extract(stim.frames[lo:hi], phrases)
             cols = {
                 "stimulus": [name] * (hi - lo),

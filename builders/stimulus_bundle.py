@@ -9,7 +9,9 @@ Two sources give the same :class:`StimulusSet` records:
 
   and per stimulus ``STIM/<name>/frames.npy`` (uint8 ``(n_frames, H, W)`` grayscale) and
   ``STIM/<name>/annotations.parquet`` (columns ``frame`` int64, ``description`` str,
-  ``patch_descriptions`` list<str> of length ``gh * gw``, row-major over the patch grid);
+  ``patch_descriptions`` list<str> of length ``gh * gw``, row-major over the patch grid, and optionally
+  ``patch_mixtures`` list<list<struct<phrase: str, weight: float>>>: per patch, the phrases it shows
+  weighted by visible area; the embedded target space uses the mixtures when present);
 - an **allensdk cache folder** (``EcephysProjectCache``) holding the real stimulus templates:
   ``natural_movie_templates/natural_movie_{1,3}.h5`` (h5 dataset ``data``) and
   ``natural_scene_templates/natural_scene_<n>.tiff``. Real templates carry no descriptions.
@@ -40,6 +42,7 @@ BUNDLE_FILE = "bundle.json"
 FRAMES_FILE = "frames.npy"
 ANNOTATIONS_FILE = "annotations.parquet"
 ANNOTATION_COLUMNS = ("frame", "description", "patch_descriptions")
+MIXTURE_COLUMN = "patch_mixtures"
 
 ALLEN_MOVIE_FILES = {
     "natural_movie_one": Path("natural_movie_templates") / "natural_movie_1.h5",
@@ -60,12 +63,19 @@ class StimulusSet:
         frames: ``(n_frames, H, W)`` uint8 grayscale frames; row ``i`` is frame index ``i``.
         descriptions: ``n_frames`` scene descriptions, or ``None`` (real Allen templates).
         patch_descriptions: ``n_frames`` lists of ``gh * gw`` per-patch phrases (row-major), or ``None``.
+        patch_mixtures: ``n_frames`` lists of ``gh * gw`` ``{phrase: weight}`` mixtures, or ``None``.
     """
 
     name: str
     frames: np.ndarray
     descriptions: list[str] | None
     patch_descriptions: list[list[str]] | None
+    patch_mixtures: list[list[dict[str, float]]] | None = None
+
+    @property
+    def patch_contents(self) -> list[list[str]] | list[list[dict[str, float]]] | None:
+        """What the embedded target space embeds: the mixtures when present, else the dominant phrases."""
+        return self.patch_mixtures if self.patch_mixtures is not None else self.patch_descriptions
 
 
 def sha256_file(path: Path) -> str:
@@ -140,7 +150,37 @@ def _read_frames(file_path: Path, n_frames: int, image_shape: tuple[int, int]) -
     return frames
 
 
-def _read_annotations(file_path: Path, n_frames: int, n_patches: int) -> tuple[list[str], list[list[str]]]:
+def _read_mixtures(file_path: Path, column: pd.Series, frame_ids: list[int], n_patches: int) -> list[list[dict]]:
+    out: list[list[dict[str, float]]] = []
+    for frame, row in zip(frame_ids, column, strict=True):
+        patches = [] if row is None else list(row)
+        if len(patches) != n_patches:
+            raise DatasetFormatError(
+                f"{file_path}: column '{MIXTURE_COLUMN}' row frame={frame}: expected {n_patches} patch mixtures "
+                f"(patch_grid gh*gw), found {len(patches)}"
+            )
+        mixes = []
+        for k, items in enumerate(patches):
+            try:
+                mix = {str(item["phrase"]): float(item["weight"]) for item in items}
+            except (KeyError, TypeError, ValueError) as exc:
+                raise DatasetFormatError(
+                    f"{file_path}: column '{MIXTURE_COLUMN}' row frame={frame} patch {k}: expected a list of "
+                    f"{{phrase: str, weight: float}}, found {items!r}"
+                ) from exc
+            if not mix or any(not w >= 0 for w in mix.values()) or sum(mix.values()) <= 0:
+                raise DatasetFormatError(
+                    f"{file_path}: column '{MIXTURE_COLUMN}' row frame={frame} patch {k}: expected phrases with "
+                    f"weights >= 0 summing above 0, found {mix}"
+                )
+            mixes.append(mix)
+        out.append(mixes)
+    return out
+
+
+def _read_annotations(
+    file_path: Path, n_frames: int, n_patches: int
+) -> tuple[list[str], list[list[str]], list[list[dict[str, float]]] | None]:
     table = pd.read_parquet(file_path)
     missing = [col for col in ANNOTATION_COLUMNS if col not in table.columns]
     if missing:
@@ -179,7 +219,10 @@ def _read_annotations(file_path: Path, n_frames: int, n_patches: int) -> tuple[l
             )
         descriptions.append(description)
         patches.append(phrase_list)
-    return descriptions, patches
+    mixtures = None
+    if MIXTURE_COLUMN in table.columns:
+        mixtures = _read_mixtures(file_path, table[MIXTURE_COLUMN], frame_ids.tolist(), n_patches)
+    return descriptions, patches, mixtures
 
 
 def load_stimulus_bundle(path: Path, names: Sequence[str] | None = None, verify: bool = True) -> dict[str, StimulusSet]:
@@ -223,11 +266,14 @@ def load_stimulus_bundle(path: Path, names: Sequence[str] | None = None, verify:
         frames = _read_frames(stim_dir / FRAMES_FILE, n_frames, image_shape)
         descriptions: list[str] | None = None
         patch_descriptions: list[list[str]] | None = None
+        mixtures: list[list[dict[str, float]]] | None = None
         if (stim_dir / ANNOTATIONS_FILE).is_file():
-            descriptions, patch_descriptions = _read_annotations(stim_dir / ANNOTATIONS_FILE, n_frames, gh * gw)
+            descriptions, patch_descriptions, mixtures = _read_annotations(
+                stim_dir / ANNOTATIONS_FILE, n_frames, gh * gw
+            )
         else:
             logger.info("%s: no %s; stimulus %r has no descriptions", stim_dir, ANNOTATIONS_FILE, name)
-        result[name] = StimulusSet(name, frames, descriptions, patch_descriptions)
+        result[name] = StimulusSet(name, frames, descriptions, patch_descriptions, mixtures)
     return result
 
 

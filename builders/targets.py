@@ -7,8 +7,10 @@ Two kinds of target space, chosen by a spec string (see :func:`load_target_extra
   penultimate layer with the CLS token dropped), exactly the tokens LLaVA-1.5 feeds to its projector.
   For ViT-L/14-336 that is ``(576, 1024)`` per frame;
 - the **embedded default** ``"embedded-minilm-patches"``: each patch's target is the offline MiniLM
-  sentence embedding of the phrase describing that patch (``patch_descriptions`` of a simulated
-  stimulus), ``(gh * gw, 384)`` per frame. Semantically meaningful, small and CPU-friendly.
+  sentence embedding of what that patch shows: the unit-normalized, area-weighted sum of the embeddings
+  of the phrases painted in it (``patch_mixtures`` of a simulated stimulus; a bundle without mixtures
+  gives the dominant phrase's embedding), ``(gh * gw, 384)`` per frame. Semantically meaningful,
+  continuous as objects move and the camera pans, small and CPU-friendly.
 
 Targets are stored as float16. The pooled (frame-level) vector is always :func:`pooled_targets`,
 the mean of the patch tokens, so any patch predictor also yields a pooled prediction.
@@ -122,14 +124,16 @@ class EmbeddedPatchTargets:
         return self._n_patches
 
     def extract(self, frames: np.ndarray, patch_descriptions: list[list[str]] | None) -> np.ndarray:
-        """Embed each patch's phrase.
+        """Embed what each patch shows.
 
         Args:
             frames: ``(n, H, W)`` uint8 frames (only their count is used).
-            patch_descriptions: ``n`` lists of ``gh * gw`` phrases (row-major patch grid).
+            patch_descriptions: ``n`` lists of ``gh * gw`` patch contents (row-major patch grid): each a
+                phrase, or a ``{phrase: weight}`` mixture of what the patch shows (weights = visible area).
 
         Returns:
-            ``(n, gh * gw, 384)`` float16 unit vectors; identical phrases give identical vectors.
+            ``(n, gh * gw, 384)`` float16 unit vectors: the phrase's embedding, or the unit-normalized
+            weighted sum of the mixture's phrase embeddings; identical contents give identical vectors.
 
         Raises:
             ValueError: If ``patch_descriptions`` is missing or its shape disagrees with the frames.
@@ -155,8 +159,28 @@ class EmbeddedPatchTargets:
                 )
         self._n_patches = expected
         flat = [phrase for phrases in patch_descriptions for phrase in phrases]
-        vectors = self.encoder.encode(flat)
-        return vectors.reshape(len(frames), expected, self.dim).astype(np.float16)
+        if all(isinstance(item, str) for item in flat):
+            vectors = self.encoder.encode(flat)
+            return vectors.reshape(len(frames), expected, self.dim).astype(np.float16)
+        return self._mixtures(flat).reshape(len(frames), expected, self.dim).astype(np.float16)
+
+    def _mixtures(self, flat: list) -> np.ndarray:
+        """Unit-normalized weighted sums of phrase embeddings, one per patch mixture."""
+        mixes = [{item: 1.0} if isinstance(item, str) else dict(item) for item in flat]
+        vocab = sorted({phrase for mix in mixes for phrase in mix})
+        index = {phrase: i for i, phrase in enumerate(vocab)}
+        emb = self.encoder.encode(vocab).astype(np.float64)
+        weights = np.zeros((len(mixes), len(vocab)))
+        for row, mix in enumerate(mixes):
+            for phrase, weight in mix.items():
+                if not weight >= 0:
+                    raise ValueError(f"patch mixture {row}: weight of {phrase!r} must be >= 0, found {weight}")
+                weights[row, index[phrase]] = weight
+        out = weights @ emb
+        norms = np.linalg.norm(out, axis=1, keepdims=True)
+        if np.any(norms == 0):
+            raise ValueError(f"patch mixture {int(np.argmax(norms[:, 0] == 0))}: all weights are 0")
+        return out / norms
 
 
 class ClipPatchTargets:

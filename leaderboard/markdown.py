@@ -51,10 +51,17 @@ REFERENCE_LEVEL_LABEL = "reference level"
 _HUB_REPO_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*/[A-Za-z0-9][A-Za-z0-9._-]*")
 
 
+NARRATOR_BOUND_KIND = "narrator-bound"
+
+
 def is_reference_level(entry: ResultEntry) -> bool:
-    """Whether the entry is of a floor model (kind ``floor`` or ``floor-...``): a reference level, never ranked."""
+    """Whether the entry is a reference level, never ranked.
+
+    Floor models (kind ``floor`` or ``floor-...``) and narrator bounds (kind ``narrator-bound``: the narrator on
+    true or shuffled patches, no decoder) are reference levels.
+    """
     kind = entry.model.kind or ""
-    return kind == FLOOR_KIND or kind.startswith(f"{FLOOR_KIND}-")
+    return kind in (FLOOR_KIND, NARRATOR_BOUND_KIND) or kind.startswith(f"{FLOOR_KIND}-")
 
 
 def split_reference_levels(ranked: Sequence[StoredEntry]) -> tuple[list[StoredEntry], list[StoredEntry]]:

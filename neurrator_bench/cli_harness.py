@@ -1,4 +1,4 @@
-"""Commands that score: score, evaluate, narrate, scaling, realdata."""
+"""Commands that score: score, evaluate, narrate, scaling, realdata, regimes."""
 
 from __future__ import annotations
 
@@ -8,6 +8,17 @@ import click
 
 from neurrator_bench.cli_common import echo_entry, fail, scoring_flags, subset_flags
 from neurrator_bench.errors import NeurratorError
+from neurrator_bench.inference import DEFAULT_NARRATOR, NARRATORS
+
+narrator_option = click.option(
+    "--narrator",
+    type=click.Choice(list(NARRATORS)),
+    default=DEFAULT_NARRATOR,
+    show_default=True,
+    help="auto: phrase for predicted patches in the embedded target space, else retrieval; phrase: the "
+    "offline generative narrator; retrieval: nearest training caption (a memorizing baseline); llava: frozen "
+    "LLaVA through the PatchInjector.",
+)
 
 
 @click.command()
@@ -84,7 +95,7 @@ def score(
 @click.option("--dataset", required=True, help="Dataset folder or Hub dataset repo id.")
 @click.option("--task", required=True, help="Task name.")
 @click.option("--out", "results_dir", type=click.Path(path_type=Path), default=None, help="Results folder.")
-@click.option("--narrator", type=click.Choice(["retrieval", "llava"]), default="retrieval", show_default=True)
+@narrator_option
 @click.option("--llava", default=None, help="LLaVA id or path for --narrator llava.")
 @click.option("--predictions-out", type=click.Path(path_type=Path), default=None, help="Keep the predictions file.")
 @subset_flags
@@ -134,7 +145,7 @@ def evaluate(
 @click.argument("model_dir", type=click.Path(path_type=Path, exists=True, file_okay=False))
 @click.option("--dataset", required=True, help="Dataset folder or Hub dataset repo id.")
 @click.option("--task", required=True, help="Task name.")
-@click.option("--narrator", type=click.Choice(["retrieval", "llava"]), default="retrieval", show_default=True)
+@narrator_option
 @click.option("--llava", default=None, help="LLaVA id or path (default llava-hf/llava-1.5-7b-hf).")
 @click.option(
     "--out",
@@ -202,7 +213,7 @@ def narrate_cmd(model_dir, dataset, task, narrator, llava, out_file, unit_specs,
     default=None,
     help="Also write one result entry per point here.",
 )
-@click.option("--narrator", type=click.Choice(["retrieval", "llava"]), default="retrieval", show_default=True)
+@narrator_option
 @click.option("--llava", default=None, help="LLaVA id or path for --narrator llava (loaded once for the sweep).")
 @scoring_flags
 def scaling(
@@ -278,3 +289,50 @@ def realdata(dataset, config, regions, sizes, draws, seed, metric, out_dir) -> N
     cols = ["region", "n_units", "accuracy_mean", "ci_low", "ci_high", "chance", "skipped"]
     click.echo(table[cols].to_string(index=False))
     click.echo("wrote " + ", ".join(str(p) for p in paths.values()))
+
+
+@click.command()
+@click.option("--dataset", required=True, help="Dataset folder in the embedded target space.")
+@click.option(
+    "--task",
+    "tasks",
+    multiple=True,
+    default=None,
+    help="Task (repeatable); default: nm1-sparse-random, nm1-contiguous-middle, nm1-front-only, "
+    "scenes-identity-holdout.",
+)
+@click.option(
+    "--models",
+    "models_dir",
+    type=click.Path(path_type=Path),
+    required=True,
+    help="Folder of the per-task reference models (trained when absent, reused when present).",
+)
+@click.option("--out", "out_file", type=click.Path(path_type=Path), default=None, help="Also write the markdown here.")
+@click.option("--results", "results_dir", type=click.Path(path_type=Path), default=None, help="Also write entries.")
+@scoring_flags
+def regimes(dataset, tasks, models_dir, out_file, results_dir, scoring) -> None:
+    """The regime table: reference model x narrator x task, with the narrator's ceiling and floors (Sec. 4.1).
+
+    Example: neurrator-bench regimes --dataset ds --models models --out regimes.md
+    """
+    from neurrator_bench.dataset_access import open_dataset
+    from neurrator_bench.regime_table import REGIME_TASKS, regime_table, render_regime_table
+
+    try:
+        result = regime_table(
+            open_dataset(dataset),
+            models_dir,
+            tasks=tuple(tasks) or REGIME_TASKS,
+            seed=scoring.seed,
+            options=scoring,
+            results_dir=results_dir,
+            echo=click.echo,
+        )
+    except (NeurratorError, KeyError, ValueError) as exc:
+        fail(exc)
+    text = render_regime_table(result)
+    click.echo(text)
+    if out_file is not None:
+        out_file.write_text(text, encoding="utf-8")
+        click.echo(f"wrote {out_file}")

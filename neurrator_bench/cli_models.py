@@ -110,7 +110,9 @@ def baselines_run(
 @click.command()
 @click.option("--out", "out_dir", type=click.Path(path_type=Path), required=True, help="Folder for everything.")
 @click.option("--seed", type=int, default=0, show_default=True)
-@click.option("--task", default="nm1-sparse-random", show_default=True, help="Task the models are trained on.")
+@click.option(
+    "--task", default="nm1-contiguous-middle", show_default=True, help="Task of the baselines and the compare table."
+)
 @click.option(
     "--prebinned",
     type=click.Path(path_type=Path, exists=True, dir_okay=False),
@@ -140,6 +142,7 @@ def demo(out_dir, seed, task, prebinned, no_realdata, overwrite) -> None:
         )
     except (NeurratorError, FileExistsError, KeyError, ValueError) as exc:
         fail(exc)
+    click.echo(result.regime_text)
     click.echo(result.compare_text)
     click.echo(
         f"site: {result.site_index}\nmarkdown: {result.markdown}\ndemo wall time: {time.perf_counter() - start:.1f} s"

@@ -1,12 +1,15 @@
 """``neurrator-bench demo``: the whole benchmark offline on the embedded default.
 
-simulate (mini preset) -> build the dataset -> train the reference model and every baseline ->
-evaluate them (plus a subset-scaling sweep of the reference model) -> validate -> leaderboard site and
-markdown -> compare table. Every stage's wall time is reported through ``echo``.
+simulate (mini preset) -> build the dataset -> the regime table on the hard regimes (contiguous-middle,
+front-only, identity holdout: the reference model trained per regime, narrated by the phrase narrator and by
+the retrieval narrator, beside the narrator's ceiling and floors and a hippocampus-only subset) -> the fast
+baselines on the demo task -> a small subset-scaling sweep -> validate -> leaderboard site and markdown ->
+compare table. Every stage's wall time is reported through ``echo``.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import shutil
 import time
 from collections.abc import Callable
@@ -16,8 +19,11 @@ from pathlib import Path
 from neurrator_bench.schemas.dataset import WindowSpec
 from neurrator_bench.scoring import ScoringOptions
 
-DEMO_SCALING_REGIONS = ("V1|higher_visual", "higher_visual", "V1", "hippocampus")
-DEMO_SCALING_SIZES = (4, 8, 16, 32, 64)
+DEMO_SCALING_REGIONS = ("V1|higher_visual", "hippocampus")
+DEMO_SCALING_SIZES = (8, 32)
+DEMO_TASK = "nm1-contiguous-middle"
+DEMO_BASELINES = ("ridge", "pca-knn", "floor-train-mean", "floor-random-caption")
+"""Baselines the demo trains (the fast ones); ``neurrator-bench baselines run`` trains all of them."""
 
 
 @dataclass
@@ -30,6 +36,7 @@ class DemoResult:
     site_index: Path
     markdown: Path
     compare_text: str
+    regime_text: str
     timings: dict[str, float] = field(default_factory=dict)
 
 
@@ -43,11 +50,11 @@ def run_demo(
     out_dir: Path,
     *,
     seed: int = 0,
-    task: str = "nm1-sparse-random",
+    task: str = DEMO_TASK,
     prebinned: Path | None = None,
     overwrite: bool = False,
     progress: bool = False,
-    n_boot: int = 500,
+    n_boot: int = 200,
     echo: Callable[[str], None] = lambda _msg: None,
 ) -> DemoResult:
     """Run every stage of the benchmark on freshly simulated sessions.
@@ -55,7 +62,8 @@ def run_demo(
     Args:
         out_dir: Folder for the simulation, dataset, models, results and site.
         seed: Simulation, training and scoring seed.
-        task: Task the models are trained and scored on.
+        task: Task of the baselines, the scaling sweep and the compare table (its reference model is the
+            regime table's, trained on this task; one of the hard regimes or any other task).
         prebinned: Optional real pre-binned recording (adds the real-data track).
         overwrite: Replace an existing ``out_dir``.
         progress: Progress bars.
@@ -69,11 +77,12 @@ def run_demo(
     from neurrator_bench.builders.build import build_dataset
     from neurrator_bench.builders.simulator import simulate
     from neurrator_bench.dataset_access import open_dataset
-    from neurrator_bench.evaluation import evaluate_model, scaling_curve, write_scaling_report
+    from neurrator_bench.evaluation import scaling_curve, write_scaling_report
     from neurrator_bench.leaderboard.compare import render_compare
     from neurrator_bench.leaderboard.site import build_site
     from neurrator_bench.leaderboard.validate import raise_if_invalid, validate_results
     from neurrator_bench.reference_model.train_on_dataset import train_reference
+    from neurrator_bench.regime_table import HARD_REGIMES, regime_table, render_regime_table
     from neurrator_bench.text_embedding import DEFAULT_SENTENCE_MODEL, SentenceEncoder
 
     out_dir = Path(out_dir)
@@ -106,12 +115,28 @@ def run_demo(
     options = ScoringOptions(seed=seed, n_boot=n_boot)
     encoder = SentenceEncoder(DEFAULT_SENTENCE_MODEL)
     results = out_dir / "results"
-    reference = train_reference(ds, task, out_dir / "models" / "neurrator-reference", seed=seed, progress=progress)
-    stage("train reference model")
-    evaluate_model(reference, ds, task, results_dir=results, seed=seed, options=options, encoder=encoder)
-    stage("evaluate reference model")
+    models = out_dir / "models"
+    regime_tasks = HARD_REGIMES if task in HARD_REGIMES else (*HARD_REGIMES, task)
+    regimes = regime_table(
+        ds, models, tasks=regime_tasks, seed=seed, options=options, encoder=encoder, results_dir=results
+    )
+    regime_text = render_regime_table(regimes)
+    (out_dir / "regimes.md").write_text(regime_text, encoding="utf-8")
+    stage(f"regime table ({len(regime_tasks)} regimes)")
+    reference = models / f"neurrator-reference-{task}"
+    if not (reference / "config.json").is_file():
+        train_reference(ds, task, reference, seed=seed, progress=progress)
     run_baselines(
-        ds, task, results, models_dir=out_dir / "models", seed=seed, options=options, encoder=encoder, progress=progress
+        ds,
+        task,
+        results,
+        models_dir=models,
+        names=DEMO_BASELINES,
+        seed=seed,
+        # the cell-type probe's permutation test costs minutes per baseline; the demo reports its accuracy only
+        options=dataclasses.replace(options, celltype_permutations=0),
+        encoder=encoder,
+        progress=progress,
     )
     stage("train + evaluate baselines")
     table = scaling_curve(
@@ -120,7 +145,7 @@ def run_demo(
         task,
         regions=DEMO_SCALING_REGIONS,
         sizes=DEMO_SCALING_SIZES,
-        draws=2,
+        draws=1,
         seed=seed,
         results_dir=results,
         options=ScoringOptions(seed=seed, n_boot=100, celltype_permutations=0),
@@ -142,5 +167,6 @@ def run_demo(
         site_index=index,
         markdown=index.parent / "leaderboard.md",
         compare_text=render_compare(results, task=task),
+        regime_text=regime_text,
         timings=timings,
     )

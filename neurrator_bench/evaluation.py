@@ -16,7 +16,13 @@ import pandas as pd
 
 from neurrator_bench.dataset_access import DatasetHandle, open_dataset
 from neurrator_bench.errors import ModelDirectoryError
-from neurrator_bench.inference import LlavaCaptioner, RetrievalCaptioner, make_narrator, predict_split
+from neurrator_bench.inference import (
+    DEFAULT_NARRATOR,
+    LlavaCaptioner,
+    RetrievalCaptioner,
+    make_narrator,
+    predict_split,
+)
 from neurrator_bench.model_kinds import load_model
 from neurrator_bench.schemas.predictions import read_predictions, write_predictions
 from neurrator_bench.schemas.result_entry import (
@@ -59,7 +65,7 @@ def narrate(
     task: str,
     out_file: Path,
     *,
-    narrator: str | RetrievalCaptioner | LlavaCaptioner = "retrieval",
+    narrator: str | RetrievalCaptioner | LlavaCaptioner = DEFAULT_NARRATOR,
     llava: str | None = None,
     unit_filters: Mapping[str, str] | None = None,
     n_units: int | None = None,
@@ -189,7 +195,7 @@ def evaluate_model(
     task: str,
     *,
     results_dir: Path | None = None,
-    narrator: str | RetrievalCaptioner | LlavaCaptioner = "retrieval",
+    narrator: str | RetrievalCaptioner | LlavaCaptioner = DEFAULT_NARRATOR,
     llava: str | None = None,
     unit_filters: Mapping[str, str] | None = None,
     n_units: int | None = None,
@@ -206,7 +212,8 @@ def evaluate_model(
         dataset: Dataset folder, Hub id or opened handle.
         task: Task name.
         results_dir: Where to write the entry (``<model>/<revision>/<task>[@subset].json``); None: don't write.
-        narrator: "retrieval" or "llava", or a narrator instance made once (:func:`inference.make_narrator`).
+        narrator: "auto", "phrase", "retrieval" or "llava", or a narrator instance made once
+            (:func:`inference.make_narrator`).
         llava: LLaVA id/path for the llava narrator.
         unit_filters: Subset query filters (e.g. {"region_group": "V1"}).
         n_units: Subset query size (random units after filters).
@@ -276,7 +283,7 @@ def scaling_curve(
     results_dir: Path | None = None,
     options: ScoringOptions | None = None,
     metric: str = "sbert_matched",
-    narrator: str = "retrieval",
+    narrator: str = DEFAULT_NARRATOR,
     llava: str | None = None,
 ) -> pd.DataFrame:
     """Score vs population size per region (paper Fig. 4) from subset queries of one model.
@@ -335,7 +342,7 @@ def scaling_curve(
                     "ci_high": m.ci_high,
                     "draws": draws,
                     "shuffled_floor": floor,
-                    "narrator": narrator,
+                    "narrator": entry.narrator.kind if entry.narrator is not None else narrator,
                     "skipped": "",
                 }
             )

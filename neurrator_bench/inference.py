@@ -3,8 +3,16 @@
 This is the one path behind ``neurrator-bench narrate`` (which writes the predictions file) and
 ``neurrator-bench evaluate`` (which then scores it). Narrators:
 
-* ``retrieval`` (offline default): the caption of the training frame of the task whose pooled target is
-  nearest (cosine) to the predicted pooled vector;
+* ``auto`` (default): ``phrase`` for a model that predicts patches in the embedded target space, else
+  ``retrieval`` (pooled-only baselines, CLIP-target datasets without LLaVA); the entry records which;
+* ``phrase``: the offline generative narrator of the embedded default
+  (:mod:`neurrator_bench.reference_model.phrase_narrator`), which names what each predicted patch shows with
+  phrases of the simulated world's vocabulary (a three-phrase pursuit per patch) and composes a sentence;
+  never trained on neural data, it can say what no training caption says. A model that predicts only a
+  pooled vector is narrated as a single patch (place, lighting and objects, all "in the center"). Needs the
+  embedded target space;
+* ``retrieval`` (baseline narrator): the caption of the training frame of the task whose pooled target is
+  nearest (cosine) to the predicted pooled vector; a memorizer by construction;
 * ``llava``: the frozen LLaVA narrator fed the predicted patch tensor through the PatchInjector hook
   (needs a model that predicts patches of LLaVA's vision width).
 
@@ -34,7 +42,8 @@ from neurrator_bench.model_kinds import DecoderModel, Prediction
 from neurrator_bench.subsets import unit_mask
 
 logger = logging.getLogger(__name__)
-NARRATORS = ("retrieval", "llava")
+NARRATORS = ("auto", "phrase", "retrieval", "llava")
+DEFAULT_NARRATOR = "auto"
 
 
 @dataclass
@@ -82,6 +91,63 @@ class RetrievalCaptioner:
         return list(self._narrator.narrate_pooled(prediction.pooled))
 
 
+class PhraseCaptioner:
+    """The phrase narrator over predicted patches (or the pooled vector as one patch); see the module doc."""
+
+    def __init__(self, ds: DatasetHandle) -> None:
+        from neurrator_bench.builders.targets import EMBEDDED_TARGET_SPEC
+        from neurrator_bench.reference_model.phrase_narrator import PhraseNarrator
+
+        target = ds.manifest.target_model
+        if target != EMBEDDED_TARGET_SPEC:
+            raise ModelDirectoryError(
+                f"{ds.root}: the phrase narrator reads patches in the embedded target space "
+                f"({EMBEDDED_TARGET_SPEC!r}); this dataset's targets are {target!r}. Use --narrator llava "
+                "(CLIP targets) or --narrator retrieval"
+            )
+        self._narrator = PhraseNarrator()
+        self._single = PhraseNarrator(self._narrator.encoder, grid=(1, 1))
+        self.provenance = dict(self._narrator.provenance)
+
+    def __call__(self, prediction: Prediction) -> list[str]:
+        """Narrate one batch of predictions."""
+        if prediction.patches is not None:
+            return self._narrator.narrate(np.asarray(prediction.patches, dtype=np.float32))
+        if prediction.pooled is None:
+            raise ModelDirectoryError("the phrase narrator needs predicted patches or a pooled vector; found neither")
+        return self._single.narrate(np.asarray(prediction.pooled, dtype=np.float32)[:, None, :])
+
+
+class AutoCaptioner:
+    """``phrase`` for predicted patches in the embedded target space, else ``retrieval`` (module doc).
+
+    ``provenance`` is that of the narrator used; one split is never narrated by both (an error).
+    """
+
+    def __init__(self, ds: DatasetHandle, task: str) -> None:
+        from neurrator_bench.builders.targets import EMBEDDED_TARGET_SPEC
+
+        self._ds, self._task = ds, task
+        self._phrase = PhraseCaptioner(ds) if ds.manifest.target_model == EMBEDDED_TARGET_SPEC else None
+        self._retrieval: RetrievalCaptioner | None = None
+        self.provenance: dict = {}
+
+    def __call__(self, prediction: Prediction) -> list[str]:
+        """Narrate one batch of predictions."""
+        if self._phrase is not None and prediction.patches is not None:
+            use: PhraseCaptioner | RetrievalCaptioner = self._phrase
+        else:
+            self._retrieval = self._retrieval or RetrievalCaptioner(self._ds, self._task)
+            use = self._retrieval
+        if self.provenance and self.provenance["kind"] != use.provenance["kind"]:
+            raise ModelDirectoryError(
+                f"narrator auto: one split mixes {self.provenance['kind']} and {use.provenance['kind']} "
+                "narrations (some batches have patches, some do not); pass --narrator explicitly"
+            )
+        self.provenance = dict(use.provenance)
+        return use(prediction)
+
+
 class LlavaCaptioner:
     """LLaVA narration of predicted patches (paper Sec. 3.1, A.2)."""
 
@@ -106,6 +172,10 @@ class LlavaCaptioner:
 
 def make_narrator(kind: str, ds: DatasetHandle, task: str, *, llava: str | None = None):
     """The narrator named ``kind`` (one of :data:`NARRATORS`)."""
+    if kind == "auto":
+        return AutoCaptioner(ds, task)
+    if kind == "phrase":
+        return PhraseCaptioner(ds)
     if kind == "retrieval":
         return RetrievalCaptioner(ds, task)
     if kind == "llava":
@@ -150,7 +220,7 @@ def predict_split(
     unit_filters: Mapping[str, str] | None = None,
     n_units: int | None = None,
     seed: int = 0,
-    narrator: str | RetrievalCaptioner | LlavaCaptioner = "retrieval",
+    narrator: str | AutoCaptioner | PhraseCaptioner | RetrievalCaptioner | LlavaCaptioner = DEFAULT_NARRATOR,
     llava: str | None = None,
 ) -> PredictedSplit:
     """Predict and narrate every sample of ``split`` for the model's sessions.
@@ -164,8 +234,8 @@ def predict_split(
         unit_filters: Subset query: column -> value over the ``units`` config (e.g. region_group=V1).
         n_units: Subset query: N random units (after filters), drawn with ``seed``.
         seed: Seed of the unit draw.
-        narrator: "retrieval" or "llava", or a narrator made once by :func:`make_narrator` and reused (a
-            scaling sweep loads LLaVA once, not once per point and draw).
+        narrator: "auto", "phrase", "retrieval" or "llava", or a narrator made once by :func:`make_narrator` and
+            reused (a scaling sweep loads LLaVA once, not once per point and draw).
         llava: LLaVA id or path for the llava narrator (ignored when ``narrator`` is an instance).
 
     Raises:

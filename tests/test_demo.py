@@ -15,6 +15,6 @@ def test_demo_end_to_end(tmp_path):
     assert [line.split(":")[0] for line in lines][:3] == [
         "[demo] simulate 3 sessions",
         "[demo] build dataset",
-        "[demo] train reference model",
+        "[demo] regime table (3 regimes)",
     ]
     assert "neurrator-reference" in result.compare_text

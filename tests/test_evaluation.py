@@ -103,8 +103,8 @@ def test_scaling_loads_the_narrator_once_and_reports_the_floor(setup, monkeypatc
 
     monkeypatch.setattr(evaluation, "make_narrator", counting)
     table = scaling_curve(ref, ds, TASK, regions=("V1", "hippocampus"), sizes=(8, 16), draws=2, options=OPTS)
-    assert calls == ["retrieval"]  # one narrator for 4 points x 2 draws
+    assert calls == ["auto"]  # one narrator for 4 points x 2 draws
     done = table[table["skipped"] == ""]
-    assert len(done) >= 2 and done["shuffled_floor"].between(-1, 1).all() and set(table["narrator"]) == {"retrieval"}
+    assert len(done) >= 2 and done["shuffled_floor"].between(-1, 1).all() and set(table["narrator"]) == {"phrase"}
     paths = write_scaling_report(table, tmp_path / "scaling")
     assert paths["png"].read_bytes().startswith(b"\x89PNG") and "shuffled_floor" in paths["csv"].read_text()

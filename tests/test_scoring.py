@@ -347,7 +347,7 @@ def test_llava_and_retrieval_narrations_of_one_model_are_two_rows(tmp_path, ds, 
         write_entry(results, entry)
     assert entries[1].narrator.prompt == PROMPT and entries[1].narrator.max_new_tokens == 60
     assert sorted(p.name for p in results.rglob("*.json")) == sorted(
-        [f"{TASK}.json", f"{TASK}~llava-{str(tmp_path / 'llava').replace('/', '-')}.json"]
+        [f"{TASK}~retrieval.json", f"{TASK}~llava-{str(tmp_path / 'llava').replace('/', '-')}.json"]
     )
     rows = [
         line for line in render_markdown(entries).splitlines() if "| ref " in line or "|ref" in line.replace(" ", "")

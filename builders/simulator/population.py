@@ -1,10 +1,19 @@
 """Simulated units: placement on probes, cell types, stimulus tuning, opto properties, QC metrics.
 
 Tuning is a weight vector over standardized frame inputs (scene features from world.py plus local
-luminance/contrast on an rf_grid x rf_grid grid of the rendered image):
-V1 = spatial receptive field with weak semantic mixing; higher visual areas = objects/place,
-weaker; LGd = luminance/contrast in a large RF; LP = motion; hippocampus and other areas = none.
-Tagged PV units prefer small rounded objects, SST units vehicles, VIP units darkness.
+luminance/contrast on an rf_grid x rf_grid grid of the rendered image). The code is compositional: units
+respond to the *concepts* the patch targets encode (:data:`.vocabulary.CONCEPTS`: object kinds and background
+classes), so a response to a new combination is the sum of the responses to its parts:
+
+- V1: a spatial receptive field over luminance/contrast plus local concept selectivity (2-3 concepts, mixed
+  signs) over the patches under the same receptive field;
+- higher visual areas: position-invariant concept areas (2-3 concepts), a place and the light level, with a
+  broad receptive field over concept patches;
+- LGd: luminance/contrast in a large receptive field with weak local concept selectivity;
+- LP / midbrain: motion; hippocampus and other areas: untuned (slow drift only).
+
+Tagged PV units prefer small rounded objects, SST units vehicles, VIP units darkness (recorded in the
+``tuning`` column of the ground-truth unit table).
 """
 
 from __future__ import annotations
@@ -22,7 +31,7 @@ NATURAL_ORDER = ("natural_movie_one", "natural_movie_three", "natural_scenes")
 ROUNDED = ("ball", "cat", "teapot", "dog", "bird")
 VEHICLES = ("car", "bicycle", "boat", "bus")
 LATENCY_S = {"LGd": 0.035, "V1": 0.045, "HVA": 0.06, "LP": 0.055, "midbrain": 0.05}
-GAIN = {"V1": (0.7, 1.1), "HVA": (0.4, 0.7), "LGd": (0.6, 0.9), "LP": (0.3, 0.5), "midbrain": (0.2, 0.35)}
+GAIN = {"V1": (1.1, 1.5), "HVA": (0.6, 0.95), "LGd": (0.8, 1.1), "LP": (0.3, 0.5), "midbrain": (0.2, 0.35)}
 GAMMA_SHAPE = {"V1": 20.0, "HVA": 5.0}
 
 
@@ -43,12 +52,15 @@ class FrameInputs:
     grid: int
 
 
-def build_frame_inputs(stimuli: dict[str, StimulusFrames], grid: int) -> FrameInputs:
+def build_frame_inputs(
+    stimuli: dict[str, StimulusFrames], grid: int, patch_grid: tuple[int, int] = (4, 4)
+) -> FrameInputs:
     """Stack scene features and local luminance/contrast of every natural frame.
 
     Args:
         stimuli: Rendered natural stimuli by name.
         grid: RF grid side g; each frame is pooled into g x g cells (image cropped to a multiple of g).
+        patch_grid: Patch grid of the stimuli's features (`world.feature_names`).
 
     Returns:
         The standardized inputs.
@@ -69,7 +81,7 @@ def build_frame_inputs(stimuli: dict[str, StimulusFrames], grid: int) -> FrameIn
     sd = x.std(axis=0)
     x = np.where(sd > 1e-9, (x - x.mean(axis=0)) / np.where(sd > 1e-9, sd, 1.0), 0.0)
     cells_names = [f"{r}_{c}" for r in range(grid) for c in range(grid)]
-    names = feature_names() + [f"rf_lum_{rc}" for rc in cells_names] + [f"rf_con_{rc}" for rc in cells_names]
+    names = feature_names(patch_grid) + [f"rf_lum_{rc}" for rc in cells_names] + [f"rf_con_{rc}" for rc in cells_names]
     return FrameInputs(x=x, names=names, offsets=offsets, grid=grid)
 
 
@@ -90,7 +102,7 @@ class Population:
 
 def _rf_weights(
     names: list[str], grid: int, rng: np.random.Generator, sigma: tuple[float, float]
-) -> tuple[np.ndarray, str]:
+) -> tuple[np.ndarray, str, tuple[float, float]]:
     w = np.zeros(len(names))
     cy, cx = rng.uniform(0, grid, 2) - 0.5
     s = rng.uniform(*sigma)
@@ -101,7 +113,31 @@ def _rf_weights(
     w[first : first + grid * grid] = pol * g
     w[first + grid * grid : first + 2 * grid * grid] = rng.uniform(0.3, 1.0) * g
     label = f"rf(x={(cx + 0.5) / grid:.2f},y={(cy + 0.5) / grid:.2f},{'on' if pol > 0 else 'off'})"
-    return w, label
+    return w, label, ((cx + 0.5) / grid, (cy + 0.5) / grid)
+
+
+def _patch_rf(names: list[str], centre: tuple[float, float], sigma: float) -> tuple[np.ndarray, list[str]]:
+    """Gaussian weights over the patch grid at ``centre`` (fractions of the image) and the concept list."""
+    concepts = sorted({n.split("_")[1] for n in names if n.startswith("pc_")})
+    rows = 1 + max(int(n.rsplit("_", 2)[1]) for n in names if n.startswith("pc_"))
+    cols = 1 + max(int(n.rsplit("_", 1)[1]) for n in names if n.startswith("pc_"))
+    rr, cc = np.meshgrid((np.arange(rows) + 0.5) / rows, (np.arange(cols) + 0.5) / cols, indexing="ij")
+    g = np.exp(-((rr - centre[1]) ** 2 + (cc - centre[0]) ** 2) / (2 * sigma * sigma)).ravel()
+    return g / g.max(), concepts
+
+
+def _local_concepts(
+    names: list[str], centre: tuple[float, float], sigma: float, rng: np.random.Generator, n_concepts: int
+) -> np.ndarray:
+    """Weights on ``pc_<concept>_<r>_<c>``: 2-3 concepts (mixed signs) under a Gaussian patch field."""
+    g, concepts = _patch_rf(names, centre, sigma)
+    w = np.zeros(len(names))
+    picks = rng.choice(len(concepts), n_concepts, replace=False)
+    for k in picks:
+        weight = rng.uniform(0.6, 1.2) * (1.0 if rng.random() < 0.75 else -0.6)
+        first = names.index(f"pc_{concepts[k]}_0_0")
+        w[first : first + g.size] = weight * g
+    return w
 
 
 def _tuning(
@@ -109,7 +145,6 @@ def _tuning(
 ) -> tuple[np.ndarray, str]:
     """Weight vector and a readable tuning label for one unit."""
     w = np.zeros(len(names))
-    obj = [n for n in names if n.startswith("obj_") and n.count("_") == 1]
     places = [n for n in names if n.startswith("place_")]
     if cell_type != "none":
         keys = {
@@ -124,22 +159,23 @@ def _tuning(
             w[names.index("place_shop front")] = 0.4
         label = {"PV": "small rounded objects", "SST": "vehicles", "VIP": "darkness/low luminance"}[cell_type]
         return w, f"{cell_type}: {label}"
+    areas = [n for n in names if n.startswith("area_")]
     if group == "V1":
-        w, label = _rf_weights(names, grid, rng, (0.6, 1.5))
-        w[[names.index(n) for n in obj]] += 0.25 * rng.normal(size=len(obj))
-        return w, f"V1 {label} + weak semantic mixing"
+        w, label, centre = _rf_weights(names, grid, rng, (0.6, 1.5))
+        w = 0.5 * w + _local_concepts(names, centre, 0.2, rng, int(rng.integers(2, 4)))
+        return w, f"V1 {label} + local concepts"
     if group == "HVA":
-        picks = rng.choice(obj, int(rng.integers(1, 4)), replace=False)
+        picks = rng.choice(areas, int(rng.integers(2, 4)), replace=False)
         place = str(rng.choice(places))
         for p in picks:
-            w[names.index(p)] = rng.uniform(0.8, 1.5)
-        w[names.index(place)] = rng.uniform(0.5, 1.0)
-        w[names.index("light_level")] = rng.normal(0, 0.3)
-        rf, _ = _rf_weights(names, grid, rng, (2.0, 4.0))
-        w += 0.3 * rf
-        return w, "semantic: " + ", ".join(sorted(p[4:] for p in picks)) + f", {place[6:]}"
+            w[names.index(p)] = rng.uniform(0.8, 1.5) * (1.0 if rng.random() < 0.8 else -0.6)
+        w[names.index(place)] = rng.uniform(0.3, 0.8)
+        w[names.index("light_level")] = rng.normal(0, 0.8)
+        w += 0.5 * _local_concepts(names, tuple(rng.uniform(0.2, 0.8, 2)), 0.4, rng, 2)
+        return w, "semantic: " + ", ".join(sorted(p[5:] for p in picks)) + f", {place[6:]}"
     if group == "LGd":
-        w, label = _rf_weights(names, grid, rng, (1.5, 3.0))
+        w, label, centre = _rf_weights(names, grid, rng, (1.5, 3.0))
+        w += 0.3 * _local_concepts(names, centre, 0.3, rng, 2)
         return w, f"LGd luminance/contrast {label}"
     if group == "LP":
         w[names.index("motion")] = 1.0
@@ -221,7 +257,7 @@ def build_population(
     rows = []
     for p, pid in enumerate(layout.probes["probe_id"]):
         sub = ch[ch["probe_id"] == pid]
-        weight = np.where(sub["location"] == "", 0.02, 1.0) * np.where(sub["in_cortex"], 2.0, 1.0)
+        weight = np.where(sub["location"] == "", 0.02, 1.0) * np.where(sub["in_cortex"], 3.0, 1.0)
         picks = np.sort(rng.choice(len(sub), cfg.units_per_probe, replace=False, p=weight / weight.sum()))
         for k, i in enumerate(picks):
             rows.append((p, k, int(sub["id"].iloc[i]), str(sub["location"].iloc[i]), bool(sub["valid_data"].iloc[i])))

@@ -64,9 +64,15 @@ class SceneObject:
 
 @dataclass
 class Canvas:
-    """Image under construction plus the phrase and object index of every pixel."""
+    """Image under construction plus the phrase and object index of every pixel.
+
+    ``x_offset`` is the camera's horizontal position: pixel column ``j`` shows world coordinate
+    ``u = (j + 0.5) / size + x_offset``, so a camera pan is a changing offset (backgrounds extend over
+    ``u`` in [-0.7, 1.7]).
+    """
 
     size: int
+    x_offset: float = 0.0
     img: np.ndarray = field(init=False)
     part: np.ndarray = field(init=False)
     obj: np.ndarray = field(init=False)
@@ -76,7 +82,7 @@ class Canvas:
 
     def __post_init__(self) -> None:
         grid = (np.arange(self.size) + 0.5) / self.size
-        self.v, self.u = np.meshgrid(grid, grid, indexing="ij")
+        self.v, self.u = np.meshgrid(grid, grid + self.x_offset, indexing="ij")
         self.img = np.zeros((self.size, self.size))
         self.part = np.zeros((self.size, self.size), dtype=np.int32)
         self.obj = np.full((self.size, self.size), -1, dtype=np.int32)
@@ -120,6 +126,19 @@ def _sky_phrase(lighting: str) -> str:
     return {"bright": "bright sky", "dim": "grey sky", "dark": "dark night sky"}[lighting]
 
 
+def lit(phrase: str, lighting: str, indoor: bool) -> str:
+    """A surface phrase under a lighting: "the road" -> "the dark road" / "the road" / "the sunlit road"."""
+    adj = {"dark": "dark", "dim": "", "bright": "brightly lit" if indoor else "sunlit"}[lighting]
+    if not adj:
+        return phrase
+    article, _, noun = phrase.partition(" ")
+    if article not in ("a", "an", "the"):
+        return f"{adj} {phrase}"
+    if article != "the":
+        article = "an" if adj[0] in "aeiou" else "a"
+    return f"{article} {adj} {noun}"
+
+
 def draw_background(cv: Canvas, place: str, lighting: str, rng: np.random.Generator) -> None:
     """Paint the place (street, room, ...) over the whole canvas.
 
@@ -130,49 +149,57 @@ def draw_background(cv: Canvas, place: str, lighting: str, rng: np.random.Genera
         rng: Fixes the random layout (building heights, window grid, trunk positions).
     """
     dark = lighting == "dark"
-    wall = "a dark wall" if dark else "a wall"
+    indoor = place in INDOOR_PLACES
+
+    def sur(phrase: str) -> str:
+        return lit(phrase, lighting, indoor)
+
+    wall = sur("a wall")
     every = np.ones_like(cv.img, dtype=bool)
     if place in ("street", "parking lot", "field", "beach", "harbor", "shop front"):
         horizon = {"street": 0.35, "parking lot": 0.4, "field": 0.45, "beach": 0.35, "harbor": 0.3}.get(place, 0.2)
         cv.paint(every, 0.75 - 0.4 * cv.v, _sky_phrase(lighting))
     if place == "street":
-        for x0 in np.arange(0.0, 1.0, 0.2):
+        for x0 in np.arange(-0.8, 1.8, 0.2):
             top = float(rng.uniform(0.08, 0.3))
-            cv.paint(cv.rect(x0, x0 + 0.19, top, 0.6), float(rng.uniform(0.25, 0.5)), "a building")
+            cv.paint(cv.rect(x0, x0 + 0.19, top, 0.6), float(rng.uniform(0.25, 0.5)), sur("a building"))
             for wy in np.arange(top + 0.04, 0.52, 0.09):
-                lit = dark and rng.random() < 0.4
+                lit_up = dark and rng.random() < 0.4
                 cv.paint(
                     cv.rect(x0 + 0.04, x0 + 0.08, wy, wy + 0.04),
-                    0.95 if lit else 0.2,
-                    "a lit window" if lit else "a building",
+                    0.95 if lit_up else 0.2,
+                    "a lit window" if lit_up else sur("a building"),
                 )
-        cv.paint(cv.rect(0, 1, 0.6, 0.72), 0.55, "the sidewalk")
-        cv.paint(cv.rect(0, 1, 0.72, 1.01), 0.3, "the road")
-        cv.paint(cv.rect(0, 1, 0.84, 0.86) & ((cv.u * 8) % 1 < 0.5), 0.85, "road markings")
+        cv.paint(cv.rect(-2, 3, 0.6, 0.72), 0.55, sur("the sidewalk"))
+        cv.paint(cv.rect(-2, 3, 0.72, 1.01), 0.3, sur("the road"))
+        cv.paint(cv.rect(-2, 3, 0.84, 0.86) & ((cv.u * 8) % 1 < 0.5), 0.85, "road markings")
     elif place == "parking lot":
+        cv.paint(cv.rect(-0.6, 0.0, 0.25, horizon), 0.3, "a distant building")
         cv.paint(cv.rect(0.1, 0.7, 0.2, horizon), 0.35, "a distant building")
-        cv.paint(cv.rect(0, 1, horizon, 1.01), 0.4, "asphalt")
-        cv.paint(cv.rect(0, 1, 0.6, 1.01) & ((cv.u * 6) % 1 < 0.06), 0.9, "parking lines")
+        cv.paint(cv.rect(0.9, 1.5, 0.28, horizon), 0.3, "a distant building")
+        cv.paint(cv.rect(-2, 3, horizon, 1.01), 0.4, sur("asphalt"))
+        cv.paint(cv.rect(-2, 3, 0.6, 1.01) & ((cv.u * 6) % 1 < 0.06), 0.9, "parking lines")
     elif place == "field":
-        cv.paint(cv.rect(0, 1, horizon, 1.01), 0.45 + 0.08 * np.sin(cv.u * 40 + cv.v * 9), "grass")
+        cv.paint(cv.rect(-2, 3, horizon, 1.01), 0.45 + 0.08 * np.sin(cv.u * 40 + cv.v * 9), sur("grass"))
         cv.paint(cv.ellipse(0.8, 0.12, 0.07, 0.07), 0.98, "the sun" if lighting == "bright" else "the moon")
     elif place == "beach":
-        cv.paint(cv.rect(0, 1, horizon, 0.6), 0.35 + 0.05 * np.sin(cv.u * 30), "the sea")
-        cv.paint(cv.rect(0, 1, 0.6, 1.01), 0.7, "sand")
+        cv.paint(cv.rect(-2, 3, horizon, 0.6), 0.35 + 0.05 * np.sin(cv.u * 30), sur("the sea"))
+        cv.paint(cv.rect(-2, 3, 0.6, 1.01), 0.7, sur("sand"))
     elif place == "harbor":
-        cv.paint(cv.rect(0, 1, 0.2, 0.55) & ((cv.u * 5) % 1 < 0.8), 0.3, "harbor buildings")
-        cv.paint(cv.rect(0, 1, 0.55, 1.01), 0.25 + 0.05 * np.sin(cv.v * 60), "harbor water")
+        cv.paint(cv.rect(-2, 3, 0.2, 0.55) & ((cv.u * 5) % 1 < 0.8), 0.3, "harbor buildings")
+        cv.paint(cv.rect(-2, 3, 0.55, 1.01), 0.25 + 0.05 * np.sin(cv.v * 60), sur("harbor water"))
         cv.paint(cv.rect(0.6, 1.0, 0.7, 0.78), 0.55, "a wooden pier")
     elif place == "shop front":
-        cv.paint(cv.rect(0, 1, 0.15, 0.75), 0.5, wall)
-        cv.paint(cv.rect(0.1, 0.9, 0.15, 0.25), 0.2, "an awning")
-        cv.paint(cv.rect(0.15, 0.85, 0.3, 0.7), 0.85 if not dark else 0.7, "a shop window")
-        for sx in (0.25, 0.45, 0.65):
+        cv.paint(cv.rect(-2, 3, 0.15, 0.75), 0.5, wall)
+        for ox in (-1.0, 0.0, 1.0):
+            cv.paint(cv.rect(ox + 0.1, ox + 0.9, 0.15, 0.25), 0.2, "an awning")
+            cv.paint(cv.rect(ox + 0.15, ox + 0.85, 0.3, 0.7), 0.85 if not dark else 0.7, "a shop window")
+        for sx in (-0.75, -0.55, -0.35, 0.25, 0.45, 0.65, 1.25, 1.45, 1.65):
             cv.paint(cv.rect(sx, sx + 0.1, 0.5, 0.7), 0.35, "goods in a shop window")
-        cv.paint(cv.rect(0, 1, 0.75, 1.01), 0.55, "the sidewalk")
+        cv.paint(cv.rect(-2, 3, 0.75, 1.01), 0.55, sur("the sidewalk"))
     elif place == "room":
         cv.paint(every, 0.6, wall)
-        cv.paint(cv.rect(0, 1, 0.65, 1.01), 0.4 + 0.1 * ((cv.u * 6 + cv.v * 3) % 1 < 0.5), "the floor")
+        cv.paint(cv.rect(-2, 3, 0.65, 1.01), 0.4 + 0.1 * ((cv.u * 6 + cv.v * 3) % 1 < 0.5), sur("the floor"))
         wx = float(rng.uniform(0.1, 0.6))
         cv.paint(cv.rect(wx, wx + 0.25, 0.15, 0.45), 0.15 if dark else 0.95, "a window")
         cv.paint(
@@ -181,25 +208,25 @@ def draw_background(cv: Canvas, place: str, lighting: str, rng: np.random.Genera
             "a door",
         )
     elif place == "hallway":
-        cv.paint(every, 0.55, "a corridor wall")
-        cv.paint(cv.triangle(((0, 1), (1, 1), (0.5, 0.45))), 0.4, "the floor")
+        cv.paint(every, 0.55, sur("a corridor wall"))
+        cv.paint(cv.triangle(((0, 1), (1, 1), (0.5, 0.45))), 0.4, sur("the floor"))
         cv.paint(cv.triangle(((0, 0), (1, 0), (0.5, 0.45))), 0.7, "the ceiling")
         cv.paint(cv.rect(0.42, 0.58, 0.33, 0.55), 0.15 if dark else 0.9, "the end of a hallway")
     elif place == "building facade":
-        cv.paint(every, 0.5, "a building facade")
-        for wx in np.arange(0.05, 0.95, 0.18):
+        cv.paint(every, 0.5, sur("a building facade"))
+        for wx in np.arange(-0.67, 1.7, 0.18):
             for wy in np.arange(0.05, 0.7, 0.2):
-                lit = rng.random() < (0.5 if dark else 0.1)
+                lit_up = rng.random() < (0.5 if dark else 0.1)
                 cv.paint(
                     cv.rect(wx, wx + 0.1, wy, wy + 0.12),
-                    0.95 if lit else 0.2,
-                    "a lit window" if lit else "windows",
+                    0.95 if lit_up else 0.2,
+                    "a lit window" if lit_up else "windows",
                 )
         cv.paint(cv.rect(0.4, 0.6, 0.75, 1.01), 0.15, "an entrance door")
     elif place == "forest":
-        cv.paint(every, 0.3, "dark foliage" if dark else "foliage")
-        cv.paint(cv.rect(0, 1, 0.8, 1.01), 0.35, "the forest floor")
-        for tx in rng.uniform(0, 1, 6):
+        cv.paint(every, 0.3, sur("the foliage"))
+        cv.paint(cv.rect(-2, 3, 0.8, 1.01), 0.35, sur("the forest floor"))
+        for tx in rng.uniform(-0.7, 1.7, 14):
             cv.paint(cv.rect(tx, tx + 0.05, 0.1, 0.85), 0.15, "tree trunks")
 
 

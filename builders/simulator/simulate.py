@@ -101,6 +101,13 @@ def _write_bundle(stim_dir: Path, stimuli: dict[str, StimulusFrames], cfg: Simul
                 "frame": pa.array(np.arange(len(st.descriptions), dtype=np.int64), pa.int64()),
                 "description": pa.array(st.descriptions, pa.string()),
                 "patch_descriptions": pa.array(st.patch_descriptions, pa.list_(pa.string())),
+                "patch_mixtures": pa.array(
+                    [
+                        [[{"phrase": k, "weight": v} for k, v in mix.items()] for mix in row]
+                        for row in st.patch_mixtures
+                    ],
+                    pa.list_(pa.list_(pa.struct([("phrase", pa.string()), ("weight", pa.float32())]))),
+                ),
             }
         )
         pq.write_table(table, d / "annotations.parquet")
@@ -257,7 +264,7 @@ def simulate(
     log.info("simulating %d sessions (%s preset) into %s", cfg.n_sessions, cfg.name, partial)
     stimuli = _stimulus_frames(cfg, seed)
     _write_bundle(partial / "stimuli", stimuli, cfg, seed)
-    inputs = build_frame_inputs(stimuli, cfg.rf_grid)
+    inputs = build_frame_inputs(stimuli, cfg.rf_grid, cfg.patch_grid)
     base_tables, t_stim_end = build_presentations(cfg, seed)
     (partial / "truth").mkdir()
     paths, rows, ids = [], [], []

@@ -1,10 +1,23 @@
-"""Procedural visual world: scenes, movie shots, rendered frames, captions, patch phrases, features.
+"""Procedural visual world: movie shots with frame-level change, captions in varied wording, patch contents.
 
-Natural Movie One is "noir" (cars, streets, dark rooms), Natural Movie Three favours people,
-cyclists, groups and suits in brighter light, and natural_scenes are unrelated still scenes.
-Every frame comes with a one-sentence caption and a grid of patch phrases read off the same
-per-pixel phrase map the renderer painted, plus a numeric feature vector for the population model.
-Shots last 0.7-2.5 s (30 frames/s).
+Natural Movie One is "noir" (streets, rooms, harbors, mostly dark), Natural Movie Three favours people,
+cyclists and brighter light, and natural_scenes are unrelated stills. Within a shot, objects move, enter and
+leave, the camera pans and the light ramps, so what each patch shows (and the caption) changes from frame to
+frame, as BLIP-2 captions of a real movie do.
+
+Composition: places, lightings and objects are drawn from *decks* (every item once per cycle, heavier items
+earlier), so the whole vocabulary recurs across a movie in changing combinations, and
+:func:`render_stimulus` re-draws a stimulus until every place, lighting and object (with its attribute) shown
+in any task's held-out frames also appears in that task's training frames (:data:`neurrator_bench.tasks.TASKS`).
+
+Every frame comes with:
+
+- a one-sentence caption (one of several phrasings, drawn per frame, with synonyms);
+- per patch, the dominant phrase and the **mixture** of the phrases it shows (weights = visible area, object
+  pixels counted three times, top three kept), read off the per-pixel phrase map the renderer painted;
+- a numeric feature vector for the population model: place, light, luminance, contrast, motion, object areas
+  and positions, and the area of every concept (:data:`.vocabulary.CONCEPTS`) in the frame and in each patch.
+Shots last 0.6-1.5 s (30 frames/s).
 """
 
 from __future__ import annotations
@@ -14,39 +27,39 @@ from dataclasses import dataclass
 import numpy as np
 
 from .render import INDOOR_PLACES, OBJECT_KINDS, PLACES, Canvas, SceneObject, draw_background, draw_object
+from .vocabulary import CONCEPTS, PHRASES
 
 FPS = 30.0
 STYLES: dict[str, dict[str, dict[str, float]]] = {
     "noir": {
         "place": {
-            "street": 3,
-            "room": 2,
-            "building facade": 1.5,
+            "street": 1.5,
+            "room": 1.2,
             "parking lot": 1,
             "harbor": 1,
             "hallway": 1,
-            "shop front": 0.5,
+            "building facade": 1,
+            "shop front": 1,
+            "forest": 1,
         },
-        "light": {"dark": 0.45, "dim": 0.4, "bright": 0.15},
+        "light": {"dark": 0.45, "dim": 0.35, "bright": 0.2},
         "object": {
-            "car": 3,
-            "person": 2.5,
-            "bus": 0.8,
+            "car": 1.5,
+            "person": 1.5,
+            "bus": 1,
             "cat": 1,
-            "dog": 0.5,
-            "tree": 0.5,
-            "boat": 0.7,
-            "bird": 0.4,
-            "bicycle": 0.3,
-            "ball": 0.1,
-            "teapot": 0.3,
+            "dog": 1,
+            "boat": 1,
+            "bicycle": 1,
+            "bird": 1,
+            "tree": 1,
         },
     },
     "people": {
         "place": {
-            "street": 2,
-            "field": 1.5,
-            "building facade": 1.5,
+            "street": 1.5,
+            "field": 1,
+            "building facade": 1,
             "room": 1,
             "shop front": 1,
             "hallway": 1,
@@ -55,17 +68,17 @@ STYLES: dict[str, dict[str, dict[str, float]]] = {
         },
         "light": {"bright": 0.6, "dim": 0.3, "dark": 0.1},
         "object": {
-            "person": 3.5,
-            "bicycle": 2,
-            "car": 0.8,
-            "dog": 0.8,
-            "tree": 0.7,
-            "ball": 0.6,
-            "bird": 0.5,
-            "bus": 0.4,
-            "cat": 0.4,
-            "teapot": 0.3,
-            "boat": 0.3,
+            "person": 2,
+            "bicycle": 1.5,
+            "car": 1,
+            "dog": 1,
+            "tree": 1,
+            "ball": 1,
+            "bird": 1,
+            "bus": 1,
+            "cat": 1,
+            "teapot": 1,
+            "boat": 1,
         },
     },
     "scenes": {
@@ -88,6 +101,7 @@ SIZE_RANGE: dict[str, tuple[float, float]] = {
     "bird": (0.05, 0.1),
 }
 OUTDOOR_ONLY = frozenset({"car", "bus", "boat", "tree", "bird", "bicycle"})
+WATER_PLACES = frozenset({"harbor", "beach"})
 LEVELS = {"bright": (0.85, 1.0), "dim": (0.5, 0.7), "dark": (0.22, 0.38)}
 EMISSIVE = frozenset({"a lit window", "the moon", "the sun"})
 MOVING = {
@@ -112,19 +126,26 @@ STATIC = {
     "bird": "perched",
     "ball": "lying",
 }
+N_WORDINGS = 10
+"""Caption wordings per content: 5 sentence templates x 2 synonym sets (`describe`'s ``wording``)."""
+MIXTURE_TOP = 3
+VISIBLE_AREA = 0.008
+"""An object is captioned (and counted as shown) from this fraction of the frame on (an eighth of a 4x4 patch)."""
+OBJECT_SALIENCE = 3.0
 
 
 @dataclass(frozen=True)
 class Shot:
-    """A continuous stretch of one scene: objects move at constant speed, light ramps linearly.
+    """A continuous stretch of one scene: objects and camera move at constant speed, light ramps linearly.
 
     Attributes:
         place: One of `PLACES`.
         light_start: Light level (0.2 dark .. 1.0 bright) at the first frame.
         light_end: Light level at the last frame.
-        objects: Objects in drawing order (far first).
-        layout_seed: Seed fixing the background layout and texture.
+        objects: Objects in drawing order (far first), x in world coordinates at the shot's start.
+        layout_seed: Seed fixing the background layout, texture and the per-frame caption wording.
         n_frames: Length in frames (30 frames/s).
+        pan: Camera speed in image widths per second (0 = fixed camera).
     """
 
     place: str
@@ -133,6 +154,7 @@ class Shot:
     objects: tuple[SceneObject, ...]
     layout_seed: int
     n_frames: int
+    pan: float = 0.0
 
 
 @dataclass
@@ -143,22 +165,33 @@ class StimulusFrames:
         name: "natural_movie_one", "natural_movie_three" or "natural_scenes".
         frames: uint8 (n_frames, H, W) grayscale.
         descriptions: One caption per frame.
-        patch_descriptions: Per frame, gh*gw phrases in row-major patch order.
-        features: float64 (n_frames, n_features), columns named by `feature_names()`.
+        patch_descriptions: Per frame, gh*gw dominant phrases in row-major patch order.
+        patch_mixtures: Per frame, gh*gw {phrase: weight} mixtures (weights sum to 1), row-major.
+        features: float64 (n_frames, n_features), columns named by `feature_names(grid)`.
+        tokens: Per frame, the vocabulary it shows: "place:<p>", "light:<l>", "object:<kind>[:<attr>]".
     """
 
     name: str
     frames: np.ndarray
     descriptions: list[str]
     patch_descriptions: list[list[str]]
+    patch_mixtures: list[list[dict[str, float]]]
     features: np.ndarray
+    tokens: list[frozenset[str]]
 
 
-def feature_names() -> list[str]:
-    """Names of the scene feature columns: place one-hot, light, luminance, contrast, motion, objects."""
+def feature_names(grid: tuple[int, int] = (4, 4)) -> list[str]:
+    """Names of the scene feature columns.
+
+    Place one-hot, light, luminance, contrast, motion, per object kind (area, x, y) of its largest instance,
+    then ``area_<concept>`` (fraction of the frame) and ``pc_<concept>_<r>_<c>`` (fraction of patch r, c)
+    for every concept of :data:`.vocabulary.CONCEPTS`.
+    """
     names = [f"place_{p}" for p in PLACES] + ["light_level", "luminance", "contrast", "motion"]
     for k in OBJECT_KINDS:
         names += [f"obj_{k}", f"obj_{k}_x", f"obj_{k}_y"]
+    names += [f"area_{c}" for c in CONCEPTS]
+    names += [f"pc_{c}_{r}_{q}" for c in CONCEPTS for r in range(grid[0]) for q in range(grid[1])]
     return names
 
 
@@ -167,42 +200,92 @@ def lighting_of(level: float) -> str:
     return "bright" if level >= 0.75 else "dim" if level >= 0.44 else "dark"
 
 
-def _pick(rng: np.random.Generator, weights: dict[str, float]) -> str:
-    keys = sorted(weights)
-    p = np.array([weights[k] for k in keys], dtype=float)
-    return keys[int(rng.choice(len(keys), p=p / p.sum()))]
+class _Deck:
+    """Draws every key once per cycle, in a weighted random order (heavier keys tend to come first)."""
+
+    def __init__(self, rng: np.random.Generator, weights: dict[str, float]) -> None:
+        self.rng = rng
+        self.keys = sorted(k for k, w in weights.items() if w > 0)
+        self.p = np.array([weights[k] for k in self.keys], dtype=float)
+        self.p /= self.p.sum()
+        self.left: list[str] = []
+
+    def _refill(self) -> None:
+        order = self.rng.choice(len(self.keys), size=len(self.keys), replace=False, p=self.p)
+        self.left += [self.keys[i] for i in order]
+
+    def draw(self, allowed: frozenset[str] | None = None) -> str | None:
+        for _ in range(2):
+            for key in self.left:
+                if allowed is None or key in allowed:
+                    self.left.remove(key)
+                    return key
+            self._refill()
+        return None
 
 
-def sample_shot(rng: np.random.Generator, style: str, n_frames: int, moving_prob: float) -> Shot:
-    """Draw one random shot of a style ("noir", "people" or "scenes").
+def _allowed_objects(place: str, kinds: list[str]) -> frozenset[str]:
+    indoor = place in INDOOR_PLACES
+    return frozenset(
+        k
+        for k in kinds
+        if not (indoor and k in OUTDOOR_ONLY)
+        and not (k == "boat" and place not in WATER_PLACES)
+        and not (k == "teapot" and not indoor)
+    )
+
+
+class ShotSampler:
+    """Draws the shots of one stimulus from decks of places, lightings and objects.
 
     Args:
         rng: Random generator.
         style: Key of `STYLES`.
-        n_frames: Shot length in frames.
         moving_prob: Probability that an object moves (0 for still images).
-
-    Returns:
-        The shot.
+        pan_prob: Probability that the camera pans during a shot.
     """
-    st = STYLES[style]
-    place = _pick(rng, st["place"])
-    indoor = place in INDOOR_PLACES
-    light = _pick(rng, st["light"])
-    l0 = float(rng.uniform(*LEVELS[light]))
-    l1 = float(rng.uniform(*LEVELS[_pick(rng, st["light"])])) if rng.random() < 0.4 else l0
-    allowed = {k: w for k, w in st["object"].items() if not (indoor and k in OUTDOOR_ONLY)}
-    if place not in ("harbor", "beach"):
-        allowed.pop("boat", None)
-    if indoor is False:
-        allowed["teapot"] = allowed.get("teapot", 0) * 0.1
-    objs: list[SceneObject] = []
-    for _ in range(int(rng.choice(4, p=[0.1, 0.35, 0.35, 0.2]))):
-        kind = _pick(rng, allowed)
+
+    def __init__(self, rng: np.random.Generator, style: str, moving_prob: float, pan_prob: float) -> None:
+        st = STYLES[style]
+        self.rng, self.style, self.moving_prob, self.pan_prob = rng, style, moving_prob, pan_prob
+        self.places, self.lights, self.objects = (
+            _Deck(rng, st["place"]),
+            _Deck(rng, st["light"]),
+            _Deck(rng, st["object"]),
+        )
+        self.kinds = sorted(st["object"])
+
+    def sample(self, n_frames: int) -> Shot:
+        """One shot of ``n_frames`` frames."""
+        rng = self.rng
+        place = self.places.draw()
+        if place is None:
+            raise ValueError(f"style {self.style!r}: no place with a positive weight")
+        l0 = float(rng.uniform(*LEVELS[self.lights.draw() or "dim"]))
+        l1 = float(rng.uniform(*LEVELS[self.lights.draw() or "dim"])) if rng.random() < 0.6 else l0
+        allowed = _allowed_objects(place, self.kinds)
+        still = self.moving_prob == 0
+        n_obj = (
+            int(rng.choice(4, p=[0.1, 0.35, 0.35, 0.2])) if still else int(rng.choice([1, 2, 3], p=[0.35, 0.4, 0.25]))
+        )
+        objs: list[SceneObject] = []
+        for _ in range(n_obj):
+            kind = self.objects.draw(allowed)
+            if kind is None:
+                break
+            objs += self._object(kind, place)
+        objs.sort(key=lambda o: o.y)
+        pan = 0.0
+        if rng.random() < self.pan_prob:
+            pan = float(rng.uniform(0.05, 0.2)) * (1 if rng.random() < 0.5 else -1)
+        return Shot(place, l0, l1, tuple(objs), int(rng.integers(2**31)), n_frames, pan)
+
+    def _object(self, kind: str, place: str) -> list[SceneObject]:
+        rng = self.rng
         size = float(rng.uniform(*SIZE_RANGE[kind]))
-        moving = rng.random() < moving_prob and kind not in ("tree", "teapot")
+        moving = rng.random() < self.moving_prob and kind not in ("tree", "teapot")
         attribute = ""
-        if kind == "person" and rng.random() < (0.5 if style == "people" else 0.25):
+        if kind == "person" and rng.random() < (0.5 if self.style == "people" else 0.3):
             attribute = "in a suit"
         if kind == "bicycle" and rng.random() < 0.7:
             attribute = "riding"
@@ -213,49 +296,84 @@ def sample_shot(rng: np.random.Generator, style: str, n_frames: int, moving_prob
             y = float(rng.uniform(0.6, 0.9)) if place == "harbor" else float(rng.uniform(0.45, 0.6))
         speed = float(rng.uniform(0.08, 0.35)) * (1 if rng.random() < 0.5 else -1) if moving else 0.0
         x0 = float(rng.uniform(0.15, 0.85))
-        count = int(rng.integers(2, 4)) if kind == "person" and style == "people" and rng.random() < 0.3 else 1
-        for j in range(count):
-            objs.append(SceneObject(kind, x0 + 0.14 * j, y, size, float(rng.uniform(0.2, 0.95)), speed, attribute))
-    objs.sort(key=lambda o: o.y)
-    return Shot(place, l0, l1, tuple(objs), int(rng.integers(2**31)), n_frames)
+        if moving and rng.random() < 0.35:  # enters the frame from the side it moves away from
+            speed = float(np.sign(speed)) * float(rng.uniform(0.3, 0.5))
+            x0 = -0.15 if speed > 0 else 1.15
+        count = 1
+        if kind == "person" and self.style == "people" and rng.random() < 0.3:
+            count = int(rng.integers(2, 4))
+        return [
+            SceneObject(kind, x0 + 0.14 * j, y, size, float(rng.uniform(0.2, 0.95)), speed, attribute)
+            for j in range(count)
+        ]
 
 
-def _noun(o: SceneObject, lo_hi: tuple[float, float]) -> str:
+def sample_shot(rng: np.random.Generator, style: str, n_frames: int, moving_prob: float) -> Shot:
+    """Draw one random shot of a style ("noir", "people" or "scenes") with a fresh sampler.
+
+    Args:
+        rng: Random generator.
+        style: Key of `STYLES`.
+        n_frames: Shot length in frames.
+        moving_prob: Probability that an object moves (0 for still images, which also never pan).
+
+    Returns:
+        The shot.
+    """
+    return ShotSampler(rng, style, moving_prob, 0.0 if moving_prob == 0 else 0.5).sample(n_frames)
+
+
+def _noun(o: SceneObject, lo_hi: tuple[float, float], synonyms: int) -> str:
     lo, hi = lo_hi
     frac = (o.size - lo) / (hi - lo)
     adj = "small " if frac < 0.2 else "large " if frac > 0.8 else ""
     if o.kind == "person":
         adj = {"small ": "distant ", "large ": "tall "}.get(adj, "")
-        return f"a {adj}man in a suit" if o.attribute == "in a suit" else f"a {adj}person"
+        if o.attribute == "in a suit":
+            return f"a {adj}man in a suit"
+        return f"a {adj}{'pedestrian' if synonyms else 'person'}"
     if o.kind == "bicycle" and o.attribute == "riding":
-        return "a person riding a bicycle"
+        return "a cyclist" if synonyms else "a person riding a bicycle"
     article = "an" if (adj or o.kind)[0] in "aeiou" else "a"
     return f"{article} {adj}{o.kind}"
 
 
-def _where(x: float) -> str:
+def where_word(x: float) -> str:
+    """Position words of a horizontal screen position in [0, 1] ("at the far left" .. "at the far right")."""
     edges = (0.2, 0.4, 0.6, 0.8)
     words = ("at the far left", "on the left", "in the center", "on the right", "at the far right")
     return words[int(np.searchsorted(edges, x))]
 
 
-def describe(place: str, lighting: str, visible: list[tuple[SceneObject, float]]) -> str:
+LIGHTING_WORDS = {
+    # (outdoor, indoor) adjectives per lighting; index 1 of each pair is the synonym wording
+    "bright": (("sunny", "sunlit"), ("brightly lit", "well-lit")),
+    "dim": (("grey", "overcast"), ("dimly lit", "gloomy")),
+    "dark": (("dark", "night-time"), ("dark", "unlit")),
+}
+
+
+def lighting_word(lighting: str, indoor: bool, synonyms: int = 0) -> str:
+    """The caption adjective of a lighting ("dark", "sunny", "dimly lit", ...)."""
+    return LIGHTING_WORDS[lighting][int(indoor)][synonyms]
+
+
+def describe(place: str, lighting: str, visible: list[tuple[SceneObject, float]], wording: int = 0) -> str:
     """One-sentence caption of a frame.
 
     Args:
         place: One of `PLACES`.
         lighting: "bright", "dim" or "dark".
-        visible: (object, visible centroid x) for objects with enough visible pixels.
+        visible: (object, visible centroid x on screen) for objects with enough visible pixels.
+        wording: 0..N_WORDINGS-1: sentence template (``wording % 5``) and synonym set (``wording // 5``);
+            0 is the canonical wording.
 
     Returns:
-        E.g. "A dark street with a car parked on the left and a person walking in the center."
+        E.g. "A dark street with a car parked on the left and a person walking in the center." (wording 0),
+        "In a night-time street, a car parked on the left and a pedestrian walking in the center." (wording 8).
     """
+    template, synonyms = wording % 5, (wording // 5) % 2
     indoor = place in INDOOR_PLACES
-    adj = {
-        "bright": "brightly lit" if indoor else "sunny",
-        "dim": "dimly lit" if indoor else "grey",
-        "dark": "dark",
-    }
     parts: list[str] = []
     people = [(o, x) for o, x in visible if o.kind == "person"]
     others = [(o, x) for o, x in visible if o.kind != "person"]
@@ -263,23 +381,37 @@ def describe(place: str, lighting: str, visible: list[tuple[SceneObject, float]]
         suits = all(o.attribute == "in a suit" for o, _ in people)
         noun = ("two men in suits" if suits else "two people") if len(people) == 2 else "a group of people"
         verb = "walking" if any(o.vx for o, _ in people) else "standing"
-        parts.append(f"{noun} {verb} {_where(float(np.mean([x for _, x in people])))}")
+        parts.append(f"{noun} {verb} {where_word(float(np.mean([x for _, x in people])))}")
     else:
         others = people + others
     for o, x in others:
         verb = (MOVING if o.vx else STATIC).get(o.kind, "")
         if o.kind == "bicycle" and o.attribute == "riding":
             verb = ""
-        words = (_noun(o, SIZE_RANGE[o.kind]), verb, _where(x))
+        words = (_noun(o, SIZE_RANGE[o.kind], synonyms), verb, where_word(x))
         if o.vx and o.kind in ("car", "bus", "person", "bicycle", "boat"):
             words = (words[0], words[2], verb, f"to the {'right' if o.vx > 0 else 'left'}")
         parts.append(" ".join(w for w in words if w))
-    head = f"{adj[lighting]} {place}"
-    if not parts:
-        return f"An empty {head}."
+    head = f"{lighting_word(lighting, indoor, synonyms)} {place}"
     article = "An" if head[0] in "aeiou" else "A"
+    if not parts:
+        empty = (
+            f"An empty {head}.",
+            f"{article} {head} with no one in it.",
+            f"Nothing but {article.lower()} {head}.",
+            f"A deserted {head}.",
+            f"A quiet {head}, nobody around.",
+        )
+        return empty[template]
     listed = parts[0] if len(parts) == 1 else ", ".join(parts[:-1]) + " and " + parts[-1]
-    return f"{article} {head} with {listed}."
+    sentences = (
+        f"{article} {head} with {listed}.",
+        f"{listed[0].upper()}{listed[1:]} in {article.lower()} {head}.",
+        f"There is {listed} in {article.lower()} {head}.",
+        f"In {article.lower()} {head}, {listed}.",
+        f"A scene of {article.lower()} {head} with {listed}.",
+    )
+    return sentences[template]
 
 
 def _texture(seed: int, size: int) -> np.ndarray:
@@ -288,9 +420,17 @@ def _texture(seed: int, size: int) -> np.ndarray:
     return np.kron(coarse, np.ones((reps, reps)))[:size, :size]
 
 
-def render_shot(
-    shot: Shot, size: int, grid: tuple[int, int]
-) -> tuple[np.ndarray, list[str], list[list[str]], np.ndarray]:
+@dataclass
+class _ShotRender:
+    frames: np.ndarray
+    captions: list[str]
+    patches: list[list[str]]
+    mixtures: list[list[dict[str, float]]]
+    features: np.ndarray
+    tokens: list[frozenset[str]]
+
+
+def render_shot(shot: Shot, size: int, grid: tuple[int, int]) -> _ShotRender:
     """Render every frame of a shot.
 
     Args:
@@ -299,70 +439,136 @@ def render_shot(
         grid: Patch grid (gh, gw); `size` must be divisible by both.
 
     Returns:
-        frames float64 (n, size, size) in [0, 1], captions (n,), patch phrases (n, gh*gw),
-        features float64 (n, n_features) with the motion column left at 0.
+        frames float64 (n, size, size) in [0, 1], captions, dominant patch phrases, patch mixtures,
+        features (motion column left at 0) and vocabulary tokens of each frame.
     """
     gh, gw = grid
-    names = feature_names()
+    names = feature_names(grid)
+    col = {n: i for i, n in enumerate(names)}
     texture = 0.04 * _texture(shot.layout_seed, size)
     grain = np.random.default_rng([shot.layout_seed, 1])  # film grain: no two frames identical
+    wordings = np.random.default_rng([shot.layout_seed, 2]).integers(0, N_WORDINGS, shot.n_frames)
     backgrounds: dict[str, Canvas] = {}
-    out_img = np.zeros((shot.n_frames, size, size))
-    captions: list[str] = []
-    patches: list[list[str]] = []
-    feats = np.zeros((shot.n_frames, len(names)))
+    out = _ShotRender(np.zeros((shot.n_frames, size, size)), [], [], [], np.zeros((shot.n_frames, len(names))), [])
+    concept_index = {c: i for i, c in enumerate(CONCEPTS)}
     for i in range(shot.n_frames):
         frac = i / max(shot.n_frames - 1, 1)
         level = shot.light_start + (shot.light_end - shot.light_start) * frac
         lighting = lighting_of(level)
-        if lighting not in backgrounds:
-            bg = Canvas(size)
-            draw_background(bg, shot.place, lighting, np.random.default_rng(shot.layout_seed))
-            backgrounds[lighting] = bg
-        bg = backgrounds[lighting]
-        cv = Canvas(size)
-        cv.img, cv.part, cv.obj, cv.phrases = bg.img.copy(), bg.part.copy(), bg.obj.copy(), list(bg.phrases)
         t = i / FPS
+        offset = shot.pan * t
+        key = f"{lighting}@{offset:.6f}"
+        if key not in backgrounds:
+            bg = Canvas(size, x_offset=offset)
+            draw_background(bg, shot.place, lighting, np.random.default_rng(shot.layout_seed))
+            backgrounds = {key: bg}
+        bg = backgrounds[key]
+        cv = Canvas(size, x_offset=offset)
+        cv.img, cv.part, cv.obj, cv.phrases = bg.img.copy(), bg.part.copy(), bg.obj.copy(), list(bg.phrases)
         for j, o in enumerate(shot.objects):
             draw_object(cv, o, o.x + o.vx * t, j, 1 if o.vx >= 0 else -1)
         emissive = np.isin(cv.part, [cv.phrases.index(p) for p in EMISSIVE if p in cv.phrases])
         img = np.where(emissive, cv.img, cv.img * level) + texture * level + grain.normal(0.0, 0.012, (size, size))
-        out_img[i] = np.clip(img, 0.0, 1.0)
+        out.frames[i] = np.clip(img, 0.0, 1.0)
         visible: list[tuple[SceneObject, float]] = []
-        f = feats[i]
-        f[names.index(f"place_{shot.place}")] = 1.0
-        f[names.index("light_level")] = level
-        f[names.index("luminance")] = out_img[i].mean()
-        f[names.index("contrast")] = out_img[i].std()
+        f = out.features[i]
+        f[col[f"place_{shot.place}"]] = 1.0
+        f[col["light_level"]] = level
+        f[col["luminance"]] = out.frames[i].mean()
+        f[col["contrast"]] = out.frames[i].std()
+        tokens = {f"place:{shot.place}", f"light:{lighting}"}
         for j, o in enumerate(shot.objects):
             mask = cv.obj == j
             area = mask.mean()
-            if area < 0.003:
+            if area < VISIBLE_AREA:
                 continue
-            cx, cy = float(cv.u[mask].mean()), float(cv.v[mask].mean())
+            cx, cy = float(cv.u[mask].mean()) - offset, float(cv.v[mask].mean())
             visible.append((o, cx))
-            col = names.index(f"obj_{o.kind}")
-            if area > f[col]:
-                f[col : col + 3] = (area, cx, cy)
-        captions.append(describe(shot.place, lighting, visible))
-        patches.append(_patch_phrases(cv, gh, gw))
-    return out_img, captions, patches, feats
+            tokens.add(f"object:{o.kind}" + (f":{o.attribute}" if o.attribute else ""))
+            c = col[f"obj_{o.kind}"]
+            if area > f[c]:
+                f[c : c + 3] = (area, cx, cy)
+        concept_of_part = np.array([concept_index[PHRASES[p].concept] for p in cv.phrases])
+        concept_map = concept_of_part[cv.part]
+        ph, pw = size // gh, size // gw
+        cells = concept_map.reshape(gh, ph, gw, pw).transpose(0, 2, 1, 3).reshape(gh * gw, ph * pw)
+        per_patch = np.stack([(cells == k).mean(axis=1) for k in range(len(CONCEPTS))])  # (n_concepts, gh*gw)
+        first = col[f"pc_{CONCEPTS[0]}_0_0"]
+        f[first : first + per_patch.size] = per_patch.ravel()
+        f[col[f"area_{CONCEPTS[0]}"] : col[f"area_{CONCEPTS[0]}"] + len(CONCEPTS)] = per_patch.mean(axis=1)
+        out.captions.append(describe(shot.place, lighting, visible, int(wordings[i])))
+        dominant, mixtures = _patch_contents(cv, gh, gw)
+        out.patches.append(dominant)
+        out.mixtures.append(mixtures)
+        out.tokens.append(frozenset(tokens))
+    return out
 
 
-def _patch_phrases(cv: Canvas, gh: int, gw: int) -> list[str]:
+def _patch_contents(cv: Canvas, gh: int, gw: int) -> tuple[list[str], list[dict[str, float]]]:
+    """Dominant phrase and phrase mixture of every patch (row-major)."""
     ph, pw = cv.size // gh, cv.size // gw
-    out: list[str] = []
+    dominant: list[str] = []
+    mixtures: list[dict[str, float]] = []
+    n_phrases = len(cv.phrases)
     for r in range(gh):
         for c in range(gw):
-            part = cv.part[r * ph : (r + 1) * ph, c * pw : (c + 1) * pw]
-            obj = cv.obj[r * ph : (r + 1) * ph, c * pw : (c + 1) * pw]
+            part = cv.part[r * ph : (r + 1) * ph, c * pw : (c + 1) * pw].ravel()
+            obj = cv.obj[r * ph : (r + 1) * ph, c * pw : (c + 1) * pw].ravel()
             pool = part[obj >= 0] if (obj >= 0).mean() >= 0.2 else part
-            out.append(cv.phrases[int(np.bincount(pool.ravel()).argmax())])
+            dominant.append(cv.phrases[int(np.bincount(pool, minlength=n_phrases).argmax())])
+            weight = np.bincount(part, weights=np.where(obj >= 0, OBJECT_SALIENCE, 1.0), minlength=n_phrases)
+            top = [k for k in np.argsort(-weight, kind="stable")[:MIXTURE_TOP] if weight[k] > 0]
+            total = float(weight[top].sum())
+            mixtures.append({cv.phrases[k]: round(float(weight[k]) / total, 4) for k in top})
+    return dominant, mixtures
+
+
+def _spec_tokens(shot: Shot) -> list[frozenset[str]]:
+    """Tokens of each frame of a shot as specified (every object counted as visible)."""
+    objects = {f"object:{o.kind}" + (f":{o.attribute}" if o.attribute else "") for o in shot.objects}
+    out = []
+    for i in range(shot.n_frames):
+        level = shot.light_start + (shot.light_end - shot.light_start) * i / max(shot.n_frames - 1, 1)
+        out.append(frozenset({f"place:{shot.place}", f"light:{lighting_of(level)}", *objects}))
+    return out
+
+
+STYLE_OF = {"natural_movie_one": "noir", "natural_movie_three": "people", "natural_scenes": "scenes"}
+MAX_ATTEMPTS = 200
+
+
+def held_out_coverage(name: str, tokens: list[frozenset[str]]) -> dict[str, frozenset[str]]:
+    """Vocabulary shown in a task's held-out frames but in none of its training frames, per task.
+
+    Args:
+        name: Stimulus name.
+        tokens: Per frame, the tokens it shows (`StimulusFrames.tokens`).
+
+    Returns:
+        task name -> missing tokens, for every task holding out frames of this stimulus (empty sets
+        when covered).
+    """
+    from neurrator_bench.tasks import TASKS
+
+    out: dict[str, frozenset[str]] = {}
+    n = len(tokens)
+    for task_name in TASKS.names():
+        held = TASKS.get(task_name).held_out(name, n)
+        if held is None:
+            continue
+        in_h = np.zeros(n, dtype=bool)
+        in_h[held[held < n]] = True
+        seen = frozenset().union(*(tokens[i] for i in np.flatnonzero(~in_h)))
+        shown = frozenset().union(*(tokens[i] for i in np.flatnonzero(in_h)))
+        out[task_name] = shown - seen
     return out
 
 
 def render_stimulus(name: str, n_frames: int, size: int, grid: tuple[int, int], seed: int) -> StimulusFrames:
     """Render one stimulus of the bundle.
+
+    The content is re-drawn (attempt ``k`` uses seed ``[seed, k]``) until :func:`held_out_coverage` finds
+    nothing missing for any task, at most `MAX_ATTEMPTS` times.
 
     Args:
         name: "natural_movie_one" (noir shots), "natural_movie_three" (people shots) or
@@ -373,33 +579,51 @@ def render_stimulus(name: str, n_frames: int, size: int, grid: tuple[int, int], 
         seed: Seed of this stimulus's content.
 
     Returns:
-        The rendered frames with captions, patch phrases and features (motion = mean absolute
-        frame-to-frame change in [0, 1], 0 for the first frame and for still images).
+        The rendered frames with captions, patch phrases and mixtures, tokens and features (motion = mean
+        absolute frame-to-frame change in [0, 1], 0 for the first frame and for still images).
 
     Raises:
-        ValueError: If `name` is unknown or `size` is not divisible by the patch grid.
+        ValueError: If `name` is unknown, `size` is not divisible by the patch grid, or no attempt covers
+            the held-out vocabulary.
     """
     if size % grid[0] or size % grid[1]:
         raise ValueError(f"image_size: expected a multiple of patch_grid {grid}, found {size}")
-    style = {"natural_movie_one": "noir", "natural_movie_three": "people", "natural_scenes": "scenes"}.get(name)
+    style = STYLE_OF.get(name)
     if style is None:
         raise ValueError(f"stimulus name: expected a natural movie or natural_scenes, found {name!r}")
-    rng = np.random.default_rng(seed)
-    chunks: list[tuple[np.ndarray, list[str], list[list[str]], np.ndarray]] = []
-    done = 0
-    while done < n_frames:
-        length = 1 if style == "scenes" else min(int(rng.integers(20, 76)), n_frames - done)
-        shot = sample_shot(rng, style, length, 0.0 if style == "scenes" else 0.55)
-        chunks.append(render_shot(shot, size, grid))
-        done += length
-    frames = np.concatenate([c[0] for c in chunks])
-    feats = np.concatenate([c[3] for c in chunks])
+    missing: dict[str, frozenset[str]] = {}
+    for attempt in range(MAX_ATTEMPTS):
+        rng = np.random.default_rng([seed, attempt])
+        sampler = ShotSampler(rng, style, 0.0 if style == "scenes" else 0.55, 0.0 if style == "scenes" else 0.5)
+        shots: list[Shot] = []
+        done = 0
+        while done < n_frames:
+            length = 1 if style == "scenes" else min(int(rng.integers(18, 46)), n_frames - done)
+            shots.append(sampler.sample(length))
+            done += length
+        # cheap check on the shot specs first (objects assumed visible), then on the rendered frames
+        missing = {k: v for k, v in held_out_coverage(name, [t for sh in shots for t in _spec_tokens(sh)]).items() if v}
+        if missing:
+            continue
+        chunks = [render_shot(sh, size, grid) for sh in shots]
+        tokens = [t for c in chunks for t in c.tokens]
+        missing = {k: v for k, v in held_out_coverage(name, tokens).items() if v}
+        if not missing:
+            break
+    else:
+        raise ValueError(
+            f"{name}: no draw of {MAX_ATTEMPTS} covers every held-out token in training frames; still missing {missing}"
+        )
+    frames = np.concatenate([c.frames for c in chunks])
+    feats = np.concatenate([c.features for c in chunks])
     if style != "scenes":
-        feats[1:, feature_names().index("motion")] = np.abs(np.diff(frames, axis=0)).mean(axis=(1, 2))
+        feats[1:, feature_names(grid).index("motion")] = np.abs(np.diff(frames, axis=0)).mean(axis=(1, 2))
     return StimulusFrames(
         name=name,
         frames=np.round(frames * 255).astype(np.uint8),
-        descriptions=[d for c in chunks for d in c[1]],
-        patch_descriptions=[p for c in chunks for p in c[2]],
+        descriptions=[d for c in chunks for d in c.captions],
+        patch_descriptions=[p for c in chunks for p in c.patches],
+        patch_mixtures=[m for c in chunks for m in c.mixtures],
         features=feats,
+        tokens=tokens,
     )

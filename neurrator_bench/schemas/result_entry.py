@@ -243,18 +243,25 @@ def subset_slug(subset: Subset) -> str:
     return "@" + ",".join(parts) if parts else ""
 
 
+DEFAULT_PHRASE_MODEL = "sentence-transformers/all-MiniLM-L6-v2"
+"""Sentence model of the default phrase narrator (the embedded target space's MiniLM)."""
+
+
 def narrator_slug(narrator: NarratorMeta | None) -> str:
     """The narrator part of an entry's file name (different narrators never share a file).
 
-    ``""`` for the retrieval narrator without a model id (the default of ``evaluate``), ``"~embeddings-only"``
-    for an entry without narrations, else ``"~<kind>[-<model id>][@<revision>]"`` with every character outside
+    ``""`` for the default narrator of ``evaluate`` (the phrase narrator over the default MiniLM, no revision),
+    ``"~embeddings-only"`` for an entry without narrations, ``"~retrieval"`` for the retrieval narrator without
+    a model id, else ``"~<kind>[-<model id>][@<revision>]"`` with every character outside
     ``[A-Za-z0-9._+@-]`` replaced by ``-`` (``"~llava-llava-hf-llava-1.5-7b-hf"``). Narrators that differ only
     in prompt or decoding settings share a slug: give them different revisions.
     """
     if narrator is None:
         return "~embeddings-only"
-    if narrator.kind == "retrieval" and not narrator.model_id and not narrator.revision:
+    if narrator.kind == "phrase" and narrator.model_id in (None, DEFAULT_PHRASE_MODEL) and not narrator.revision:
         return ""
+    if narrator.kind == "retrieval" and not narrator.model_id and not narrator.revision:
+        return "~retrieval"
     text = narrator.kind + (f"-{narrator.model_id}" if narrator.model_id else "")
     text += f"@{narrator.revision}" if narrator.revision else ""
     return "~" + re.sub(r"[^A-Za-z0-9._+@-]", "-", text)

@@ -123,6 +123,25 @@ def test_embedded_targets_shapes_and_identity(embedded: TargetExtractor) -> None
     np.testing.assert_allclose(pooled, patches.astype(np.float32).mean(axis=1), atol=1e-7)
 
 
+def test_embedded_targets_of_mixtures_are_normalized_weighted_sums(embedded: TargetExtractor) -> None:
+    mixes = [[{"sky": 1.0}, {"sky": 0.75, "a red car": 0.25}, {"a red car": 0.5, "grass": 0.5}, {"grass": 2.0}]]
+    patches = embedded.extract(_frames(1), mixes).astype(np.float64)
+    sky, car, grass = embedded.encoder.encode(["sky", "a red car", "grass"]).astype(np.float64)  # type: ignore[attr-defined]
+
+    def unit(v):
+        return v / np.linalg.norm(v)
+
+    np.testing.assert_allclose(patches[0, 0], sky, atol=2e-3)  # a one-phrase mixture is the phrase
+    np.testing.assert_allclose(patches[0, 1], unit(0.75 * sky + 0.25 * car), atol=2e-3)
+    np.testing.assert_allclose(patches[0, 2], unit(car + grass), atol=2e-3)
+    np.testing.assert_allclose(patches[0, 3], grass, atol=2e-3)  # weights need not sum to 1
+    assert np.dot(patches[0, 1], sky) > np.dot(patches[0, 1], car) > np.dot(sky, car)
+    with pytest.raises(ValueError, match="weight of 'sky' must be >= 0"):
+        embedded.extract(_frames(1), [[{"sky": -1.0}, "a", "b", "c"]])
+    with pytest.raises(ValueError, match="all weights are 0"):
+        embedded.extract(_frames(1), [[{"sky": 0.0}, "a", "b", "c"]])
+
+
 def test_embedded_targets_errors(embedded: TargetExtractor) -> None:
     with pytest.raises(ValueError, match="needs per-patch descriptions.*found None.*CLIP"):
         embedded.extract(_frames(2), None)

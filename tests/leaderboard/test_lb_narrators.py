@@ -45,7 +45,7 @@ def test_narrator_labels() -> None:
 
 def test_two_narrators_are_two_files_and_valid(results: Path) -> None:
     retrieval, llava, _ = two_narrators()
-    assert entry_path(results, retrieval).name == f"{TASKS[0]}.json"
+    assert entry_path(results, retrieval).name == f"{TASKS[0]}~retrieval.json"
     assert entry_path(results, llava).name == f"{TASKS[0]}~llava-llava-hf-llava-1.5-7b-hf@a272c74.json"
     assert validate_results(results) == []  # not a duplicate, not a renamed model
 
@@ -59,10 +59,11 @@ def test_narrator_slugs_never_collide() -> None:
             NarratorMeta(kind="llava", model_id="llava-hf/llava-1.5-7b-hf"),
             NarratorMeta(kind="llava", model_id="llava-hf/llava-1.5-13b-hf"),
             NarratorMeta(kind="llava", model_id="llava-hf/llava-1.5-7b-hf", revision="abc123"),
-            NarratorMeta(kind="phrase"),
+            NarratorMeta(kind="phrase", model_id="sentence-transformers/all-MiniLM-L6-v2"),
+            NarratorMeta(kind="phrase", model_id="my/other-minilm"),
         )
     }
-    assert len(slugs) == 6 and "" in slugs and "~embeddings-only" in slugs
+    assert len(slugs) == 7 and "" in slugs and "~embeddings-only" in slugs and "~retrieval" in slugs
 
 
 def test_ranked_rows_are_model_revision_narrator(results: Path) -> None:

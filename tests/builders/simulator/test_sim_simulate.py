@@ -62,11 +62,23 @@ def test_bundle(run):
         frames = np.load(run.stimuli_dir / name / "frames.npy")
         assert frames.dtype == np.uint8 and frames.shape == (entry["n_frames"], 64, 64)
         ann = pd.read_parquet(run.stimuli_dir / name / "annotations.parquet")
-        assert list(ann.columns) == ["frame", "description", "patch_descriptions"]
+        assert list(ann.columns) == ["frame", "description", "patch_descriptions", "patch_mixtures"]
         assert ann["frame"].dtype == np.int64 and len(ann) == entry["n_frames"]
         assert all(len(p) == 16 for p in ann["patch_descriptions"])
+        assert all(len(m) == 16 for m in ann["patch_mixtures"])
+        first = {d["phrase"]: d["weight"] for d in ann["patch_mixtures"][0][0]}
+        assert abs(sum(first.values()) - 1) < 1e-3
         for fname, sha in entry["files"].items():
             assert _sha(run.stimuli_dir / name / fname) == sha
+    from neurrator_bench.builders.stimulus_bundle import load_stimulus_bundle
+
+    loaded = load_stimulus_bundle(run.stimuli_dir, ["natural_movie_one"])["natural_movie_one"]
+    assert loaded.patch_contents is loaded.patch_mixtures and len(loaded.patch_mixtures) == 900
+    first = {
+        d["phrase"]: d["weight"]
+        for d in pd.read_parquet(run.stimuli_dir / "natural_movie_one" / "annotations.parquet")["patch_mixtures"][0][0]
+    }
+    assert loaded.patch_mixtures[0][0] == pytest.approx(first)
 
 
 def test_simulation_record(run):

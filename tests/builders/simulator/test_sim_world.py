@@ -91,3 +91,54 @@ def test_bad_arguments_raise():
         render_stimulus("natural_movie_one", 10, 30, (4, 4), seed=0)
     with pytest.raises(ValueError, match="stimulus name"):
         render_stimulus("gabors", 10, 64, (4, 4), seed=0)
+
+
+def test_held_out_vocabulary_appears_in_training_frames(nm1):
+    from neurrator_bench.builders.simulator.world import held_out_coverage
+
+    missing = held_out_coverage("natural_movie_one", nm1.tokens)
+    assert {"nm1-contiguous-middle", "nm1-front-only", "nm1-sparse-random"} <= set(missing)
+    assert all(not tokens for tokens in missing.values())
+
+
+def test_contiguous_middle_block_varies_frame_by_frame(nm1):
+    block = slice(250, 450)
+    assert len(set(nm1.descriptions[block])) >= 100
+    mixtures = {tuple(tuple(sorted(m.items())) for m in row) for row in nm1.patch_mixtures[block]}
+    assert len(mixtures) >= 150
+
+
+def test_patch_mixtures_are_normalized_and_in_the_vocabulary(nm1):
+    from neurrator_bench.builders.simulator.vocabulary import PHRASES
+
+    for row, dominant in zip(nm1.patch_mixtures[::37], nm1.patch_descriptions[::37], strict=True):
+        assert len(row) == 16
+        for mix in row:
+            assert 0 < len(mix) <= 3 and abs(sum(mix.values()) - 1) < 1e-3
+            assert set(mix) <= set(PHRASES)
+        assert set(dominant) <= set(PHRASES)
+
+
+def test_wordings_vary_for_one_content():
+    from neurrator_bench.builders.simulator.render import SceneObject
+    from neurrator_bench.builders.simulator.world import N_WORDINGS
+
+    car = [(SceneObject("car", 0.3, 0.9, 0.2, 0.5, 0.0), 0.3)]
+    texts = {describe("street", "dark", car, w) for w in range(N_WORDINGS)}
+    assert len(texts) == N_WORDINGS
+    assert all("car parked on the left" in t for t in texts)
+
+
+def test_coverage_check_flags_held_out_only_tokens():
+    from neurrator_bench.builders.simulator.world import held_out_coverage
+    from neurrator_bench.tasks import sparse_random_frames
+
+    tokens = [frozenset({"place:street"})] * 900
+    tokens[300] = frozenset({"place:street", "object:teapot"})  # only inside contiguous-middle's 250..449
+    tokens[100] = frozenset({"place:room"})  # only in front-only's training frames: fine everywhere
+    missing = held_out_coverage("natural_movie_one", tokens)
+    assert missing["nm1-contiguous-middle"] == {"object:teapot"}
+    assert missing["nm1-front-only"] == {"object:teapot"}
+    assert missing["nm1-sparse-random"] == ({"object:teapot"} if 300 in sparse_random_frames(900) else set())
+    scenes = held_out_coverage("natural_scenes", [frozenset({f"object:k{i}"}) for i in range(118)])
+    assert len(scenes["scenes-identity-holdout"]) == 18  # every held-out image shows a token of its own

@@ -1,0 +1,89 @@
+"""Narrator bounds and the regime table on the session fixture dataset (a tiny reference model)."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from neurrator_bench.dataset_access import open_dataset
+from neurrator_bench.narrator_bounds import narrator_bounds, other_frame_partner
+from neurrator_bench.regime_table import regime_table, render_regime_table
+from neurrator_bench.scoring import ScoringOptions
+
+TASK = "nm1-contiguous-middle"
+SESSION = "9000800803"
+TINY = {
+    "encoder": {"conv_kernels": [3], "conv_channels": 4, "d_model": 16, "n_heads": 2, "n_layers": 1, "ff_mult": 1},
+    "train": {"lr": 1e-3, "batch_size": 512, "max_epochs": 1, "patience": 1, "device": "cpu"},
+}
+
+
+def _metric(entry, name):
+    return next(m for m in entry.metrics if m.name == name)
+
+
+def test_other_frame_partner_never_pairs_a_frame_with_itself():
+    frames = np.array(["a", "a", "b", "c", "c", "c"])
+    partner = other_frame_partner(frames, seed=1)
+    assert np.all(frames[partner] != frames)
+    assert np.array_equal(partner, other_frame_partner(frames, seed=1))
+    with pytest.raises(ValueError, match="same frame"):
+        other_frame_partner(np.array(["a", "a"]), seed=0)
+
+
+@pytest.fixture(scope="module")
+def bounds(built_dataset):
+    ds = open_dataset(built_dataset)
+    return narrator_bounds(ds, TASK, options=ScoringOptions(seed=0, n_boot=50, celltype_permutations=0))
+
+
+def test_narrator_ceiling_is_high_and_above_its_floor(bounds):
+    true, shuffled = bounds["true"], bounds["shuffled"]
+    assert true.model.name == "phrase-on-true-patches" and true.narrator.kind == "phrase"
+    ceiling = _metric(true, "sbert_matched").value
+    assert ceiling >= 0.75
+    assert ceiling > _metric(shuffled, "sbert_matched").value + 0.3
+    # true patches retrieve their own frame; shuffled ones sit near chance
+    assert _metric(true, "retrieval_r10").value >= 0.9
+    assert _metric(shuffled, "retrieval_r10").value < 0.2
+
+
+def test_regime_table_rows_and_paired_difference(built_dataset, tmp_path):
+    from neurrator_bench.reference_model.train_on_dataset import train_reference
+
+    ds = open_dataset(built_dataset)
+    cfg = tmp_path / "tiny.json"
+    cfg.write_text(json.dumps(TINY))
+    models = tmp_path / "models"
+    train_reference(ds, TASK, models / f"neurrator-reference-{TASK}", sessions=[SESSION], config_file=cfg, seed=0)
+    result = regime_table(
+        ds,
+        models,
+        tasks=[TASK],
+        options=ScoringOptions(seed=0, n_boot=50, celltype_permutations=0),
+        results_dir=tmp_path / "results",
+    )
+    table = result.table.set_index(["model", "narrator"])
+    assert set(table.index) == {
+        ("neurrator-reference", "phrase"),
+        ("neurrator-reference", "retrieval"),
+        ("neurrator-reference @hippocampus (subset query)", "phrase"),
+        ("(no decoder: true patches)", "phrase"),
+        ("(no decoder: shuffled patches)", "phrase"),
+    }
+    # the retrieval narrator only ever says training captions; the phrase narrator mostly says new sentences
+    assert table.loc[("neurrator-reference", "retrieval"), "novel"] == 0.0
+    assert table.loc[("neurrator-reference", "phrase"), "novel"] >= 0.3
+    # new combinations are a fraction, defined for the phrase narrator only
+    assert 0.0 <= table.loc[("neurrator-reference", "phrase"), "new_combination"] <= 1.0
+    assert np.isnan(table.loc[("neurrator-reference", "retrieval"), "new_combination"])
+    assert (
+        table.loc[("(no decoder: true patches)", "phrase"), "sbert"]
+        > table.loc[("(no decoder: shuffled patches)", "phrase"), "sbert"]
+    )
+    assert list(result.paired["task"]) == [TASK] and result.paired["n_frames"].iloc[0] >= 150
+    text = render_regime_table(result)
+    assert text.count("\n| nm1-contiguous-middle |") == 6 and "phrase - retrieval" in text
+    assert len(list((tmp_path / "results").rglob("*.json"))) == 5
