@@ -87,7 +87,10 @@ def write_targets_config(
             hi = min(lo + TARGET_ROWS_PER_SHARD, n)
             contents = stim.patch_contents
             phrases = contents[lo:hi] if contents is not None else None
-            patches = extractor.extract(stim.frames[lo:hi], phrases)
+            try:
+                patches = extractor.extract(stim.frames[lo:hi], phrases)
+            except ValueError as exc:
+                raise ValueError(f"targets of stimulus {name!r}, frames {lo}..{hi - 1}: {exc}") from exc
             cols = {
                 "stimulus": [name] * (hi - lo),
                 "frame": np.arange(lo, hi, dtype=np.int32),

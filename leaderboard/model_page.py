@@ -36,7 +36,7 @@ from neurrator_bench.leaderboard.store import (
     metric_order,
     model_slug,
 )
-from neurrator_bench.schemas.result_entry import MetricResult, NarratorMeta, ResultEntry
+from neurrator_bench.schemas.result_entry import MetricResult, NarratorMeta, ResultEntry, subset_slug
 from neurrator_bench.scorers.metric_registry import METRICS
 
 
@@ -244,7 +244,9 @@ def model_html(site: Path, title: str, name: str, entries: Sequence[StoredEntry]
         The page HTML.
     """
     revisions = group_by_revision(entries)
-    latest = revisions[list(revisions)[-1]][0].entry.model
+    newest = revisions[list(revisions)[-1]]
+    # the model's metadata is read from a full-population entry of the newest revision when there is one
+    latest = next((s for s in newest if not subset_slug(s.entry.subset)), newest[0]).entry.model
     narrators = sorted({s.narrator for s in entries})
     parts = [f"<p><a href='../index.html'>&larr; {esc(title)}</a></p>", f"<h1>{esc(name)}</h1>"]
     parts.append(

@@ -35,7 +35,7 @@ import numpy as np
 
 from neurrator_bench.builders.simulator.render import INDOOR_PLACES
 from neurrator_bench.builders.simulator.vocabulary import PHRASES, PhraseInfo
-from neurrator_bench.builders.simulator.world import lighting_word, where_word
+from neurrator_bench.builders.simulator.wording import lighting_word, where_word
 from neurrator_bench.text_embedding import DEFAULT_SENTENCE_MODEL, SentenceEncoder
 
 OBJECT_SHARE = 0.2

@@ -19,8 +19,8 @@ from tests.leaderboard.entries import write_valid_set
 REPO = "neurrator/bench-results"
 PR_URL = "https://huggingface.co/datasets/neurrator/bench-results/discussions/7"
 RIDGE_FILES = (
-    "results/ridge/main/nm1-contiguous-middle.json",
-    "results/ridge/main/scenes-identity-holdout.json",
+    "results/ridge/main/nm1-contiguous-middle~retrieval.json",
+    "results/ridge/main/scenes-identity-holdout~retrieval.json",
 )
 
 
@@ -64,7 +64,10 @@ def test_model_name_with_slash_and_two_revisions(results: Path) -> None:
     api = RecordingApi()
     outcome = submit_results(results / "neurrator__reference", REPO, api=api)
     assert len(outcome.files) == 2 + 2 + 6
-    assert "results/neurrator__reference/v2/nm1-contiguous-middle@region_group=V1,n_units=8.json" in outcome.files
+    assert (
+        "results/neurrator__reference/v2/nm1-contiguous-middle@region_group=V1,n_units=8~retrieval.json"
+        in outcome.files
+    )
     assert api.calls[0]["commit_message"] == "Add results of neurrator/reference (revisions v1, v2; 10 entries)"
 
 
@@ -113,7 +116,7 @@ def test_offline_errors_are_connection_errors_only() -> None:
 
 
 def test_refuses_invalid_entries_of_this_model(results: Path) -> None:
-    path = results / "ridge/main/nm1-contiguous-middle.json"
+    path = results / "ridge/main/nm1-contiguous-middle~retrieval.json"
     data = json.loads(path.read_text())
     data["metrics"][0]["value"] = float("nan")
     path.write_text(json.dumps(data))
@@ -124,7 +127,7 @@ def test_refuses_invalid_entries_of_this_model(results: Path) -> None:
 
 
 def test_problems_of_other_models_do_not_block(results: Path) -> None:
-    (results / "pca-knn/main/nm1-contiguous-middle.json").write_text("{broken", encoding="utf-8")
+    (results / "pca-knn/main/nm1-contiguous-middle~retrieval.json").write_text("{broken", encoding="utf-8")
     assert submit_results(results / "ridge", REPO, api=RecordingApi()).pr_url == PR_URL
 
 

@@ -25,7 +25,7 @@ from tests.leaderboard.entries import (
     write_valid_set,
 )
 
-RIDGE_NM1 = Path("ridge/main/nm1-contiguous-middle.json")
+RIDGE_NM1 = Path("ridge/main/nm1-contiguous-middle~retrieval.json")
 
 
 @pytest.fixture
@@ -126,7 +126,7 @@ def test_rejects_missing_required_fields(results: Path, drop: tuple, pattern: st
 
 def test_rejects_wrong_type_and_unreadable_json(results: Path) -> None:
     edit_json(results / RIDGE_NM1, lambda d: d["metrics"][0].__setitem__("value", "high"))
-    (results / "pca-knn/main/nm1-contiguous-middle.json").write_text("{not json", encoding="utf-8")
+    (results / "pca-knn/main/nm1-contiguous-middle~retrieval.json").write_text("{not json", encoding="utf-8")
     problems = validate_results(results)
     only(problems, r"field 'metrics.0.value': 'high' is not of type 'number'")
     only(problems, r"not valid JSON")
@@ -151,7 +151,7 @@ def test_rejects_unknown_and_duplicate_metric_names(results: Path) -> None:
 
 
 def test_rejects_file_at_the_wrong_path(results: Path) -> None:
-    wrong = results / "ridge/v9/nm1-contiguous-middle.json"
+    wrong = results / "ridge/v9/nm1-contiguous-middle~retrieval.json"
     wrong.parent.mkdir()
     shutil.move(results / RIDGE_NM1, wrong)
     problem = only(validate_results(results), r"file path does not match its content .*revision 'main'")
@@ -180,14 +180,14 @@ def test_rejects_two_fingerprints_in_one_task_naming_both_files(results: Path) -
     entry.created_at = "2026-01-10T10:00:00+00:00"
     path = write_entry(results, entry)
     problem = only(validate_results(results), r"dataset fingerprint 'fp-other' differs from 'fp-scenes")
-    first = results / "neurrator__reference/v1/scenes-identity-holdout.json"
+    first = results / "neurrator__reference/v1/scenes-identity-holdout~retrieval.json"
     assert problem.path == path
     assert str(first) in problem.message
     assert problem.others == (first,)
 
 
 def test_rejects_duplicate_under_case_variant(results: Path) -> None:
-    twin = results / "Ridge/main/nm1-contiguous-middle.json"
+    twin = results / "Ridge/main/nm1-contiguous-middle~retrieval.json"
     twin.parent.mkdir(parents=True)
     edit_json(results / RIDGE_NM1, lambda d: None)
     twin.write_text((results / RIDGE_NM1).read_text().replace('"name": "ridge"', '"name": "Ridge"'))
@@ -219,7 +219,10 @@ def test_rejects_metric_dropped_silently_in_later_revision(results: Path) -> Non
     assert problem.path == later
     assert str(entry_path(results, make_entry("neurrator/reference", "v2", TASKS[0]))) in problem.message
     # the other task and the subsets of v2 are missing from v3 as well
-    only(problems, rf"task '{TASKS[1]}' subset '' of revision 'v2' .* missing from later revision 'v3'")
+    only(
+        problems,
+        rf"task '{TASKS[1]}' subset '' narrator 'retrieval' of revision 'v2' .* missing from later revision 'v3'",
+    )
 
 
 def test_accepts_dropped_metric_listed_as_skipped(tmp_path: Path) -> None:

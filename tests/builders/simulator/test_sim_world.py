@@ -5,7 +5,8 @@ import re
 import numpy as np
 import pytest
 
-from neurrator_bench.builders.simulator.world import describe, feature_names, render_stimulus
+from neurrator_bench.builders.simulator.wording import describe
+from neurrator_bench.builders.simulator.world import feature_names, render_stimulus
 
 
 @pytest.fixture(scope="module")
@@ -121,7 +122,7 @@ def test_patch_mixtures_are_normalized_and_in_the_vocabulary(nm1):
 
 def test_wordings_vary_for_one_content():
     from neurrator_bench.builders.simulator.render import SceneObject
-    from neurrator_bench.builders.simulator.world import N_WORDINGS
+    from neurrator_bench.builders.simulator.wording import N_WORDINGS
 
     car = [(SceneObject("car", 0.3, 0.9, 0.2, 0.5, 0.0), 0.3)]
     texts = {describe("street", "dark", car, w) for w in range(N_WORDINGS)}
