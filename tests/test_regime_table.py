@@ -87,3 +87,25 @@ def test_regime_table_rows_and_paired_difference(built_dataset, tmp_path):
     text = render_regime_table(result)
     assert text.count("\n| nm1-contiguous-middle |") == 6 and "phrase - retrieval" in text
     assert len(list((tmp_path / "results").rglob("*.json"))) == 5
+
+
+def test_regimes_command_writes_the_markdown(built_dataset, tmp_path):
+    from click.testing import CliRunner
+
+    from neurrator_bench.cli import main
+    from neurrator_bench.reference_model.train_on_dataset import train_reference
+
+    cfg = tmp_path / "tiny.json"
+    cfg.write_text(json.dumps(TINY))
+    models = tmp_path / "models"
+    train_reference(built_dataset, TASK, models / f"neurrator-reference-{TASK}", sessions=[SESSION], config_file=cfg)
+    out = tmp_path / "regimes.md"
+    args = ["regimes", "--dataset", str(built_dataset), "--models", str(models), "--task", TASK, "--n-boot", "20"]
+    result = CliRunner().invoke(main, [*args, "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    text = out.read_text(encoding="utf-8")
+    assert text in result.output and text.count(f"| {TASK} |") == 6
+    bad = CliRunner().invoke(
+        main, ["regimes", "--dataset", str(built_dataset), "--models", str(models), "--task", "nope"]
+    )
+    assert bad.exit_code != 0 and "nope" in bad.output
