@@ -123,6 +123,15 @@ def load_samples(ds: DatasetHandle, task: str, split: str, *, sessions: list[str
     return df.sort_values("sample_id", kind="stable").reset_index(drop=True)
 
 
+def split_frames(ds: DatasetHandle, task: str, split: str) -> dict[str, np.ndarray]:
+    """The distinct frames a task split shows: stimulus (sorted) -> sorted int64 frame indices."""
+    shown = load_samples(ds, task, split)[["stimulus", "frame"]].drop_duplicates()
+    return {
+        str(stimulus): np.sort(frames.to_numpy(dtype=np.int64))
+        for stimulus, frames in shown.groupby("stimulus", sort=True)["frame"]
+    }
+
+
 def array2d_to_numpy(column: pa.ChunkedArray, dtype: np.dtype) -> np.ndarray:
     """(n, rows, cols) array from an ``Array2D`` column whose rows all have the same shape.
 

@@ -35,6 +35,7 @@ from neurrator_bench.dataset_access import (
     load_samples,
     load_session_split,
     load_units,
+    split_frames,
     zscore_windows,
 )
 from neurrator_bench.errors import ModelDirectoryError
@@ -71,10 +72,8 @@ class RetrievalCaptioner:
     def __init__(self, ds: DatasetHandle, task: str) -> None:
         from neurrator_bench.reference_model.narrators import RetrievalNarrator
 
-        train = load_samples(ds, task, "train")[["stimulus", "frame"]].drop_duplicates()
         pooled, captions = [], []
-        for stimulus in sorted(set(train["stimulus"])):
-            frames = np.sort(train.loc[train["stimulus"] == stimulus, "frame"].to_numpy())
+        for stimulus, frames in split_frames(ds, task, "train").items():
             targets = load_frame_targets(ds, stimulus)
             pooled.append(targets.pooled[frames])
             captions += targets.captions[frames].tolist()
@@ -106,7 +105,6 @@ class PhraseCaptioner:
                 "(CLIP targets) or --narrator retrieval"
             )
         self._narrator = PhraseNarrator()
-        self._single = PhraseNarrator(self._narrator.encoder, grid=(1, 1))
         self.provenance = dict(self._narrator.provenance)
 
     def __call__(self, prediction: Prediction) -> list[str]:
@@ -115,7 +113,7 @@ class PhraseCaptioner:
             return self._narrator.narrate(np.asarray(prediction.patches, dtype=np.float32))
         if prediction.pooled is None:
             raise ModelDirectoryError("the phrase narrator needs predicted patches or a pooled vector; found neither")
-        return self._single.narrate(np.asarray(prediction.pooled, dtype=np.float32)[:, None, :])
+        return self._narrator.narrate(np.asarray(prediction.pooled, dtype=np.float32)[:, None, :], grid=(1, 1))
 
 
 class AutoCaptioner:

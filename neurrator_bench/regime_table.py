@@ -32,7 +32,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from neurrator_bench.dataset_access import DatasetHandle, load_frame_targets, load_samples
+from neurrator_bench.dataset_access import DatasetHandle, load_frame_targets, split_frames
 from neurrator_bench.schemas.predictions import read_predictions
 from neurrator_bench.schemas.result_entry import ResultEntry
 from neurrator_bench.scoring import ScoringOptions
@@ -74,34 +74,37 @@ def _metric(entry: ResultEntry, name: str) -> tuple[float, float | None, float |
     return float("nan"), None, None, None
 
 
-def training_captions(ds: DatasetHandle, task: str) -> set[str]:
-    """Captions of every frame the task's training split shows."""
-    train = load_samples(ds, task, "train")[["stimulus", "frame"]].drop_duplicates()
+def training_captions(ds: DatasetHandle, frames: dict[str, np.ndarray]) -> set[str]:
+    """Captions of the given frames (:func:`~neurrator_bench.dataset_access.split_frames` of the training split)."""
     out: set[str] = set()
-    for stimulus, frames in train.groupby("stimulus")["frame"]:
-        out |= set(load_frame_targets(ds, str(stimulus)).captions[frames.to_numpy()].tolist())
+    for stimulus, shown in frames.items():
+        out |= set(load_frame_targets(ds, stimulus).captions[shown].tolist())
     return out
 
 
-def training_combinations(ds: DatasetHandle, task: str, narrate: Callable) -> set[str]:
-    """Content keys of the phrase narrator's sentences on the true patches of every training frame."""
+def training_combinations(ds: DatasetHandle, frames: dict[str, np.ndarray], narrate: Callable) -> set[str]:
+    """Content keys of the phrase narrator's sentences on the true patches of the given (training) frames."""
     from neurrator_bench.model_kinds import Prediction
     from neurrator_bench.reference_model.phrase_narrator import content_key
 
-    train = load_samples(ds, task, "train")[["stimulus", "frame"]].drop_duplicates()
     out: set[str] = set()
-    for stimulus, frames in train.groupby("stimulus")["frame"]:
-        patches = load_frame_targets(ds, str(stimulus), patches=True).patches[np.sort(frames.to_numpy())]
-        patches = patches.astype(np.float32)
+    for stimulus, shown in frames.items():
+        patches = load_frame_targets(ds, stimulus, patches=True).patches[shown].astype(np.float32)
         out |= {content_key(t) for t in narrate(Prediction(pooled=patches.mean(axis=1), patches=patches))}
     return out
 
 
-def _new_combinations(predictions: Path, combos: set[str]) -> float:
+def _narration_measures(predictions: Path, seen: set[str], combos: set[str] | None) -> tuple[float, float]:
+    """``(novel, new_combination)`` fractions of a predictions file's narrations (NaN when not defined)."""
     from neurrator_bench.reference_model.phrase_narrator import content_key
 
     narration = read_predictions(predictions).narration or []
-    return float(np.mean([content_key(t) not in combos for t in narration])) if narration else float("nan")
+    if not narration:
+        return float("nan"), float("nan")
+    novel = float(np.mean([text not in seen for text in narration]))
+    if combos is None:
+        return novel, float("nan")
+    return novel, float(np.mean([content_key(text) not in combos for text in narration]))
 
 
 def _row(
@@ -162,13 +165,14 @@ def regime_table(
     entries: list[ResultEntry] = []
     with tempfile.TemporaryDirectory() as tmp:
         for task in tasks:
-            seen = training_captions(ds, task)
+            train_frames = split_frames(ds, task, "train")
+            seen = training_captions(ds, train_frames)
             model_dir = Path(models_dir) / f"neurrator-reference-{task}"
             if not (model_dir / "config.json").is_file():
                 train_reference(ds, task, model_dir, name="neurrator-reference", seed=seed)
             echo(f"[regimes] {task}: reference model trained")
             narrators = {kind: make_narrator(kind, ds, task) for kind in ("phrase", "retrieval")}
-            combos = training_combinations(ds, task, narrators["phrase"])
+            combos = training_combinations(ds, train_frames, narrators["phrase"])
             by_narrator: dict[str, ResultEntry] = {}
             for kind, narrate in narrators.items():
                 kept = Path(tmp) / f"{task}-{kind}.parquet"
@@ -185,8 +189,8 @@ def regime_table(
                 )
                 by_narrator[kind] = entry
                 entries.append(entry)
-                new = _new_combinations(kept, combos) if kind == "phrase" else float("nan")
-                rows.append(_row(entry, task, "neurrator-reference", kind, _novel(kept, seen), new_combination=new))
+                novel, new = _narration_measures(kept, seen, combos if kind == "phrase" else None)
+                rows.append(_row(entry, task, "neurrator-reference", kind, novel, new_combination=new))
             for diff in paired_compare(
                 by_narrator["phrase"], by_narrator["retrieval"], ["sbert_matched"], n_boot=opts.n_boot, seed=seed
             ):
@@ -215,14 +219,15 @@ def regime_table(
                 predictions_out=hippo_out,
             )
             entries.append(hippo)
+            novel, new = _narration_measures(hippo_out, seen, combos)
             rows.append(
                 _row(
                     hippo,
                     task,
                     "neurrator-reference @hippocampus (subset query)",
                     "phrase",
-                    _novel(hippo_out, seen),
-                    new_combination=_new_combinations(hippo_out, combos),
+                    novel,
+                    new_combination=new,
                 )
             )
             for bound, entry in narrator_bounds(

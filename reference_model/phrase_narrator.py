@@ -179,6 +179,22 @@ class PhraseNarrator:
         Raises:
             ValueError: Wrong shape or dimension.
         """
+        named, _ = self._decompose(patches)
+        return self._words(named)
+
+    def background(self, patches: np.ndarray) -> list[list[str]]:
+        """The background phrase of every patch with the largest pursuit coefficient (place and lighting)."""
+        _, background = self._decompose(patches)
+        return self._words(background)
+
+    def _words(self, indices: np.ndarray) -> list[list[str]]:
+        return [[self.phrases[k] for k in row] for row in indices]
+
+    def _decompose(self, patches: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """One pursuit per patch -> ``(named, background)`` ``(n, P)`` phrase indices (see `name_patches`).
+
+        A patch whose pursuit picked only object parts takes its nearest background phrase as background.
+        """
         x = np.asarray(patches, dtype=np.float32)
         if x.ndim != 3 or x.shape[2] != self._emb.shape[1]:
             raise ValueError(
@@ -188,12 +204,14 @@ class PhraseNarrator:
         atoms, coef = self._pursuit(x)
         is_obj = self._is_object[atoms]  # (n, P, k)
         obj_coef = np.where(is_obj, coef, 0.0)
-        bg_coef = np.where(is_obj, -1.0, coef)
         share = obj_coef.max(axis=2) / np.maximum(coef.sum(axis=2), 1e-12)
         ob = np.take_along_axis(atoms, obj_coef.argmax(axis=2)[..., None], 2)[..., 0]
-        bg = np.take_along_axis(atoms, bg_coef.argmax(axis=2)[..., None], 2)[..., 0]
-        named = np.where(share >= OBJECT_SHARE, ob, bg)
-        return [[self.phrases[k] for k in row] for row in named]
+        bg = np.take_along_axis(atoms, np.where(is_obj, -1.0, coef).argmax(axis=2)[..., None], 2)[..., 0]
+        only_obj = is_obj.all(axis=2)
+        if only_obj.any():
+            nearest = np.where(self._is_object[None, None, :], -np.inf, x @ self._emb.T).argmax(axis=2)
+            bg = np.where(only_obj, nearest, bg)
+        return np.where(share >= OBJECT_SHARE, ob, bg), bg
 
     def _pursuit(self, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Orthogonal matching pursuit of every patch token over the vocabulary, `PURSUIT_ATOMS` phrases.
@@ -220,25 +238,12 @@ class PhraseNarrator:
             residual = x - np.einsum("npk,npkd->npd", coef, e)
         return atoms, np.clip(coef, 0.0, None)
 
-    def background(self, patches: np.ndarray) -> list[list[str]]:
-        """The background phrase of every patch with the largest pursuit coefficient (place and lighting)."""
-        x = np.asarray(patches, dtype=np.float32)
-        atoms, coef = self._pursuit(x)
-        bg_coef = np.where(self._is_object[atoms], -1.0, coef)
-        bg = np.take_along_axis(atoms, bg_coef.argmax(axis=2)[..., None], 2)[..., 0]
-        # a patch whose pursuit picked only object parts falls back to its nearest background phrase
-        only_obj = self._is_object[atoms].all(axis=2)
-        if only_obj.any():
-            nearest = np.where(self._is_object[None, None, :], -np.inf, x @ self._emb.T).argmax(axis=2)
-            bg = np.where(only_obj, nearest, bg)
-        return [[self.phrases[k] for k in row] for row in bg]
-
-    def narrate(self, patches: np.ndarray) -> list[str]:
-        """One sentence per row of ``(n, n_patches, dim)`` predicted patches."""
-        names = self.name_patches(patches)
-        backgrounds = self.background(patches)
-        n_patches = len(names[0]) if names else 0
-        grid = self.grid
+    def narrate(self, patches: np.ndarray, grid: tuple[int, int] | None = None) -> list[str]:
+        """One sentence per row of ``(n, n_patches, dim)`` predicted patches (``grid`` overrides ``self.grid``)."""
+        named, background = self._decompose(patches)
+        names, backgrounds = self._words(named), self._words(background)
+        n_patches = named.shape[1]
+        grid = grid or self.grid
         if grid is None:
             side = int(round(np.sqrt(n_patches)))
             if side * side != n_patches:

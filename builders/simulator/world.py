@@ -357,7 +357,7 @@ def render_shot(shot: Shot, size: int, grid: tuple[int, int]) -> _ShotRender:
                 continue
             cx, cy = float(cv.u[mask].mean()) - offset, float(cv.v[mask].mean())
             visible.append((o, cx))
-            tokens.add(f"object:{o.kind}" + (f":{o.attribute}" if o.attribute else ""))
+            tokens.add(_object_token(o))
             c = col[f"obj_{o.kind}"]
             if area > f[c]:
                 f[c : c + 3] = (area, cx, cy)
@@ -396,9 +396,14 @@ def _patch_contents(cv: Canvas, gh: int, gw: int) -> tuple[list[str], list[dict[
     return dominant, mixtures
 
 
+def _object_token(o: SceneObject) -> str:
+    """Vocabulary token of a shown object: "object:<kind>" or "object:<kind>:<attribute>"."""
+    return f"object:{o.kind}" + (f":{o.attribute}" if o.attribute else "")
+
+
 def _spec_tokens(shot: Shot) -> list[frozenset[str]]:
     """Tokens of each frame of a shot as specified (every object counted as visible)."""
-    objects = {f"object:{o.kind}" + (f":{o.attribute}" if o.attribute else "") for o in shot.objects}
+    objects = {_object_token(o) for o in shot.objects}
     out = []
     for i in range(shot.n_frames):
         level = shot.light_start + (shot.light_end - shot.light_start) * i / max(shot.n_frames - 1, 1)
