@@ -18,6 +18,7 @@ _PACKAGE = "neurrator_bench.baselines"
 
 BASELINES: Registry[str] = Registry("baseline")
 BASELINES.add("ridge", f"{_PACKAGE}.ridge:train")
+BASELINES.add("ridge-patches", f"{_PACKAGE}.ridge:train_patches")
 BASELINES.add("pca-knn", f"{_PACKAGE}.pca_knn:train")
 BASELINES.add("cebra-knn", f"{_PACKAGE}.cebra_knn:train")
 BASELINES.add("retrieval-encoder", f"{_PACKAGE}.retrieval_encoder:train")

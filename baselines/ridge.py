@@ -11,8 +11,19 @@ as the test sets do. (Folds of contiguous frame blocks were tried: on simulated 
 to entirely new shots, so they always pick the largest penalty, a near-constant predictor.) The closed
 form needs one (d x d) ``eigh`` of the centered Gram matrix per fold for the whole grid.
 
+Variant ``ridge-patches`` (``target="patches"``, our own addition; Table A3's ridge predicts the pooled
+target only): the same features and penalty, fitted to every patch target at once (``n_patches x dim``
+outputs), so a patch-reading narrator (the phrase narrator, LLaVA) can narrate it; its pooled prediction is
+the mean of its patches (the dataset's definition of the pooled target), which equals the pooled ridge's
+prediction up to the float16 rounding of the stored targets. Fits whose working arrays would exceed 8 GiB
+(CLIP-L's 576 x 1024 targets) are refused with a clear error. The penalty is the one the pooled
+cross-validation picks (the patches share its inputs; a per-patch search would cost ``n_patches`` times
+more). ``X^T Y`` is accumulated per distinct training frame (targets are stored per frame), so no
+per-sample patch array is ever materialised.
+
 Member files: ``members/<session>/ridge.npz`` with ``coef`` (d, target_dim), ``intercept`` (target_dim,),
-``alpha`` () and ``cv_mse`` (n_alphas,), all float32/float64. ``predict`` = ``features @ coef + intercept``.
+``alpha`` () and ``cv_mse`` (n_alphas,), all float32/float64 (``ridge-patches``: coef (d, n_patches * target_dim),
+patch-major). ``predict`` = ``features @ coef + intercept``.
 """
 
 from __future__ import annotations
@@ -25,7 +36,7 @@ from typing import Any
 import numpy as np
 from tqdm.auto import tqdm
 
-from neurrator_bench.dataset_access import DatasetHandle, load_supervised
+from neurrator_bench.dataset_access import DatasetHandle, load_frame_targets, load_supervised
 from neurrator_bench.errors import ModelDirectoryError
 from neurrator_bench.model_kinds import DecoderModel, Prediction
 
@@ -47,6 +58,8 @@ from .common import (
 logger = logging.getLogger(__name__)
 
 KIND = "ridge"
+PATCHES_KIND = "ridge-patches"
+TARGETS = ("pooled", "patches")
 WEIGHTS = "ridge.npz"
 DEFAULT_ALPHAS = tuple(float(a) for a in np.logspace(-1, 6, 15))
 
@@ -127,19 +140,31 @@ def ridge_cv(
     return float(alphas[best]), mse
 
 
-def fit_ridge(features: np.ndarray, targets: np.ndarray, alpha: float) -> tuple[np.ndarray, np.ndarray]:
+def fit_ridge(
+    features: np.ndarray, targets: np.ndarray, alpha: float, *, rows: np.ndarray | None = None
+) -> tuple[np.ndarray, np.ndarray]:
     """Closed-form ridge with intercept.
 
     Args:
         features: (n, d) inputs.
-        targets: (n, t) targets.
+        targets: (n, t) targets, or with ``rows`` (m, t) distinct targets (one per frame).
         alpha: Penalty (> 0).
+        rows: (n,) row of ``targets`` of each sample; ``X^T Y`` is then summed per target row, so
+            ``targets`` is never repeated per sample.
 
     Returns:
         (coef (d, t) float32, intercept (t,) float32) with ``pred = features @ coef + intercept``.
     """
-    x, y = features.astype(np.float64), targets.astype(np.float64)
-    x_mean, y_mean, w, v, proj = _centered_eig(*_sums(x, y), len(x))
+    x = features.astype(np.float64)
+    if rows is None:
+        sums = _sums(x, targets.astype(np.float64))
+    else:
+        per_row = np.zeros((len(targets), x.shape[1]))
+        np.add.at(per_row, rows, x)
+        counts = np.bincount(rows, minlength=len(targets)).astype(np.float64)
+        y = targets.astype(np.float64)
+        sums = (x.T @ x, per_row.T @ y, x.sum(axis=0), counts @ y)
+    x_mean, y_mean, w, v, proj = _centered_eig(*sums, len(x))
     coef = v @ (proj / (w + alpha)[:, None])
     intercept = y_mean - x_mean @ coef
     return coef.astype(np.float32), intercept.astype(np.float32)
@@ -156,6 +181,7 @@ def train(
     features: str = "mean",
     alphas: tuple[float, ...] = DEFAULT_ALPHAS,
     cv_folds: int = 5,
+    target: str = "pooled",
     overwrite: bool = False,
 ) -> Path:
     """Fit one cross-validated ridge per session and write the model directory.
@@ -169,26 +195,35 @@ def train(
         progress: Show a progress bar over sessions.
         features: "mean" (time-averaged per unit) or "flat" (units x bins).
         alphas: Penalty grid.
-        cv_folds: Contiguous frame-block folds for choosing alpha.
+        cv_folds: Frame folds for choosing alpha.
+        target: ``"pooled"`` (Table A3's ridge) or ``"patches"`` (kind ``ridge-patches``, module doc).
         overwrite: Replace an existing model directory.
 
     Returns:
         ``out_dir``.
     """
     check_feature_mode(features)
+    if target not in TARGETS:
+        raise ValueError(f"target: expected one of {TARGETS}, found {target!r}")
     if not alphas or min(alphas) <= 0:
         raise ValueError(f"alphas: expected a non-empty grid of positive values, found {alphas}")
     chosen = resolve_sessions(ds, sessions)
 
     def fill(folder: Path) -> dict[str, Any]:
-        members, stats, n_params, target_dim = [], {}, 0, 0
+        members, stats, n_params, target_dim, n_patches = [], {}, 0, 0, 0
         start = time.perf_counter()
         for sid in tqdm(chosen, desc="ridge", disable=not progress):
             data = load_supervised(ds, task, "train", sid)
             feats = window_features(data.x, features)
             folds = frame_folds(data.meta["stimulus"].to_numpy(), data.meta["frame"].to_numpy(np.int64), cv_folds, seed)
             alpha, mse = ridge_cv(feats, data.pooled, folds, tuple(alphas))
-            coef, intercept = fit_ridge(feats, data.pooled, alpha)
+            if target == "pooled":
+                coef, intercept = fit_ridge(feats, data.pooled, alpha)
+            else:
+                rows, frame_patches = _frame_patch_targets(ds, data.meta)
+                n_patches = frame_patches.shape[1]
+                _check_patch_fit_size(feats.shape[1], frame_patches, sid)
+                coef, intercept = fit_ridge(feats, frame_patches.reshape(len(frame_patches), -1), alpha, rows=rows)
             write_npz(
                 folder / member_relpath(sid) / WEIGHTS,
                 {"coef": coef, "intercept": intercept, "alpha": np.float64(alpha), "cv_mse": mse},
@@ -198,8 +233,9 @@ def train(
             n_params += coef.size + intercept.size
             target_dim = data.pooled.shape[1]
             logger.info("ridge %s: alpha %.3g (cv mse %.4g)", sid, alpha, mse.min())
+        extra = {"n_patches": n_patches} if target == "patches" else {}
         return model_config(
-            kind=KIND,
+            kind=KIND if target == "pooled" else PATCHES_KIND,
             ds=ds,
             task=task,
             target_dim=target_dim,
@@ -215,9 +251,53 @@ def train(
                 "train_seconds": round(time.perf_counter() - start, 3),
             },
             features=features,
+            target=target,
+            **extra,
         )
 
     return write_model_dir(Path(out_dir), fill, overwrite=overwrite)
+
+
+def train_patches(ds: DatasetHandle, task: str, out_dir: Path, **options: Any) -> Path:
+    """:func:`train` with ``target="patches"`` (the ``ridge-patches`` baseline)."""
+    return train(ds, task, out_dir, target="patches", **options)
+
+
+PATCH_FIT_BUDGET_BYTES = 8 << 30
+
+
+def _check_patch_fit_size(n_features: int, frame_patches: np.ndarray, session_id: str) -> None:
+    """Refuse a patch fit whose float64 working arrays (targets, X^T Y, its projection, coef) exceed 8 GiB.
+
+    The embedded default (16 x 384 outputs) needs a few MB; CLIP-L's 576 x 1024 outputs with ~800 units need
+    tens of GB, which this closed form does not attempt.
+    """
+    n_out = int(np.prod(frame_patches.shape[1:]))
+    need = 8 * n_out * (len(frame_patches) + 3 * n_features)
+    if need > PATCH_FIT_BUDGET_BYTES:
+        raise ValueError(
+            f"ridge-patches, session {session_id}: {frame_patches.shape[1]} x {frame_patches.shape[2]} patch "
+            f"targets from {n_features} features need about {need / 2**30:.1f} GiB of float64 working memory "
+            f"(budget {PATCH_FIT_BUDGET_BYTES / 2**30:.0f} GiB); use the pooled `ridge` baseline for targets this large"
+        )
+
+
+def _frame_patch_targets(ds: DatasetHandle, meta: Any) -> tuple[np.ndarray, np.ndarray]:
+    """``(rows, patches)``: the distinct (stimulus, frame) patch targets of some samples, and each sample's row.
+
+    ``patches`` is (m, n_patches, dim) float32 over the m distinct frames the samples show.
+    """
+    rows = np.empty(len(meta), dtype=np.int64)
+    blocks, offset = [], 0
+    stimuli = meta["stimulus"].to_numpy()
+    frames = meta["frame"].to_numpy(np.int64)
+    for stimulus in sorted(set(stimuli)):
+        sel = stimuli == stimulus
+        shown, inverse = np.unique(frames[sel], return_inverse=True)
+        blocks.append(load_frame_targets(ds, stimulus, patches=True).patches[shown].astype(np.float32))
+        rows[sel] = offset + inverse.reshape(-1)
+        offset += len(shown)
+    return rows, np.concatenate(blocks)
 
 
 def load(model_dir: Path, config: dict[str, Any]) -> DecoderModel:
@@ -227,18 +307,35 @@ def load(model_dir: Path, config: dict[str, Any]) -> DecoderModel:
         ModelDirectoryError: Missing weights or weights that do not match the member's shape.
     """
     features = check_feature_mode(config.get("features", "mean"))
+    n_patches = 0
+    if config.get("model_kind") == PATCHES_KIND:
+        n_patches = config.get("n_patches")
+        if not isinstance(n_patches, int) or n_patches < 1:
+            raise ModelDirectoryError(
+                f"{Path(model_dir) / 'config.json'}: field n_patches expected a positive int for a "
+                f"{PATCHES_KIND} model, found {n_patches!r}"
+            )
+    if not isinstance(config.get("target_dim"), int):
+        raise ModelDirectoryError(f"{Path(model_dir) / 'config.json'}: field target_dim expected an int")
     members = []
     for entry, folder in member_entries(Path(model_dir), config):
         weights = read_npz(folder / WEIGHTS, ("coef", "intercept"))
         n_in = entry["n_units"] * (entry["window_bins"] if features == "flat" else 1)
         coef, intercept = weights["coef"], weights["intercept"]
-        if coef.shape != (n_in, intercept.shape[0]):
+        n_out = (n_patches or 1) * int(config["target_dim"])
+        if coef.shape != (n_in, n_out) or intercept.shape != (n_out,):
             raise ModelDirectoryError(
-                f"{folder / WEIGHTS}: coef expected shape ({n_in}, {intercept.shape[0]}), found {coef.shape}"
+                f"{folder / WEIGHTS}: coef expected shape ({n_in}, {n_out}) and intercept ({n_out},) "
+                f"(n_patches {n_patches or 'none'}, target_dim {config['target_dim']}), "
+                f"found {coef.shape} and {intercept.shape}"
             )
 
         def decode(x: np.ndarray, coef: np.ndarray = coef, intercept: np.ndarray = intercept) -> Prediction:
-            return Prediction(pooled=(window_features(x, features) @ coef + intercept).astype(np.float32))
+            out = (window_features(x, features) @ coef + intercept).astype(np.float32)
+            if not n_patches:
+                return Prediction(pooled=out)
+            patches = out.reshape(len(out), n_patches, -1)
+            return Prediction(pooled=patches.mean(axis=1, dtype=np.float32), patches=patches)
 
         members.append(Member(entry["session_id"], entry["n_units"], entry["window_bins"], decode))
     return SessionModel(config, members)

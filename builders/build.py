@@ -13,12 +13,18 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import multiprocessing
 import shutil
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import Executor, ProcessPoolExecutor
+from contextlib import contextmanager
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
+from typing import Any
 
+import numpy as np
 import pyarrow.parquet as pq
 from tqdm.auto import tqdm
 
@@ -34,7 +40,7 @@ from neurrator_bench.builders.optotagging import LineSummary, merge_line_summari
 from neurrator_bench.builders.origin import combined_origin, nwb_data_origin
 from neurrator_bench.builders.prebinned import PREBINNED_PREFIX, build_prebinned
 from neurrator_bench.builders.pseudo_mice import build_pseudo_mice
-from neurrator_bench.builders.session_samples import ROW_DIGEST_MODULUS, build_session
+from neurrator_bench.builders.session_samples import ROW_DIGEST_MODULUS, SessionOutput, build_session
 from neurrator_bench.builders.shards import file_sha256
 from neurrator_bench.builders.sources import resolve_nwb_inputs
 from neurrator_bench.builders.stimulus_bundle import StimulusSet, load_allen_templates, load_stimulus_bundle
@@ -146,6 +152,10 @@ def build_dataset(
     tasks: Sequence[str] | None = None,
     overwrite: bool = False,
     progress: bool = False,
+    workers: int = 1,
+    executor: Executor | None = None,
+    device: str = "cpu",
+    batch_size: int | None = None,
 ) -> BuildResult:
     """Build a spike-to-text dataset folder.
 
@@ -161,6 +171,15 @@ def build_dataset(
         tasks: Task names (default: all registered).
         overwrite: Replace an existing ``out`` and discard an unfinished build with other options.
         progress: Show progress bars.
+        device: Torch device of the CLIP target model and the BLIP-2 captioner (float16 on CUDA).
+        batch_size: Frames per forward pass of both (default: 16 for CLIP, 8 for BLIP-2).
+        workers: Sessions built at once in a local process pool (1: in this process). The output is
+            byte-identical for every value (each session writes only its own files; results are recorded
+            in input order).
+        executor: Any ``concurrent.futures.Executor`` (e.g. a submitit ``AutoExecutor`` for SLURM, or a
+            ``dask.distributed`` client's ``get_executor()``) that runs :func:`session_step`; it must see
+            the staging folder (``<out>.partial``) on a shared file system. Overrides ``workers``; the
+            caller owns its lifetime.
 
     Returns:
         The finished dataset's path and manifest.
@@ -183,6 +202,8 @@ def build_dataset(
         "target_model": target_model,
         "captioner": captioner,
         "tasks": [t.name for t in task_specs],
+        # float16 image models on CUDA give other targets and captions than float32 on CPU
+        "image_model_device": "cuda" if str(device).startswith("cuda") else "cpu",
         "sources": sorted(source_hashes.values()),
         "prebinned": sorted(file_sha256(Path(p)) for p in prebinned),
         "package_version": __version__,
@@ -215,7 +236,7 @@ def build_dataset(
         entry = state.done("stimuli")
         if entry is None:
             stimuli = find_stimuli([Path(p) for p in inputs], stimuli_dir, stim_names)
-            cap = load_captioner(captioner)
+            cap = load_captioner(captioner, device=device, **({"batch_size": batch_size} if batch_size else {}))
             written, captions = write_stimuli_config(root, stimuli, cap, progress=progress)
             state.finish("stimuli", written, captioner={"id": cap.captioner_id, "revision": cap.revision})
             entry = state.steps["stimuli"]
@@ -227,7 +248,13 @@ def build_dataset(
         if entry is None:
             stimuli = stimuli or find_stimuli([Path(p) for p in inputs], stimuli_dir, stim_names)
             phrases = next((st.patch_descriptions for st in stimuli.values() if st.patch_descriptions), None)
-            extractor = load_target_extractor(target_model, stimulus_patches=len(phrases[0]) if phrases else None)
+            extractor = load_target_extractor(
+                target_model,
+                stimulus_patches=len(phrases[0]) if phrases else None,
+                device=device,
+                progress=progress,
+                **({"batch_size": batch_size} if batch_size else {}),
+            )
             written = write_targets_config(root, stimuli, extractor, progress=progress)
             meta = {
                 "model_id": extractor.model_id,
@@ -240,45 +267,56 @@ def build_dataset(
         files.update(entry["files"])
         target_meta = entry["target"]
         tagged_dir = root / "_build" / "tagged"
-        for source in tqdm(sources, desc="sessions", disable=not progress):
-            step = f"session:{source.nwb_path.name}"
-            entry = state.done(step)
-            if entry is None:
-                tick = time.perf_counter()
-                recording = read_session(source.nwb_path, stimuli=stim_names)
-                timings["reading"] = timings.get("reading", 0.0) + time.perf_counter() - tick
-                result = build_session(
-                    recording,
-                    root,
-                    source_sha256=source_hashes[str(source.nwb_path)],
-                    tasks=task_specs,
-                    window=window,
-                    captions=captions,
-                    tagged_dir=tagged_dir,
-                    data_origin=source_origins[str(source.nwb_path)],
-                )
-                for key, seconds in result.timings.items():
-                    timings[key] = timings.get(key, 0.0) + seconds
-                state.finish(
-                    step,
-                    result.files,
-                    atoms=result.atoms,
-                    raw_bytes=result.raw_bytes,
-                    session_id=str(recording.session_id),
-                    dropped=result.dropped,
-                    sample_digests=result.sample_digests,
-                    norm_digests=result.norm_digests,
-                    optotagging=result.optotagging,
-                )
-                entry = state.steps[step]
-            files.update(entry["files"])
-            atoms += [tuple(a) for a in entry["atoms"]]
-            raw_bytes += entry["raw_bytes"]
-            session_ids.append(entry["session_id"])
-            dropped[entry["session_id"]] = entry["dropped"]
-            sample_digests.update(entry["sample_digests"])
-            norm_digests.update(entry["norm_digests"])
-            optotagging += [LineSummary.from_dict(d) for d in entry["optotagging"]]
+        recorded = {s.nwb_path: state.done(f"session:{s.nwb_path.name}") for s in sources}
+        todo = [s for s in sources if recorded[s.nwb_path] is None]
+        job = partial(
+            session_step,
+            root=root,
+            tasks=[t.name for t in task_specs],  # names: a task's rules hold functions that do not pickle
+            window=window,
+            captions=captions,
+            tagged_dir=tagged_dir,
+            stim_names=stim_names,
+        )
+        args = [(s.nwb_path, source_hashes[str(s.nwb_path)], source_origins[str(s.nwb_path)]) for s in todo]
+        with _session_runner(workers, executor) as submit:
+            # every session is submitted at once; results are recorded in input order, each once it and the
+            # ones before it are done, so an interrupted build resumes at the first unrecorded session
+            futures = {s.nwb_path: submit(job, *a) for s, a in zip(todo, args, strict=True)}
+            for source in tqdm(sources, desc="sessions", disable=not progress):
+                step = f"session:{source.nwb_path.name}"
+                entry = recorded[source.nwb_path]
+                if entry is None:
+                    try:
+                        session_id, reading, result = futures[source.nwb_path].result()
+                    except BaseException:
+                        for future in futures.values():  # stop what has not started (the pool, a cluster)
+                            if hasattr(future, "cancel"):
+                                future.cancel()
+                        raise
+                    timings["reading"] = timings.get("reading", 0.0) + reading
+                    for key, seconds in result.timings.items():
+                        timings[key] = timings.get(key, 0.0) + seconds
+                    state.finish(
+                        step,
+                        result.files,
+                        atoms=result.atoms,
+                        raw_bytes=result.raw_bytes,
+                        session_id=session_id,
+                        dropped=result.dropped,
+                        sample_digests=result.sample_digests,
+                        norm_digests=result.norm_digests,
+                        optotagging=result.optotagging,
+                    )
+                    entry = state.steps[step]
+                files.update(entry["files"])
+                atoms += [tuple(a) for a in entry["atoms"]]
+                raw_bytes += entry["raw_bytes"]
+                session_ids.append(entry["session_id"])
+                dropped[entry["session_id"]] = entry["dropped"]
+                sample_digests.update(entry["sample_digests"])
+                norm_digests.update(entry["norm_digests"])
+                optotagging += [LineSummary.from_dict(d) for d in entry["optotagging"]]
         sessions_origin = combined_origin(source_origins.values())
         entry = state.done("pseudo-mice")
         if entry is None:
@@ -345,6 +383,73 @@ def build_dataset(
         optotagging=[line.as_dict() for line in merge_line_summaries(optotagging)],
     )
     return BuildResult(path=result.path, manifest=result.manifest, timings=timings)
+
+
+def session_step(
+    nwb_path: Path,
+    source_sha256: str,
+    data_origin: str,
+    *,
+    root: Path,
+    tasks: Sequence[str],
+    window: WindowSpec,
+    captions: dict[str, np.ndarray],
+    tagged_dir: Path,
+    stim_names: Sequence[str],
+) -> tuple[str, float, SessionOutput]:
+    """Read one session NWB and write its artefacts under the staging ``root`` (the unit of a parallel build).
+
+    Pure with respect to the build: it writes only this session's files (its sample shards, normalization
+    rows, recordings and tagged-unit windows) and returns what the caller records, so it can run in any
+    process or on any cluster node that sees ``root``. Tasks are passed by registered name.
+
+    Returns:
+        ``(session_id, seconds spent reading the NWB, the session's output)``.
+    """
+    tick = time.perf_counter()
+    recording = read_session(nwb_path, stimuli=list(stim_names))
+    reading = time.perf_counter() - tick
+    result = build_session(
+        recording,
+        root,
+        source_sha256=source_sha256,
+        tasks=[TASKS.get(name) for name in tasks],
+        window=window,
+        captions=captions,
+        tagged_dir=tagged_dir,
+        data_origin=data_origin,
+    )
+    return str(recording.session_id), reading, result
+
+
+class _Deferred:
+    """A future that runs its call when its result is asked for (the serial build, one session at a time)."""
+
+    def __init__(self, fn: Callable[..., Any], args: tuple) -> None:
+        self._fn, self._args = fn, args
+
+    def result(self) -> Any:
+        return self._fn(*self._args)
+
+
+@contextmanager
+def _session_runner(workers: int, executor: Executor | None) -> Iterator[Callable[..., Any]]:
+    """``submit(fn, *args)`` -> an object with ``result()``: the given executor, a process pool, or serial."""
+    if executor is not None:
+        yield executor.submit
+        return
+    if workers < 1:
+        raise ValueError(f"workers: expected >= 1, found {workers}")
+    if workers == 1:
+        yield lambda fn, *args: _Deferred(fn, args)
+        return
+    # spawn: no state (threads, open HDF5 handles, torch) is inherited from the parent process
+    with ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context("spawn")) as pool:
+        try:
+            yield pool.submit
+        except BaseException:
+            pool.shutdown(wait=True, cancel_futures=True)  # a failed session: do not run the queued ones
+            raise
 
 
 def task_fingerprint(

@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Protocol, runtime_checkable
 import numpy as np
 from tqdm.auto import tqdm
 
+from neurrator_bench.builders.frame_images import frame_images
 from neurrator_bench.text_embedding import resolve_checkpoint_revision
 
 if TYPE_CHECKING:
@@ -137,21 +138,20 @@ class Blip2Captioner:
         """Caption each frame.
 
         Args:
-            frames: ``(n, H, W)`` uint8 grayscale frames (converted to RGB).
+            frames: ``(n, H, W)`` uint8 grayscale frames (padded to a square, converted to RGB).
             descriptions: Ignored (BLIP-2 sees the pixels).
 
         Returns:
             ``n`` captions, whitespace-stripped (possibly empty strings).
         """
         import torch
-        from PIL import Image
 
         _check_frames(frames)
         captions: list[str] = []
         starts = range(0, len(frames), self.batch_size)
         for start in tqdm(starts, desc=f"BLIP-2 captions {self.captioner_id}", disable=not self.progress):
-            images = [Image.fromarray(frame).convert("RGB") for frame in frames[start : start + self.batch_size]]
-            inputs = self.processor(images=images, return_tensors="pt")
+            # the same square field of view as the CLIP targets (frame_images.ASPECT_POLICY)
+            inputs = self.processor(images=frame_images(frames[start : start + self.batch_size]), return_tensors="pt")
             pixels = inputs["pixel_values"].to(self.device, dtype=self.dtype)
             with torch.inference_mode():
                 token_ids = self.model.generate(

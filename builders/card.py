@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import yaml
 
+from neurrator_bench.builders.frame_images import ASPECT_POLICY
 from neurrator_bench.builders.optotagging import LineSummary
 from neurrator_bench.provenance import is_real_origin
 from neurrator_bench.schemas.dataset import DatasetManifest
@@ -169,7 +170,10 @@ def render_card(
         f"Targets (`targets` config): `{manifest.target_model}` (revision {manifest.target_revision}), "
         f"`patches` shape ({manifest.target_n_patches}, {manifest.target_dim}) float16 per frame and `pooled` = "
         "mean of the patch vectors. Captions: "
-        f"`{manifest.captioner}` (revision {manifest.captioner_revision}).",
+        f"`{manifest.captioner}` (revision {manifest.captioner_revision}). Field of view: image models see every "
+        "frame padded to a square with mid-gray (127), the same for the target model and the captioner, so both "
+        f"describe the whole frame (our choice, `{ASPECT_POLICY}`: CLIP's own preprocessing would centre-crop a 2:1 "
+        "movie frame and BLIP-2's would squash it; the paper does not state its crop).",
         "",
         *_embedded_lines(manifest),
         "## Tasks and split rules",
@@ -209,7 +213,10 @@ def render_card(
         "## Provenance",
         "",
         f"Sessions: {', '.join(manifest.sessions)}. Fingerprint (sha256 over every data file): `{manifest.fingerprint}`. "
-        "Source NWB checksums are in the `sessions` config and `neurrator_manifest.json` (`source_sha256`).",
+        "Source NWB checksums are in the `sessions` config and `neurrator_manifest.json` (`source_sha256`). Allen "
+        "publishes no checksums for its cache files: files fetched with `build --download` / `--sessions` are "
+        "verified against the sha256 recorded at their first complete download (the cache's `checksums.json`), "
+        "i.e. trust on first use, unless the user supplies checksums.",
         "",
         "Task fingerprints (what models, prediction files and leaderboard entries of a task carry; each covers only "
         "that task's samples, sessions, normalization rows, stimuli and targets, so adding a task changes no other "

@@ -243,6 +243,59 @@ def write_checksums(cache_dir: Path, files: Mapping[str, str]) -> Path:
     return path
 
 
+def check_unique_ids(session_ids: Sequence[int]) -> list[int]:
+    """The ids as ints, each once.
+
+    Raises:
+        ValueError: A session id is repeated (the message lists the repeated ones).
+    """
+    ids = [int(s) for s in session_ids]
+    repeated = sorted({s for s in ids if ids.count(s) > 1})
+    if repeated:
+        raise ValueError(f"session_ids: each session once; repeated: {repeated}")
+    return ids
+
+
+def download_into_cache(
+    cache_dir: Path,
+    urls: Mapping[str, str],
+    *,
+    checksums: Mapping[str, str] | None = None,
+    progress: bool = False,
+) -> list[Path]:
+    """Download files of a cache tree, ``url`` -> ``<cache_dir>/<relative>`` for each ``relative: url``, verified.
+
+    Each file is checked against ``checksums`` (relative path -> hex sha256), else against the sha256
+    recorded in ``<cache_dir>/checksums.json`` by an earlier download (trust on first use), and its sha256
+    is recorded there after every file, so an interrupted run keeps what it verified.
+
+    Returns:
+        The local paths, in the order of ``urls``.
+
+    Raises:
+        DownloadError: A download failed or did not match its checksum.
+    """
+    cache_dir = Path(cache_dir)
+    cache_dir.mkdir(parents=True, exist_ok=True)
+    recorded = read_checksums(cache_dir)
+    given = {k: v.lower() for k, v in (checksums or {}).items()}
+    paths = []
+    for relative, url in urls.items():
+        expected = given.get(relative) or recorded.get(relative)
+        if relative in given and relative in recorded and recorded[relative] != given[relative]:
+            logger.warning("%s: given sha256 differs from %s; using the given one", relative, CHECKSUMS_FILE)
+        dest = cache_dir / relative
+        recorded[relative] = download_file(url, dest, sha256=expected, progress=progress)
+        write_checksums(cache_dir, recorded)
+        paths.append(dest)
+    return paths
+
+
+def session_file(session_id: int) -> str:
+    """Relative path of a session's NWB file in an allensdk cache."""
+    return f"session_{int(session_id)}/session_{int(session_id)}.nwb"
+
+
 def download_sessions(
     session_ids: Sequence[int],
     cache_dir: Path,
@@ -267,23 +320,7 @@ def download_sessions(
         ValueError: A session id is repeated.
         DownloadError: A download failed or did not match its checksum (recorded or given).
     """
-    ids = [int(s) for s in session_ids]
-    repeated = sorted({s for s in ids if ids.count(s) > 1})
-    if repeated:
-        raise ValueError(f"session_ids: each session once; repeated: {repeated}")
-    cache_dir = Path(cache_dir)
-    cache_dir.mkdir(parents=True, exist_ok=True)
-    recorded = read_checksums(cache_dir)
-    paths = []
-    for sid in ids:
-        relative = f"session_{sid}/session_{sid}.nwb"
-        expected = (checksums or {}).get(sid) or recorded.get(relative)
-        if checksums and sid in checksums and relative in recorded and recorded[relative] != expected.lower():
-            logger.warning("%s: given sha256 differs from %s; using the given one", relative, CHECKSUMS_FILE)
-        dest = cache_dir / relative
-        recorded[relative] = download_file(
-            url_template.format(session_id=sid), dest, sha256=expected, progress=progress
-        )
-        write_checksums(cache_dir, recorded)
-        paths.append(dest)
-    return paths
+    ids = check_unique_ids(session_ids)
+    urls = {session_file(sid): url_template.format(session_id=sid) for sid in ids}
+    given = {session_file(sid): value for sid, value in (checksums or {}).items()}
+    return download_into_cache(cache_dir, urls, checksums=given, progress=progress)

@@ -81,7 +81,7 @@ def is_allensdk_cache(folder: Path) -> bool:
     return any((Path(folder) / marker).is_file() for marker in CACHE_MARKERS)
 
 
-def _read_session_types(sessions_csv: Path) -> dict[int, str]:
+def read_session_types(sessions_csv: Path) -> dict[int, str]:
     """``sessions.csv`` id -> session_type."""
     with sessions_csv.open(newline="") as handle:
         reader = csv.DictReader(handle)
@@ -96,7 +96,7 @@ def _scan_cache(root: Path) -> SourceScan:
     sources: list[SessionSource] = []
     skipped: list[SkippedSession] = []
     sessions_csv = root / "sessions.csv"
-    types = _read_session_types(sessions_csv) if sessions_csv.is_file() else None
+    types = read_session_types(sessions_csv) if sessions_csv.is_file() else None
     for nwb in sorted(root.glob("session_*/session_*.nwb")):
         sid = session_id_from_name(nwb)
         if sid is None or nwb.parent.name != f"session_{sid}":

@@ -13,7 +13,8 @@ Two sources give the same :class:`StimulusSet` records:
   ``patch_mixtures`` list<list<struct<phrase: str, weight: float>>>: per patch, the phrases it shows
   weighted by visible area; the embedded target space uses the mixtures when present);
 - an **allensdk cache folder** (``EcephysProjectCache``) holding the real stimulus templates:
-  ``natural_movie_templates/natural_movie_{1,3}.h5`` (h5 dataset ``data``) and
+  ``natural_movie_templates/natural_movie_{1,3}.h5`` (NumPy .npy bytes despite the suffix, as allensdk
+  reads them; HDF5 ``data`` accepted) and
   ``natural_scene_templates/natural_scene_<n>.tiff``. Real templates carry no descriptions.
 """
 
@@ -317,12 +318,56 @@ def _load_allen_scenes(scene_dir: Path) -> StimulusSet:
     return StimulusSet(ALLEN_SCENES_NAME, np.stack(images), None, None)
 
 
+_NPY_MAGIC = b"\x93NUMPY"
+_HDF5_MAGIC = b"\x89HDF\r\n\x1a\n"
+
+
+def read_movie_template(file_path: Path) -> np.ndarray:
+    """A natural-movie template, ``(n_frames, H, W)`` uint8.
+
+    Allen's ``natural_movie_<n>.h5`` is a NumPy ``.npy`` file despite its suffix: allensdk's cache reads it
+    with ``np.load(path, allow_pickle=False)`` (the reader ``get_natural_movie_template`` passes to its
+    file cache, ``read_movie`` in ``ecephys_project_cache.py``). It is read
+    that way here (never with pickles); an HDF5 file with a ``data`` dataset is accepted too. The format is
+    told by the file's first bytes, not its name.
+
+    Raises:
+        DatasetFormatError: Neither format, or not uint8 ``(n_frames, H, W)`` (names the file).
+    """
+    with Path(file_path).open("rb") as fh:
+        head = fh.read(8)
+    if head.startswith(_NPY_MAGIC):
+        try:
+            frames = np.load(file_path, allow_pickle=False)
+        except ValueError as err:  # an object array: numpy refuses to unpickle it
+            raise DatasetFormatError(
+                f"{file_path}: not a plain uint8 .npy array (pickled objects are never loaded): {err}"
+            ) from err
+        where = "the .npy array"
+    elif head == _HDF5_MAGIC:
+        with h5py.File(file_path, "r") as handle:
+            if "data" not in handle:
+                raise DatasetFormatError(f"{file_path}: expected h5 dataset 'data', found {list(handle)}")
+            frames = np.asarray(handle["data"][()])
+        where = "dataset 'data'"
+    else:
+        raise DatasetFormatError(
+            f"{file_path}: expected a NumPy .npy array (Allen's natural_movie_<n>.h5 format) or an HDF5 file, "
+            f"found leading bytes {head!r}"
+        )
+    if frames.dtype != np.uint8 or frames.ndim != 3:
+        raise DatasetFormatError(
+            f"{file_path}: {where} expected uint8 (n_frames, H, W), found {frames.dtype} {frames.shape}"
+        )
+    return frames
+
+
 def load_allen_templates(cache_dir: Path, names: Sequence[str] | None = None) -> dict[str, StimulusSet]:
     """Load the real stimulus templates from an allensdk ``EcephysProjectCache`` folder.
 
     ``natural_movie_templates/natural_movie_1.h5`` -> ``"natural_movie_one"``,
-    ``natural_movie_templates/natural_movie_3.h5`` -> ``"natural_movie_three"`` (h5 dataset ``data``,
-    ``(n_frames, H, W)`` uint8), and ``natural_scene_templates/natural_scene_<n>.tiff`` ->
+    ``natural_movie_templates/natural_movie_3.h5`` -> ``"natural_movie_three"`` (``(n_frames, H, W)``
+    uint8, :func:`read_movie_template`), and ``natural_scene_templates/natural_scene_<n>.tiff`` ->
     ``"natural_scenes"`` (row ``n`` is image ``n``). Real templates have no descriptions (``None``).
 
     Args:
@@ -361,15 +406,7 @@ def load_allen_templates(cache_dir: Path, names: Sequence[str] | None = None) ->
                 raise FileNotFoundError(f"{file_path}: template for {name!r} not found")
             logger.warning("%s: not found; %r not loaded", file_path, name)
             continue
-        with h5py.File(file_path, "r") as handle:
-            if "data" not in handle:
-                raise DatasetFormatError(f"{file_path}: expected h5 dataset 'data', found {list(handle)}")
-            frames = np.asarray(handle["data"][()])
-        if frames.dtype != np.uint8 or frames.ndim != 3:
-            raise DatasetFormatError(
-                f"{file_path}: dataset 'data' expected uint8 (n_frames, H, W), found {frames.dtype} {frames.shape}"
-            )
-        result[name] = StimulusSet(name, frames, None, None)
+        result[name] = StimulusSet(name, read_movie_template(file_path), None, None)
     if not result:
         raise FileNotFoundError(f"{cache_dir}: no Allen stimulus templates found (looked for {known})")
     return result

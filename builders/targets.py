@@ -25,6 +25,7 @@ from typing import TYPE_CHECKING, Protocol, runtime_checkable
 import numpy as np
 from tqdm.auto import tqdm
 
+from neurrator_bench.builders.frame_images import frame_images
 from neurrator_bench.registry import Registry
 from neurrator_bench.text_embedding import (
     DEFAULT_SENTENCE_MODEL,
@@ -190,7 +191,7 @@ class ClipPatchTargets:
         model_id: Hugging Face id or local path of a ``CLIPModel`` or ``CLIPVisionModel`` checkpoint
             with its image processor config.
         batch_size: Frames per forward pass.
-        device: Torch device.
+        device: Torch device; weights and pixels are float16 on CUDA, float32 elsewhere.
         progress: Show a tqdm bar over batches.
     """
 
@@ -205,7 +206,8 @@ class ClipPatchTargets:
         self.device = device
         self.progress = progress
         self.processor = CLIPImageProcessorPil.from_pretrained(model_id)
-        self.model = CLIPVisionModel.from_pretrained(model_id, dtype=torch.float32).to(device).eval()
+        self.dtype = torch.float16 if str(device).startswith("cuda") else torch.float32
+        self.model = CLIPVisionModel.from_pretrained(model_id, dtype=self.dtype).to(device).eval()
         config = self.model.config
         self.n_patches: int = (config.image_size // config.patch_size) ** 2
         self.dim: int = int(config.hidden_size)
@@ -219,7 +221,7 @@ class ClipPatchTargets:
         )
 
     def pixel_values(self, frames: np.ndarray) -> torch.Tensor:
-        """Grayscale frames -> RGB PIL images -> the checkpoint's image processor.
+        """Grayscale frames -> square RGB images (:mod:`~neurrator_bench.builders.frame_images`) -> the processor.
 
         Args:
             frames: ``(n, H, W)`` uint8.
@@ -227,11 +229,9 @@ class ClipPatchTargets:
         Returns:
             ``(n, 3, S, S)`` float32 tensor of normalized pixels (``S`` = the processor's crop size).
         """
-        from PIL import Image
-
         _check_frames(frames)
-        images = [Image.fromarray(frame).convert("RGB") for frame in frames]
-        return self.processor(images=images, return_tensors="pt")["pixel_values"]
+        # the same square field of view as the BLIP-2 captions (frame_images.ASPECT_POLICY)
+        return self.processor(images=frame_images(frames), return_tensors="pt")["pixel_values"]
 
     def extract(self, frames: np.ndarray, patch_descriptions: list[list[str]] | None = None) -> np.ndarray:
         """Run the vision tower on the frames.
@@ -254,7 +254,7 @@ class ClipPatchTargets:
         starts = range(0, len(frames), self.batch_size)
         for start in tqdm(starts, desc=f"CLIP targets {self.model_id}", disable=not self.progress):
             batch = frames[start : start + self.batch_size]
-            pixels = self.pixel_values(batch).to(self.device, dtype=torch.float32)
+            pixels = self.pixel_values(batch).to(self.device, dtype=self.dtype)
             with torch.inference_mode():
                 hidden = self.model(pixel_values=pixels, output_hidden_states=True).hidden_states
             patches = hidden[CLIP_HIDDEN_STATE_LAYER][:, 1:]

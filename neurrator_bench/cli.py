@@ -69,7 +69,24 @@ def simulate(out: Path, preset: str, seed: int, n_sessions: int | None, overwrit
     multiple=True,
     help="BO1.1 session id to download from the public Allen archive into --cache (repeatable).",
 )
+@click.option(
+    "--sessions",
+    "session_set",
+    default=None,
+    help="Download a named session set into --cache: paper-16 (the paper's 5 Pvalb + 6 Sst + 5 Vip BO1.1 "
+    "sessions) or bo11-all (every BO1.1 session); `neurrator-bench sessions` lists them.",
+)
 @click.option("--cache", type=click.Path(path_type=Path), default=None, help="Download folder (allensdk cache layout).")
+@click.option(
+    "--cache-url",
+    default=None,
+    help="Root of the cache tree to download from (default: Allen's public S3 ecephys-cache; a mirror works).",
+)
+@click.option(
+    "--no-templates",
+    is_flag=True,
+    help="Download without the natural-movie / natural-scene templates (then pass --stimuli).",
+)
 @click.option(
     "--prebinned",
     type=click.Path(path_type=Path, exists=True, dir_okay=False),
@@ -120,6 +137,25 @@ def simulate(out: Path, preset: str, seed: int, n_sessions: int | None, overwrit
     show_default=True,
     help="Response latency of the guard band: train/validation windows within this of a held-out frame drop.",
 )
+@click.option(
+    "--device",
+    default="cpu",
+    show_default=True,
+    help="Torch device of the CLIP target model and the BLIP-2 captioner (e.g. cuda; float16 there).",
+)
+@click.option(
+    "--batch-size",
+    type=click.IntRange(min=1),
+    default=None,
+    help="Frames per forward pass of the target model and the captioner (default: 16 CLIP, 8 BLIP-2).",
+)
+@click.option(
+    "--workers",
+    type=click.IntRange(min=1),
+    default=1,
+    show_default=True,
+    help="Sessions built at once in a local process pool (the output is byte-identical for any value).",
+)
 @click.option("--overwrite", is_flag=True, help="Replace an existing dataset / discard an unfinished build.")
 @click.option(
     "--push-to-hub", "repo_id", default=None, help="Publish to this Hugging Face dataset repo after building."
@@ -133,7 +169,10 @@ def simulate(out: Path, preset: str, seed: int, n_sessions: int | None, overwrit
 def build(
     nwb,
     download_ids,
+    session_set,
     cache,
+    cache_url,
+    no_templates,
     prebinned,
     out,
     stimuli_dir,
@@ -145,6 +184,9 @@ def build(
     alignment,
     stride,
     guard_ms,
+    device,
+    batch_size,
+    workers,
     overwrite,
     repo_id,
     revision,
@@ -156,12 +198,15 @@ def build(
 
     Example: neurrator-bench build --nwb sim --out ds
     """
+    from neurrator_bench.builders.allen_cache import ALLEN_S3_CACHE_URL, download_cache
     from neurrator_bench.builders.build import build_dataset
-    from neurrator_bench.builders.download import download_sessions
+    from neurrator_bench.builders.session_sets import resolve_session_set
     from neurrator_bench.schemas.dataset import WindowSpec
 
-    if download_ids and cache is None:
-        raise click.UsageError("--download needs --cache DIR")
+    if (download_ids or session_set) and cache is None:
+        raise click.UsageError("--download / --sessions need --cache DIR")
+    if (cache_url or no_templates) and not (download_ids or session_set):
+        raise click.UsageError("--cache-url / --no-templates only apply with --download or --sessions")
     if revision and not repo_id:
         raise click.UsageError("--revision only applies with --push-to-hub")
     if allow_simulated and not repo_id:
@@ -171,9 +216,12 @@ def build(
         inputs = list(nwb)
         if repo_id and not allow_simulated:
             _refuse_simulated_push(inputs, repo_id)
-        if download_ids:
-            download_sessions(list(download_ids), cache, progress=True)
-            inputs.append(cache)
+        wanted = list(dict.fromkeys([*download_ids, *(resolve_session_set(session_set) if session_set else [])]))
+        if wanted:
+            # the downloaded session files themselves: a shared cache may hold other sessions too
+            inputs += download_cache(
+                wanted, cache, base_url=cache_url or ALLEN_S3_CACHE_URL, templates=not no_templates, progress=True
+            )
         result = build_dataset(
             inputs,
             out,
@@ -191,6 +239,9 @@ def build(
             tasks=list(tasks) or None,
             overwrite=overwrite,
             progress=True,
+            workers=workers,
+            device=device,
+            batch_size=batch_size,
         )
     except (NeurratorError, FileExistsError, FileNotFoundError, KeyError, ValueError) as exc:
         fail(exc)
@@ -224,6 +275,36 @@ def _refuse_simulated_push(inputs: list[Path], repo_id: str) -> None:
             f"session id is not in Allen's session table; e.g. {unknown[0]}). Pass --allow-simulated to publish anyway "
             "(the card title then says ORIGIN NOT VERIFIED)."
         )
+
+
+@main.command("sessions")
+@click.argument("name", required=False)
+@click.option(
+    "--table",
+    type=click.Path(path_type=Path, exists=True, dir_okay=False),
+    default=None,
+    help="A sessions.csv (default: Allen's session table shipped in the package).",
+)
+def list_sessions(name, table) -> None:
+    """The named session sets (paper-16, bo11-all), or the sessions of one: id, genotype, units.
+
+    Example: neurrator-bench sessions paper-16
+    """
+    from neurrator_bench.builders.session_sets import SESSION_SETS, read_session_table, resolve_session_set
+
+    if name is None:
+        for key, text in SESSION_SETS.items():
+            click.echo(f"{key}: {text}")
+        return
+    try:
+        frame = read_session_table(table)
+        ids = resolve_session_set(name, frame)
+    except (KeyError, ValueError) as exc:
+        fail(exc)
+    rows = frame.set_index("id").loc[ids]
+    for sid, row in rows.iterrows():
+        click.echo(f"{sid}\t{row['full_genotype']}\t{row.get('unit_count', '')}")
+    click.echo(f"{len(ids)} sessions in {name}")
 
 
 @main.command("tasks")

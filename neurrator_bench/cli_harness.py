@@ -308,22 +308,33 @@ def realdata(dataset, config, regions, sizes, draws, seed, metric, out_dir) -> N
     required=True,
     help="Folder of the per-task reference models (trained when absent, reused when present).",
 )
+@click.option(
+    "--baseline",
+    "baselines",
+    multiple=True,
+    help="Baseline that predicts patches, narrated beside the reference model (repeatable; default: ridge-patches).",
+)
+@click.option("--no-baselines", is_flag=True, help="Only the reference model and the narrator's bounds.")
 @click.option("--out", "out_file", type=click.Path(path_type=Path), default=None, help="Also write the markdown here.")
 @click.option("--results", "results_dir", type=click.Path(path_type=Path), default=None, help="Also write entries.")
 @scoring_flags
-def regimes(dataset, tasks, models_dir, out_file, results_dir, scoring) -> None:
+def regimes(dataset, tasks, models_dir, baselines, no_baselines, out_file, results_dir, scoring) -> None:
     """The regime table: reference model x narrator x task, with the narrator's ceiling and floors (Sec. 4.1).
 
     Example: neurrator-bench regimes --dataset ds --models models --out regimes.md
     """
     from neurrator_bench.dataset_access import open_dataset
-    from neurrator_bench.regime_table import REGIME_TASKS, regime_table, render_regime_table
+    from neurrator_bench.regime_table import REGIME_BASELINES, REGIME_TASKS, regime_table, render_regime_table
+
+    if no_baselines and baselines:
+        raise click.UsageError("--no-baselines and --baseline exclude each other")
 
     try:
         result = regime_table(
             open_dataset(dataset),
             models_dir,
             tasks=tuple(tasks) or REGIME_TASKS,
+            baselines=() if no_baselines else tuple(baselines) or REGIME_BASELINES,
             seed=scoring.seed,
             options=scoring,
             results_dir=results_dir,

@@ -67,6 +67,7 @@ class DecoderModel(Protocol):
 MODEL_KINDS: Registry[str] = Registry("model kind")
 MODEL_KINDS.add("neurrator-encoder", "neurrator_bench.reference_model.model_kind:load")
 MODEL_KINDS.add("ridge", "neurrator_bench.baselines.ridge:load")
+MODEL_KINDS.add("ridge-patches", "neurrator_bench.baselines.ridge:load")
 MODEL_KINDS.add("pca-knn", "neurrator_bench.baselines.pca_knn:load")
 MODEL_KINDS.add("cebra-knn", "neurrator_bench.baselines.cebra_knn:load")
 MODEL_KINDS.add("retrieval-encoder", "neurrator_bench.baselines.retrieval_encoder:load")

@@ -7,6 +7,8 @@ scored by the same code as every leaderboard entry (:func:`neurrator_bench.evalu
 - the reference model with the **phrase** narrator (the offline generative narrator) and with the
   **retrieval** narrator (nearest training caption, a memorizer by construction), and their paired
   per-frame difference in SBERT matched (block bootstrap over frames, :func:`leaderboard.compare.paired_compare`);
+- the same two rows and difference for each baseline in ``baselines`` (default ``ridge-patches``, a linear
+  decoder of the patch targets, :mod:`neurrator_bench.baselines.ridge`);
 - the narrator's **ceiling** and **floor** on the same test samples (:mod:`neurrator_bench.narrator_bounds`);
 - a **hippocampus-only subset query** of the same model (the simulator's hippocampus is untuned): it should
   stay at the shuffled floor. This is a subset query of the all-unit model, not a model trained on
@@ -40,6 +42,9 @@ from neurrator_bench.text_embedding import SentenceEncoder
 
 HARD_REGIMES = ("nm1-contiguous-middle", "nm1-front-only", "scenes-identity-holdout")
 REGIME_TASKS = ("nm1-sparse-random", *HARD_REGIMES)
+# a linear decoder of the patch targets: on the embedded default it extrapolates to new combinations of
+# the vocabulary better than the reference encoder does (README, "The embedded default")
+REGIME_BASELINES = ("ridge-patches",)
 COLUMNS = (
     "task",
     "model",
@@ -128,6 +133,8 @@ def regime_table(
     models_dir: Path,
     *,
     tasks: Sequence[str] = REGIME_TASKS,
+    baselines: Sequence[str] = REGIME_BASELINES,
+    baseline_tasks: Sequence[str] | None = None,
     seed: int = 0,
     options: ScoringOptions | None = None,
     encoder: SentenceEncoder | None = None,
@@ -141,6 +148,9 @@ def regime_table(
         models_dir: Where the per-task reference models go (``<models_dir>/neurrator-reference-<task>``);
             an existing model directory is reused.
         tasks: Tasks (rows), each trained and scored.
+        baselines: Registered baselines that predict patches, trained per task into
+            ``<models_dir>/<baseline>-<task>`` and narrated by both narrators beside the reference model.
+        baseline_tasks: The tasks that get the baseline rows (default: every task).
         seed: Training, scoring and shuffle seed.
         options: Scoring options (the cell-type probe's permutation test is switched off: not this table's
             question, and the bulk of its scoring time).
@@ -151,12 +161,18 @@ def regime_table(
     Returns:
         The table, the paired differences and the entries.
     """
+    from neurrator_bench.baselines.registry import BASELINES, get_trainer
     from neurrator_bench.evaluation import evaluate_model
     from neurrator_bench.inference import make_narrator
     from neurrator_bench.leaderboard.compare import paired_compare
     from neurrator_bench.narrator_bounds import narrator_bounds
     from neurrator_bench.reference_model.train_on_dataset import train_reference
 
+    for name in baselines:
+        BASELINES.get(name)  # an unknown name fails here, before any model is trained (KeyError lists the known)
+    stray = sorted(set(baseline_tasks or ()) - set(tasks))
+    if stray:
+        raise ValueError(f"baseline_tasks: {stray} are not among the tasks {list(tasks)}")
     # the cell-type probe answers another question (Sec. 5) and its permutation test dominates the scoring time
     opts = dataclasses.replace(options or ScoringOptions(seed=seed), celltype_permutations=0)
     encoder = encoder or SentenceEncoder()
@@ -173,38 +189,45 @@ def regime_table(
             echo(f"[regimes] {task}: reference model trained")
             narrators = {kind: make_narrator(kind, ds, task) for kind in ("phrase", "retrieval")}
             combos = training_combinations(ds, train_frames, narrators["phrase"])
-            by_narrator: dict[str, ResultEntry] = {}
-            for kind, narrate in narrators.items():
-                kept = Path(tmp) / f"{task}-{kind}.parquet"
-                entry = evaluate_model(
-                    model_dir,
-                    ds,
-                    task,
-                    narrator=narrate,
-                    seed=seed,
-                    options=opts,
-                    encoder=encoder,
-                    results_dir=results_dir,
-                    predictions_out=kept,
-                )
-                by_narrator[kind] = entry
-                entries.append(entry)
-                novel, new = _narration_measures(kept, seen, combos if kind == "phrase" else None)
-                rows.append(_row(entry, task, "neurrator-reference", kind, novel, new_combination=new))
-            for diff in paired_compare(
-                by_narrator["phrase"], by_narrator["retrieval"], ["sbert_matched"], n_boot=opts.n_boot, seed=seed
-            ):
-                paired.append(
-                    {
-                        "task": task,
-                        "metric": diff.metric,
-                        "phrase_minus_retrieval": diff.difference,
-                        "low": diff.low,
-                        "high": diff.high,
-                        "p_two_sided": diff.p_two_sided,
-                        "n_frames": diff.n_frames,
-                    }
-                )
+            decoders = {"neurrator-reference": model_dir}
+            for name in baselines if baseline_tasks is None or task in baseline_tasks else ():
+                decoders[f"baseline-{name}"] = Path(models_dir) / f"{name}-{task}"
+                if not (decoders[f"baseline-{name}"] / "config.json").is_file():
+                    get_trainer(name)(ds, task, decoders[f"baseline-{name}"], seed=seed)
+            for label, decoder_dir in decoders.items():
+                by_narrator: dict[str, ResultEntry] = {}
+                for kind, narrate in narrators.items():
+                    kept = Path(tmp) / f"{task}-{label}-{kind}.parquet"
+                    entry = evaluate_model(
+                        decoder_dir,
+                        ds,
+                        task,
+                        narrator=narrate,
+                        seed=seed,
+                        options=opts,
+                        encoder=encoder,
+                        results_dir=results_dir,
+                        predictions_out=kept,
+                    )
+                    by_narrator[kind] = entry
+                    entries.append(entry)
+                    novel, new = _narration_measures(kept, seen, combos if kind == "phrase" else None)
+                    rows.append(_row(entry, task, label, kind, novel, new_combination=new))
+                for diff in paired_compare(
+                    by_narrator["phrase"], by_narrator["retrieval"], ["sbert_matched"], n_boot=opts.n_boot, seed=seed
+                ):
+                    paired.append(
+                        {
+                            "task": task,
+                            "model": label,
+                            "metric": diff.metric,
+                            "phrase_minus_retrieval": diff.difference,
+                            "low": diff.low,
+                            "high": diff.high,
+                            "p_two_sided": diff.p_two_sided,
+                            "n_frames": diff.n_frames,
+                        }
+                    )
             hippo_out = Path(tmp) / f"{task}-hippocampus.parquet"
             hippo = evaluate_model(
                 model_dir,
@@ -269,11 +292,14 @@ def render_regime_table(result: RegimeResult) -> str:
         "true patch targets (its ceiling on this test set) or on another test frame's true patches (its floor).",
     ]
     if len(result.paired):
-        lines += ["", "| task | phrase - retrieval SBERT (paired over frames) [95% CI] | p (two-sided) | frames |"]
-        lines.append("|---|---|---|---|")
+        lines += [
+            "",
+            "| task | model | phrase - retrieval SBERT (paired over frames) [95% CI] | p (two-sided) | frames |",
+        ]
+        lines.append("|---|---|---|---|---|")
         for r in result.paired.itertuples(index=False):
             lines.append(
-                f"| {r.task} | {_fmt(r.phrase_minus_retrieval)} [{_fmt(r.low)}, {_fmt(r.high)}] | "
+                f"| {r.task} | {r.model} | {_fmt(r.phrase_minus_retrieval)} [{_fmt(r.low)}, {_fmt(r.high)}] | "
                 f"{_fmt(r.p_two_sided, 4)} | {r.n_frames} |"
             )
     return "\n".join(lines) + "\n"

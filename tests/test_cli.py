@@ -63,7 +63,7 @@ def test_tasks_with_a_dataset_prints_its_sizes_and_guard_drops(built_dataset):
 
 def test_build_error_exits_nonzero(tmp_path):
     result = CliRunner().invoke(main, ["build", "--out", str(tmp_path / "ds"), "--download", "1"])
-    assert result.exit_code != 0 and "--download needs --cache" in result.output
+    assert result.exit_code != 0 and "--download / --sessions need --cache" in result.output
     result = CliRunner().invoke(main, ["build", "--out", str(tmp_path / "ds")])
     assert result.exit_code != 0 and "nothing to build" in result.output
 

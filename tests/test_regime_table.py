@@ -69,6 +69,8 @@ def test_regime_table_rows_and_paired_difference(built_dataset, tmp_path):
     assert set(table.index) == {
         ("neurrator-reference", "phrase"),
         ("neurrator-reference", "retrieval"),
+        ("baseline-ridge-patches", "phrase"),
+        ("baseline-ridge-patches", "retrieval"),
         ("neurrator-reference @hippocampus (subset query)", "phrase"),
         ("(no decoder: true patches)", "phrase"),
         ("(no decoder: shuffled patches)", "phrase"),
@@ -83,10 +85,20 @@ def test_regime_table_rows_and_paired_difference(built_dataset, tmp_path):
         table.loc[("(no decoder: true patches)", "phrase"), "sbert"]
         > table.loc[("(no decoder: shuffled patches)", "phrase"), "sbert"]
     )
-    assert list(result.paired["task"]) == [TASK] and result.paired["n_frames"].iloc[0] >= 150
+    assert list(result.paired["task"]) == [TASK, TASK] and result.paired["n_frames"].min() >= 150
+    assert list(result.paired["model"]) == ["neurrator-reference", "baseline-ridge-patches"]
+    # the linear patch decoder's retrieval narrator says training captions only, and its two narrators' rows
+    # pair up with the difference the paired table reports
+    assert table.loc[("baseline-ridge-patches", "retrieval"), "novel"] == 0.0
+    ridge = result.paired.set_index("model").loc["baseline-ridge-patches"]
+    assert ridge["phrase_minus_retrieval"] == pytest.approx(
+        table.loc[("baseline-ridge-patches", "phrase"), "sbert"]
+        - table.loc[("baseline-ridge-patches", "retrieval"), "sbert"],
+        abs=1e-6,
+    )
     text = render_regime_table(result)
-    assert text.count("\n| nm1-contiguous-middle |") == 6 and "phrase - retrieval" in text
-    assert len(list((tmp_path / "results").rglob("*.json"))) == 5
+    assert text.count("\n| nm1-contiguous-middle |") == 9 and "phrase - retrieval" in text
+    assert len(list((tmp_path / "results").rglob("*.json"))) == 7
 
 
 def test_regimes_command_writes_the_markdown(built_dataset, tmp_path):
@@ -100,12 +112,28 @@ def test_regimes_command_writes_the_markdown(built_dataset, tmp_path):
     models = tmp_path / "models"
     train_reference(built_dataset, TASK, models / f"neurrator-reference-{TASK}", sessions=[SESSION], config_file=cfg)
     out = tmp_path / "regimes.md"
-    args = ["regimes", "--dataset", str(built_dataset), "--models", str(models), "--task", TASK, "--n-boot", "20"]
+    args = [
+        "regimes",
+        "--dataset",
+        str(built_dataset),
+        "--models",
+        str(models),
+        "--task",
+        TASK,
+        "--n-boot",
+        "20",
+        "--no-baselines",
+    ]
     result = CliRunner().invoke(main, [*args, "--out", str(out)])
     assert result.exit_code == 0, result.output
     text = out.read_text(encoding="utf-8")
     assert text in result.output and text.count(f"| {TASK} |") == 6
+    assert "baseline-ridge-patches" not in text  # --no-baselines
     bad = CliRunner().invoke(
         main, ["regimes", "--dataset", str(built_dataset), "--models", str(models), "--task", "nope"]
     )
     assert bad.exit_code != 0 and "nope" in bad.output
+    unknown = CliRunner().invoke(main, [*args[:-1], "--baseline", "ridge-pacthes"])
+    assert unknown.exit_code != 0 and "ridge-patches" in unknown.output  # refused before training, names the known
+    both = CliRunner().invoke(main, [*args, "--baseline", "ridge-patches"])
+    assert both.exit_code != 0 and "exclude each other" in both.output

@@ -23,6 +23,7 @@ import pyarrow.parquet as pq
 from tqdm import tqdm
 
 from neurrator_bench import __version__
+from neurrator_bench.builders.allen_cache import write_cache_manifest
 from neurrator_bench.builders.origin import SIMULATED_SESSION_ID_MIN
 
 from .nwb_writer import SessionContent, SessionMeta, write_session_nwb
@@ -277,20 +278,7 @@ def simulate(
         rows.append(row)
         ids.append(int(row["id"]))
     pd.DataFrame(rows).to_csv(partial / "sessions.csv", index=False)
-    manifest = {
-        "manifest_version": "0.3.0",
-        "manifest": [
-            {"key": "BASEDIR", "type": "dir", "spec": "."},
-            {"key": "sessions", "type": "file", "spec": "sessions.csv", "parent_key": "BASEDIR"},
-            {
-                "key": "session_nwb",
-                "type": "file",
-                "spec": "session_%d/session_%d.nwb",
-                "parent_key": "BASEDIR",
-            },
-        ],
-    }
-    (partial / "manifest.json").write_text(json.dumps(manifest, indent=2) + "\n")
+    write_cache_manifest(partial)
     files = {p.relative_to(partial).as_posix(): _sha256(p) for p in sorted(partial.rglob("*")) if p.is_file()}
     record = {
         "schema_version": 1,

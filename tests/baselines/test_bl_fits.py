@@ -30,6 +30,18 @@ def test_fit_ridge_matches_normal_equations():
     np.testing.assert_allclose(intercept, y.mean(0) - x.mean(0) @ expected, rtol=1e-4, atol=1e-5)
 
 
+def test_fit_ridge_on_distinct_target_rows_equals_the_repeated_fit():
+    x, _, _ = _regression()
+    rng = np.random.default_rng(3)
+    distinct = rng.normal(size=(7, 5))
+    rows = rng.integers(0, 7, size=len(x))
+    rows[:7] = np.arange(7)
+    coef, intercept = fit_ridge(x, distinct, alpha=2.0, rows=rows)
+    expected_coef, expected_intercept = fit_ridge(x, distinct[rows], alpha=2.0)
+    np.testing.assert_allclose(coef, expected_coef, rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(intercept, expected_intercept, rtol=1e-5, atol=1e-6)
+
+
 def test_ridge_cv_prefers_small_alpha_on_clean_linear_data_and_is_deterministic():
     x, y, _ = _regression(noise=0.01)
     folds = np.arange(len(x)) % 5

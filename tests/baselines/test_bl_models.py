@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import shutil
 from collections import Counter
 from pathlib import Path
@@ -76,6 +77,7 @@ def test_registry_names_are_model_kinds():
     assert BASELINES.names() == sorted(
         [
             "ridge",
+            "ridge-patches",
             "pca-knn",
             "cebra-knn",
             "retrieval-encoder",
@@ -109,7 +111,11 @@ def test_contract(name, trained, ds, test_split):
     assert model.sessions() == [SID]
     x = test_split.x[:40]
     pred = model.predict(SID, x)
-    assert pred.patches is None
+    if name == "ridge-patches":
+        assert pred.patches is not None and pred.patches.shape == (40, config["n_patches"], 384)
+        np.testing.assert_allclose(pred.pooled, pred.patches.mean(axis=1), rtol=1e-5, atol=1e-6)
+    else:
+        assert pred.patches is None
     assert pred.pooled is not None or pred.narration is not None
     if pred.pooled is not None:
         assert pred.pooled.shape == (40, 384) and pred.pooled.dtype == np.float32
@@ -122,6 +128,25 @@ def test_contract(name, trained, ds, test_split):
         model.predict(SID, x[0])
     with pytest.raises(KeyError, match="no member for session"):
         model.predict("999", x)
+
+
+def test_ridge_patches_pools_to_the_pooled_ridge_and_fits_each_patch(trained, ds, test_split):
+    # the pooled target is the mean of the patch targets and ridge is linear in its targets with the same
+    # penalty (the pooled cross-validation's), so the patch ridge's mean patch IS the pooled ridge
+    pooled = load_model(trained("ridge")).predict(SID, test_split.x).pooled
+    patches = load_model(trained("ridge-patches")).predict(SID, test_split.x).patches
+    np.testing.assert_allclose(patches.mean(axis=1), pooled, rtol=1e-3, atol=1e-4)
+    # ...while the patches differ from one another (each patch has its own fit)
+    assert float(np.abs(patches - patches.mean(axis=1, keepdims=True)).mean()) > 10 * float(
+        np.abs(patches.mean(axis=1) - pooled).mean()
+    )
+    bad = trained("ridge-patches")
+    copy = Path(str(bad) + "-wrong-patches")
+    shutil.copytree(bad, copy)
+    config = read_model_config(copy)
+    (copy / "config.json").write_text(json.dumps({**config, "n_patches": config["n_patches"] + 1}))
+    with pytest.raises(ModelDirectoryError, match="n_patches"):
+        load_model(copy)
 
 
 def test_planted_pickle_is_refused(trained, tmp_path):

@@ -230,37 +230,6 @@ def test_unknown_task(sim_dir, tmp_path):
         build_dataset([sim_dir], tmp_path / "out", tasks=["nm1-middle"])
 
 
-def test_download_resume_then_build_from_cache(sim_dir, tmp_path):
-    import threading
-    from http.server import ThreadingHTTPServer
-
-    from neurrator_bench.builders.download import download_sessions
-    from tests.builders.test_download import ServerState, _Handler
-
-    nwb = sorted(sim_dir.glob("session_*/session_*.nwb"))[0]
-    sid = int(nwb.stem.split("_")[1])
-    data = nwb.read_bytes()
-    url_path = f"/ecephys-cache/session_{sid}/session_{sid}.nwb"
-    state = ServerState(files={url_path: data}, cut_next={url_path: [len(data) // 2]})
-    httpd = ThreadingHTTPServer(("127.0.0.1", 0), _Handler)
-    httpd.state = state
-    thread = threading.Thread(target=httpd.serve_forever, kwargs={"poll_interval": 0.01}, daemon=True)
-    thread.start()
-    try:
-        template = f"http://127.0.0.1:{httpd.server_address[1]}/ecephys-cache/session_{{session_id}}/session_{{session_id}}.nwb"
-        cache = tmp_path / "cache"
-        (path,) = download_sessions([sid], cache, url_template=template, checksums={sid: build_mod.file_sha256(nwb)})
-    finally:
-        httpd.shutdown()
-        httpd.server_close()
-        thread.join(timeout=5)
-    assert [entry[1] for entry in state.log] == [None, f"bytes={len(data) // 2}-"]  # second request resumed
-    assert path.read_bytes() == data
-    from_cache = build_dataset([cache], tmp_path / "a", tasks=["nm1-front-only"], stimuli_dir=sim_dir / "stimuli")
-    direct = build_dataset([nwb], tmp_path / "b", tasks=["nm1-front-only"], stimuli_dir=sim_dir / "stimuli")
-    assert from_cache.manifest.fingerprint == direct.manifest.fingerprint
-
-
 def test_build_with_clip_targets_and_blip2_captions(sim_dir, tmp_path):
     """The real model paths: a CLIP checkpoint (by path) for targets and a BLIP-2 checkpoint for captions."""
     from tests.tiny_models import save_tiny_blip2, save_tiny_clip

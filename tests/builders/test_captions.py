@@ -76,7 +76,9 @@ def test_blip2_matches_direct_generate(blip2_dir: Path) -> None:
     captions = load_captioner(str(blip2_dir), max_new_tokens=5).caption(frames, None)
     processor = Blip2Processor.from_pretrained(blip2_dir)
     model = Blip2ForConditionalGeneration.from_pretrained(blip2_dir).eval()
-    pixels = processor(images=[Image.fromarray(f).convert("RGB") for f in frames], return_tensors="pt")
+    # frames are padded to a square of mid-gray first (builders.frame_images), here with numpy's pad: 20 x 30
+    padded = [np.pad(f, ((5, 5), (0, 0)), constant_values=127) for f in frames]
+    pixels = processor(images=[Image.fromarray(f).convert("RGB") for f in padded], return_tensors="pt")
     with torch.no_grad():
         ids = model.generate(**pixels, max_new_tokens=5, do_sample=False)
     assert captions == [t.strip() for t in processor.batch_decode(ids, skip_special_tokens=True)]

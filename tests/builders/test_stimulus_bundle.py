@@ -186,6 +186,23 @@ def test_allen_templates(tmp_path: Path) -> None:
     assert sets["natural_scenes"].descriptions is None and sets["natural_scenes"].patch_descriptions is None
 
 
+def test_allen_movie_template_is_read_as_npy_despite_its_h5_suffix(tmp_path: Path) -> None:
+    # Allen's natural_movie_<n>.h5 holds .npy bytes (allensdk: np.load(path, allow_pickle=False))
+    movie = np.random.default_rng(2).integers(0, 256, (6, 3, 5), dtype=np.uint8)
+    (tmp_path / "natural_movie_templates").mkdir()
+    with (tmp_path / "natural_movie_templates" / "natural_movie_3.h5").open("wb") as fh:
+        np.save(fh, movie)
+    np.testing.assert_array_equal(load_allen_templates(tmp_path)["natural_movie_three"].frames, movie)
+    # a pickled object array is never loaded, and unknown bytes name the file
+    with (tmp_path / "natural_movie_templates" / "natural_movie_3.h5").open("wb") as fh:
+        np.save(fh, np.array([{"a": 1}], dtype=object), allow_pickle=True)
+    with pytest.raises(DatasetFormatError, match=r"natural_movie_3\.h5: not a plain uint8 \.npy array.*pickle"):
+        load_allen_templates(tmp_path)
+    (tmp_path / "natural_movie_templates" / "natural_movie_3.h5").write_bytes(b"GIF89a....")
+    with pytest.raises(DatasetFormatError, match=r"natural_movie_3\.h5.*leading bytes"):
+        load_allen_templates(tmp_path)
+
+
 def test_allen_templates_requested_missing_or_unknown(tmp_path: Path) -> None:
     _write_allen_cache(tmp_path)
     assert list(load_allen_templates(tmp_path, names=["natural_scenes"])) == ["natural_scenes"]

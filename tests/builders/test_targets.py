@@ -42,12 +42,19 @@ def _frames(n: int, seed: int = 0, shape: tuple[int, int] = (20, 30)) -> np.ndar
     return np.random.default_rng(seed).integers(0, 256, (n, *shape), dtype=np.uint8)
 
 
+def _pad_square(frame: np.ndarray) -> np.ndarray:
+    """Independent of builders.frame_images: numpy's constant pad to a square of mid-gray."""
+    h, w = frame.shape
+    dh, dw = max(h, w) - h, max(h, w) - w
+    return np.pad(frame, ((dh // 2, dh - dh // 2), (dw // 2, dw - dw // 2)), constant_values=127)
+
+
 def _reference_patches(vision_model: torch.nn.Module, model_dir: Path, frames: np.ndarray) -> np.ndarray:
     """Independent path: processor on RGB images -> tower -> hidden_states[-2][:, 1:]."""
     from PIL import Image
 
     processor = CLIPImageProcessorPil.from_pretrained(model_dir)
-    pixels = processor(images=[Image.fromarray(f).convert("RGB") for f in frames], return_tensors="pt")
+    pixels = processor(images=[Image.fromarray(_pad_square(f)).convert("RGB") for f in frames], return_tensors="pt")
     with torch.no_grad():
         out = vision_model(pixel_values=pixels["pixel_values"], output_hidden_states=True)
     return out.hidden_states[-2][:, 1:].numpy().astype(np.float16)
@@ -77,6 +84,26 @@ def test_clip_targets_equal_direct_tower(clip_dirs: dict[str, Path]) -> None:
         pixels = extractor.pixel_values(frames[:1])
         last = model(pixel_values=pixels, output_hidden_states=True).hidden_states[-1][:, 1:].numpy()
     assert not np.allclose(patches[:1].astype(np.float32), last, atol=1e-2)
+
+
+def test_clip_sees_the_whole_wide_frame(clip_dirs: dict[str, Path]) -> None:
+    # a 2:1 frame: CLIP's own centre crop would drop the left and right quarters; padded to a square they count
+    extractor = load_target_extractor(str(clip_dirs["vision"]))
+    frames = _frames(1, seed=4, shape=(16, 32))
+    pixels = extractor.pixel_values(frames)
+    assert pixels.shape[-1] == pixels.shape[-2]
+    edited = frames.copy()
+    edited[:, :, :6] = 255 - edited[:, :, :6]  # only the leftmost 6 of 32 columns
+    before, after = extractor.extract(frames, None), extractor.extract(edited, None)
+    assert float(np.abs(before.astype(np.float32) - after.astype(np.float32)).max()) > 1e-2
+    uncropped = CLIPImageProcessorPil.from_pretrained(clip_dirs["vision"])
+    from PIL import Image
+
+    centre_crop = [
+        uncropped(images=[Image.fromarray(f).convert("RGB")], return_tensors="pt")["pixel_values"]
+        for f in (frames[0], edited[0])
+    ]
+    assert torch.equal(*centre_crop)  # what the crop would have seen: no change at all
 
 
 def test_clip_batching_does_not_change_targets(clip_dirs: dict[str, Path]) -> None:
