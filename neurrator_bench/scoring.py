@@ -80,6 +80,7 @@ class ScoringOptions:
         exclusion_frames: Half-width of the retrieval exclusion zone (movies; paper Sec. 6).
         knn_k: Neighbours of KNN purity (Table A2: 10).
         celltype_permutations: Label permutations of the cell-type probe.
+        celltype: Score the cell-type probe and the similarity matrix at all (off: listed as skipped, with why).
         block_frames: Movie frames per resampling block (30 = 1 s at 30 Hz).
         session_level: Also resample sessions, as an outer level.
     """
@@ -89,6 +90,7 @@ class ScoringOptions:
     exclusion_frames: int = 0
     knn_k: int = 10
     celltype_permutations: int = 100
+    celltype: bool = True
     block_frames: int = DEFAULT_BLOCK_FRAMES
     session_level: bool = False
 
@@ -457,7 +459,11 @@ def score_predictions(
     skipped += group_skipped
     metrics = [aggregate(v, clusters, len(head), opts) for v in results]
     similarity = None
-    if narr_all is not None and encoder is not None:
+    if narr_all is not None and encoder is not None and not opts.celltype:
+        skipped.append(
+            SkippedMetric(name="celltype_accuracy", reason="the cell-type probe was switched off for this run")
+        )
+    elif narr_all is not None and encoder is not None:
         ct_metrics, similarity, ct_skipped = _celltype(samples, narr_all, lines, encoder, opts)
         metrics += ct_metrics
         skipped += ct_skipped

@@ -10,6 +10,7 @@ import pytest
 from neurrator_bench.dataset_access import open_dataset
 from neurrator_bench.narrator_bounds import narrator_bounds, other_frame_partner
 from neurrator_bench.regime_table import regime_table, render_regime_table
+from neurrator_bench.schemas.result_entry import subset_slug
 from neurrator_bench.scoring import ScoringOptions
 
 TASK = "nm1-contiguous-middle"
@@ -99,6 +100,15 @@ def test_regime_table_rows_and_paired_difference(built_dataset, tmp_path):
     text = render_regime_table(result)
     assert text.count("\n| nm1-contiguous-middle |") == 9 and "phrase - retrieval" in text
     assert len(list((tmp_path / "results").rglob("*.json"))) == 7
+    # the cell-type probe is scored on the reference model's phrase entry only; the other rows say it was off
+    for entry in result.entries:
+        off = [s.reason for s in entry.skipped if s.name == "celltype_accuracy"]
+        is_main = (
+            entry.model.name == "neurrator-reference"
+            and entry.narrator.kind == "phrase"
+            and not subset_slug(entry.subset)
+        )
+        assert bool(off and "switched off" in off[0]) != is_main, (entry.model.name, entry.narrator.kind, off)
 
 
 def test_regimes_command_writes_the_markdown(built_dataset, tmp_path):
