@@ -211,6 +211,7 @@ def train(
 
     def fill(folder: Path) -> dict[str, Any]:
         members, stats, n_params, target_dim, n_patches = [], {}, 0, 0, 0
+        stimulus_patches: dict[str, np.ndarray] = {}  # each stimulus's patch targets, read once for all sessions
         start = time.perf_counter()
         for sid in tqdm(chosen, desc="ridge", disable=not progress):
             data = load_supervised(ds, task, "train", sid)
@@ -220,7 +221,7 @@ def train(
             if target == "pooled":
                 coef, intercept = fit_ridge(feats, data.pooled, alpha)
             else:
-                rows, frame_patches = _frame_patch_targets(ds, data.meta)
+                rows, frame_patches = _frame_patch_targets(ds, data.meta, stimulus_patches)
                 n_patches = frame_patches.shape[1]
                 _check_patch_fit_size(feats.shape[1], frame_patches, sid)
                 coef, intercept = fit_ridge(feats, frame_patches.reshape(len(frame_patches), -1), alpha, rows=rows)
@@ -282,10 +283,11 @@ def _check_patch_fit_size(n_features: int, frame_patches: np.ndarray, session_id
         )
 
 
-def _frame_patch_targets(ds: DatasetHandle, meta: Any) -> tuple[np.ndarray, np.ndarray]:
+def _frame_patch_targets(ds: DatasetHandle, meta: Any, loaded: dict[str, np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
     """``(rows, patches)``: the distinct (stimulus, frame) patch targets of some samples, and each sample's row.
 
-    ``patches`` is (m, n_patches, dim) float32 over the m distinct frames the samples show.
+    ``patches`` is (m, n_patches, dim) float32 over the m distinct frames the samples show. ``loaded`` keeps
+    each stimulus's float16 patch targets, so sessions that share a stimulus read it once.
     """
     rows = np.empty(len(meta), dtype=np.int64)
     blocks, offset = [], 0
@@ -294,7 +296,9 @@ def _frame_patch_targets(ds: DatasetHandle, meta: Any) -> tuple[np.ndarray, np.n
     for stimulus in sorted(set(stimuli)):
         sel = stimuli == stimulus
         shown, inverse = np.unique(frames[sel], return_inverse=True)
-        blocks.append(load_frame_targets(ds, stimulus, patches=True).patches[shown].astype(np.float32))
+        if stimulus not in loaded:
+            loaded[stimulus] = load_frame_targets(ds, stimulus, patches=True).patches
+        blocks.append(loaded[stimulus][shown].astype(np.float32))
         rows[sel] = offset + inverse.reshape(-1)
         offset += len(shown)
     return rows, np.concatenate(blocks)
@@ -317,12 +321,12 @@ def load(model_dir: Path, config: dict[str, Any]) -> DecoderModel:
             )
     if not isinstance(config.get("target_dim"), int):
         raise ModelDirectoryError(f"{Path(model_dir) / 'config.json'}: field target_dim expected an int")
+    n_out = (n_patches or 1) * config["target_dim"]
     members = []
     for entry, folder in member_entries(Path(model_dir), config):
         weights = read_npz(folder / WEIGHTS, ("coef", "intercept"))
         n_in = entry["n_units"] * (entry["window_bins"] if features == "flat" else 1)
         coef, intercept = weights["coef"], weights["intercept"]
-        n_out = (n_patches or 1) * int(config["target_dim"])
         if coef.shape != (n_in, n_out) or intercept.shape != (n_out,):
             raise ModelDirectoryError(
                 f"{folder / WEIGHTS}: coef expected shape ({n_in}, {n_out}) and intercept ({n_out},) "

@@ -278,11 +278,13 @@ def build_dataset(
             tagged_dir=tagged_dir,
             stim_names=stim_names,
         )
-        args = [(s.nwb_path, source_hashes[str(s.nwb_path)], source_origins[str(s.nwb_path)]) for s in todo]
         with _session_runner(workers, executor) as submit:
             # every session is submitted at once; results are recorded in input order, each once it and the
             # ones before it are done, so an interrupted build resumes at the first unrecorded session
-            futures = {s.nwb_path: submit(job, *a) for s, a in zip(todo, args, strict=True)}
+            futures = {
+                s.nwb_path: submit(job, s.nwb_path, source_hashes[str(s.nwb_path)], source_origins[str(s.nwb_path)])
+                for s in todo
+            }
             for source in tqdm(sources, desc="sessions", disable=not progress):
                 step = f"session:{source.nwb_path.name}"
                 entry = recorded[source.nwb_path]
@@ -291,8 +293,7 @@ def build_dataset(
                         session_id, reading, result = futures[source.nwb_path].result()
                     except BaseException:
                         for future in futures.values():  # stop what has not started (the pool, a cluster)
-                            if hasattr(future, "cancel"):
-                                future.cancel()
+                            future.cancel()
                         raise
                     timings["reading"] = timings.get("reading", 0.0) + reading
                     for key, seconds in result.timings.items():
@@ -431,6 +432,10 @@ class _Deferred:
     def result(self) -> Any:
         return self._fn(*self._args)
 
+    def cancel(self) -> bool:
+        """Nothing runs before ``result()`` is asked for, so there is nothing to stop."""
+        return False
+
 
 @contextmanager
 def _session_runner(workers: int, executor: Executor | None) -> Iterator[Callable[..., Any]]:
@@ -444,12 +449,9 @@ def _session_runner(workers: int, executor: Executor | None) -> Iterator[Callabl
         yield lambda fn, *args: _Deferred(fn, args)
         return
     # spawn: no state (threads, open HDF5 handles, torch) is inherited from the parent process
+    # a failed session cancels the queued ones (the caller's loop); leaving the pool waits for the running ones
     with ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context("spawn")) as pool:
-        try:
-            yield pool.submit
-        except BaseException:
-            pool.shutdown(wait=True, cancel_futures=True)  # a failed session: do not run the queued ones
-            raise
+        yield pool.submit
 
 
 def task_fingerprint(

@@ -193,9 +193,9 @@ def regime_table(
             combos = training_combinations(ds, train_frames, narrators["phrase"])
             decoders = {"neurrator-reference": model_dir}
             for name in baselines if baseline_tasks is None or task in baseline_tasks else ():
-                decoders[f"baseline-{name}"] = Path(models_dir) / f"{name}-{task}"
-                if not (decoders[f"baseline-{name}"] / "config.json").is_file():
-                    get_trainer(name)(ds, task, decoders[f"baseline-{name}"], seed=seed)
+                baseline_dir = decoders[f"baseline-{name}"] = Path(models_dir) / f"{name}-{task}"
+                if not (baseline_dir / "config.json").is_file():
+                    get_trainer(name)(ds, task, baseline_dir, seed=seed)
             for label, decoder_dir in decoders.items():
                 by_narrator: dict[str, ResultEntry] = {}
                 for kind, narrate in narrators.items():
