@@ -40,9 +40,10 @@ from neurrator_bench.builders.optotagging import LineSummary, merge_line_summari
 from neurrator_bench.builders.origin import combined_origin, nwb_data_origin
 from neurrator_bench.builders.prebinned import PREBINNED_PREFIX, build_prebinned
 from neurrator_bench.builders.pseudo_mice import build_pseudo_mice
+from neurrator_bench.builders.remote_nwb import NWBLocation, RemoteNWB
 from neurrator_bench.builders.session_samples import ROW_DIGEST_MODULUS, SessionOutput, build_session
 from neurrator_bench.builders.shards import file_sha256
-from neurrator_bench.builders.sources import resolve_nwb_inputs
+from neurrator_bench.builders.sources import SessionSource, resolve_nwb_inputs, session_id_from_name
 from neurrator_bench.builders.stimulus_bundle import StimulusSet, load_allen_templates, load_stimulus_bundle
 from neurrator_bench.builders.targets import load_target_extractor
 from neurrator_bench.errors import DatasetFormatError
@@ -156,6 +157,7 @@ def build_dataset(
     executor: Executor | None = None,
     device: str = "cpu",
     batch_size: int | None = None,
+    remote: Sequence[RemoteNWB] = (),
 ) -> BuildResult:
     """Build a spike-to-text dataset folder.
 
@@ -173,6 +175,9 @@ def build_dataset(
         progress: Show progress bars.
         device: Torch device of the CLIP target model and the BLIP-2 captioner (float16 on CUDA).
         batch_size: Frames per forward pass of both (default: 16 for CLIP, 8 for BLIP-2).
+        remote: Session files read in place over HTTP range requests (e.g. DANDI 000021 assets from
+            ``dandi.dandi_sessions``); their source checksum is the sha256 the archive published. Pass
+            ``stimuli_dir`` with them (the templates are not in the session files).
         workers: Sessions built at once in a local process pool (1: in this process). The output is
             byte-identical for every value (each session writes only its own files; results are recorded
             in input order).
@@ -193,9 +198,13 @@ def build_dataset(
         raise FileExistsError(f"{out} already exists; pass overwrite=True (--overwrite) to replace it")
     task_specs: list[TaskSpec] = [TASKS.get(t) for t in (tasks or TASKS.names())]
     sources = resolve_nwb_inputs([Path(p) for p in inputs]) if inputs else []
+    sources += [SessionSource(session_id_from_name(Path(r.name)), r, "remote") for r in remote]
     if not sources and not prebinned:
         raise FileNotFoundError("nothing to build: no NWB session and no pre-binned recording given")
-    source_hashes = {str(s.nwb_path): cached_sha256(s.nwb_path) for s in sources}
+    source_hashes = {
+        str(s.nwb_path): s.nwb_path.sha256 if isinstance(s.nwb_path, RemoteNWB) else cached_sha256(s.nwb_path)
+        for s in sources
+    }
     source_origins = {str(s.nwb_path): nwb_data_origin(s.nwb_path) for s in sources}
     params = {
         "window": window.model_dump(),
@@ -380,14 +389,14 @@ def build_dataset(
         sessions_origin=sessions_origin,
         dropped=dropped,
         digests=(sample_digests, norm_digests),
-        source_sha256={Path(k).name: v for k, v in sorted(source_hashes.items())},
+        source_sha256=dict(sorted((s.nwb_path.name, source_hashes[str(s.nwb_path)]) for s in sources)),
         optotagging=[line.as_dict() for line in merge_line_summaries(optotagging)],
     )
     return BuildResult(path=result.path, manifest=result.manifest, timings=timings)
 
 
 def session_step(
-    nwb_path: Path,
+    nwb_path: NWBLocation,
     source_sha256: str,
     data_origin: str,
     *,

@@ -28,6 +28,7 @@ import numpy as np
 import pandas as pd
 
 from neurrator_bench.builders.recording import SessionRecording
+from neurrator_bench.builders.remote_nwb import NWBLocation, RemoteNWB, open_nwb
 from neurrator_bench.errors import NWBFormatError
 
 logger = logging.getLogger(__name__)
@@ -315,18 +316,11 @@ def _session_id(f: h5py.File, path: Path) -> int:
     )
 
 
-def _open(path: Path) -> h5py.File:
-    if not path.is_file():
-        raise FileNotFoundError(f"NWB file not found: {path}")
-    try:
-        return h5py.File(path, "r")
-    except OSError as err:
-        raise NWBFormatError(
-            f"{path}: not a readable HDF5/NWB file (possibly a truncated or interrupted download): {err}"
-        ) from err
+def _location(path: NWBLocation) -> NWBLocation:
+    return path if isinstance(path, RemoteNWB) else Path(path)
 
 
-def list_presentation_tables(path: Path) -> list[str]:
+def list_presentation_tables(path: NWBLocation) -> list[str]:
     """List the stimulus names that have an ``/intervals/<name>_presentations`` table.
 
     Args:
@@ -339,17 +333,17 @@ def list_presentation_tables(path: Path) -> list[str]:
         FileNotFoundError: The file does not exist.
         NWBFormatError: The file is not readable HDF5, or is the legacy 2019 layout.
     """
-    path = Path(path)
-    with _open(path) as f:
+    path = _location(path)
+    with open_nwb(path) as f:
         _check_not_legacy(f, path)
         return _presentation_names(f)
 
 
-def read_session(path: Path, stimuli: Sequence[str] | None = None) -> SessionRecording:
+def read_session(path: NWBLocation, stimuli: Sequence[str] | None = None) -> SessionRecording:
     """Read an Allen session NWB file (allensdk>=2 layout) into a `SessionRecording`.
 
     Args:
-        path: ``session_<sid>.nwb``.
+        path: ``session_<sid>.nwb``, or a `RemoteNWB` (read over HTTP range requests, see ``remote_nwb``).
         stimuli: Stimulus names whose ``/intervals/<name>_presentations`` tables to load
             (e.g. ["natural_movie_one", "natural_scenes"]); None loads every table present.
 
@@ -365,8 +359,8 @@ def read_session(path: Path, stimuli: Sequence[str] | None = None) -> SessionRec
         NWBFormatError: Unreadable/truncated HDF5, the legacy 2019 layout, a missing table, column or
             dataset (message names the file and HDF5 path), or a requested stimulus that has no table.
     """
-    path = Path(path)
-    with _open(path) as f:
+    path = _location(path)
+    with open_nwb(path) as f:
         try:
             return _read_open_session(f, path, stimuli)
         except OSError as err:

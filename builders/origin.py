@@ -18,6 +18,7 @@ from pathlib import Path
 
 import h5py
 
+from neurrator_bench.builders.remote_nwb import NWBLocation, RemoteNWB, open_nwb
 from neurrator_bench.errors import NWBFormatError
 from neurrator_bench.realdata import SESSIONS_TABLE
 
@@ -40,19 +41,22 @@ def _scalar_text(f: h5py.File, name: str) -> str:
     return raw.decode() if isinstance(raw, bytes) else str(raw)
 
 
-def nwb_data_origin(path: Path) -> str:
+def nwb_data_origin(path: NWBLocation) -> str:
     """``simulated`` (simulator marks), ``allen`` (a session of Allen's table, no mark) or ``unknown``.
+
+    A `RemoteNWB` (a DANDI asset) is judged by the same marks, read over HTTP: where a file is served from is
+    no evidence of what it holds.
 
     Raises:
         NWBFormatError: The file is not readable HDF5 (names the file).
     """
-    try:
-        with h5py.File(path, "r") as f:
+    with open_nwb(path if isinstance(path, RemoteNWB) else Path(path)) as f:
+        try:
             institution, text = (_scalar_text(f, name) for name in ("general/institution", "general/session_id"))
-    except OSError as err:
-        raise NWBFormatError(
-            f"{path}: not a readable HDF5/NWB file (possibly a truncated or interrupted download): {err}"
-        ) from err
+        except OSError as err:
+            raise NWBFormatError(
+                f"{path}: not a readable HDF5/NWB file (possibly a truncated or interrupted download): {err}"
+            ) from err
     if institution == SIMULATOR_INSTITUTION or (text.isdigit() and int(text) >= SIMULATED_SESSION_ID_MIN):
         return "simulated"
     return "allen" if text in allen_session_ids() else "unknown"

@@ -23,6 +23,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from neurrator_bench.builders.remote_nwb import NWBLocation
+
 logger = logging.getLogger(__name__)
 
 CACHE_MARKERS = ("manifest.json", "sessions.csv")
@@ -38,12 +40,12 @@ class SessionSource:
 
     Attributes:
         session_id: Allen session id parsed from the file name, or None if the name has none.
-        nwb_path: The session NWB file.
-        origin: "file" (given directly), "folder" (found by search) or "allensdk-cache".
+        nwb_path: The session NWB file, or a `RemoteNWB` read over HTTP.
+        origin: "file" (given directly), "folder" (found by search), "allensdk-cache" or "remote".
     """
 
     session_id: int | None
-    nwb_path: Path
+    nwb_path: NWBLocation
     origin: str
 
 

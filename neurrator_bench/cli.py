@@ -76,6 +76,16 @@ def simulate(out: Path, preset: str, seed: int, n_sessions: int | None, overwrit
     help="Download a named session set into --cache: paper-16 (the paper's 5 Pvalb + 6 Sst + 5 Vip BO1.1 "
     "sessions) or bo11-all (every BO1.1 session); `neurrator-bench sessions` lists them.",
 )
+@click.option(
+    "--dandi",
+    "dandiset",
+    default=None,
+    help="Stream the sessions (--session / --sessions) from this DANDI dandiset (000021: BO1.1) over HTTP range "
+    "requests, without downloading the files; pass --stimuli for the templates.",
+)
+@click.option("--session", "dandi_ids", type=int, multiple=True, help="Session id to stream with --dandi (repeatable).")
+@click.option("--dandi-api", default=None, help="DANDI API root (default: https://api.dandiarchive.org/api).")
+@click.option("--dandi-version", default="draft", show_default=True, help="Dandiset version for --dandi.")
 @click.option("--cache", type=click.Path(path_type=Path), default=None, help="Download folder (allensdk cache layout).")
 @click.option(
     "--cache-url",
@@ -170,6 +180,10 @@ def build(
     nwb,
     download_ids,
     session_set,
+    dandiset,
+    dandi_ids,
+    dandi_api,
+    dandi_version,
     cache,
     cache_url,
     no_templates,
@@ -203,7 +217,13 @@ def build(
     from neurrator_bench.builders.session_sets import resolve_session_set
     from neurrator_bench.schemas.dataset import WindowSpec
 
-    if (download_ids or session_set) and cache is None:
+    if (dandi_ids or dandi_api) and not dandiset:
+        raise click.UsageError("--session / --dandi-api only apply with --dandi DANDISET")
+    if dandiset and (download_ids or cache is not None):
+        raise click.UsageError("--dandi streams sessions; it does not take --download or --cache")
+    if dandiset and not (dandi_ids or session_set):
+        raise click.UsageError("--dandi needs the sessions to stream: --session ID (repeatable) or --sessions SET")
+    if (download_ids or session_set) and cache is None and not dandiset:
         raise click.UsageError("--download / --sessions need --cache DIR")
     if (cache_url or no_templates) and not (download_ids or session_set):
         raise click.UsageError("--cache-url / --no-templates only apply with --download or --sessions")
@@ -216,8 +236,16 @@ def build(
         inputs = list(nwb)
         if repo_id and not allow_simulated:
             _refuse_simulated_push(inputs, repo_id)
+        remote = []
         wanted = list(dict.fromkeys([*download_ids, *(resolve_session_set(session_set) if session_set else [])]))
-        if wanted:
+        if dandiset:
+            from neurrator_bench.builders.dandi import DANDI_API_URL, dandi_sessions
+
+            ids = list(dict.fromkeys([*dandi_ids, *wanted]))
+            remote = dandi_sessions(ids, dandiset, version=dandi_version, api_url=dandi_api or DANDI_API_URL)
+            if repo_id and not allow_simulated:
+                _refuse_simulated_push(remote, repo_id)
+        elif wanted:
             # the downloaded session files themselves: a shared cache may hold other sessions too
             inputs += download_cache(
                 wanted, cache, base_url=cache_url or ALLEN_S3_CACHE_URL, templates=not no_templates, progress=True
@@ -242,6 +270,7 @@ def build(
             workers=workers,
             device=device,
             batch_size=batch_size,
+            remote=remote,
         )
     except (NeurratorError, FileExistsError, FileNotFoundError, KeyError, ValueError) as exc:
         fail(exc)
@@ -255,12 +284,19 @@ def build(
         click.echo(f"pushed to {repo_id}; pin revision {sha}")
 
 
-def _refuse_simulated_push(inputs: list[Path], repo_id: str) -> None:
-    """Stop before building when --push-to-hub would publish simulated sessions without --allow-simulated."""
+def _refuse_simulated_push(inputs: list, repo_id: str) -> None:
+    """Stop before building when --push-to-hub would publish simulated sessions without --allow-simulated.
+
+    ``inputs``: local paths (files, folders, caches) or streamed `RemoteNWB` sessions.
+    """
     from neurrator_bench.builders.origin import nwb_data_origin
+    from neurrator_bench.builders.remote_nwb import RemoteNWB
     from neurrator_bench.builders.sources import resolve_nwb_inputs
 
-    origins = {s.nwb_path: nwb_data_origin(s.nwb_path) for s in resolve_nwb_inputs(inputs)}
+    remote = [p for p in inputs if isinstance(p, RemoteNWB)]
+    local = [p for p in inputs if not isinstance(p, RemoteNWB)]
+    locations = [*(s.nwb_path for s in resolve_nwb_inputs(local)), *remote] if local else remote
+    origins = {path: nwb_data_origin(path) for path in locations}
     simulated = [path for path, origin in origins.items() if origin == "simulated"]
     unknown = [path for path, origin in origins.items() if origin == "unknown"]
     if simulated:

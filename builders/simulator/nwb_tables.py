@@ -77,8 +77,8 @@ class H5Writer:
         return ds
 
     def vector_index(self, parent: h5py.Group, name: str, ends: np.ndarray, target: h5py.Dataset) -> h5py.Dataset:
-        """A VectorIndex (cumulative end offsets) pointing at `target`."""
-        ds = self.data(parent, name, np.asarray(ends, dtype=np.int64))
+        """A VectorIndex (cumulative end offsets, unsigned as hdmf-common requires) pointing at `target`."""
+        ds = self.data(parent, name, np.asarray(ends, dtype=np.uint64))
         self.typed(
             ds,
             "VectorIndex",

@@ -1,4 +1,4 @@
-"""A local HTTP server (127.0.0.1) serving in-memory files, with Range support, cuts and a request log."""
+"""A local HTTP server (127.0.0.1) serving in-memory files, with Range support (``a-`` and ``a-b``), cuts and a log."""
 
 from __future__ import annotations
 
@@ -32,9 +32,11 @@ class _Handler(BaseHTTPRequestHandler):
             state.log.append((self.path, rng, 404, 0))
             self.send_error(404, "Not Found")
             return
-        start, status = 0, 200
+        start, stop, status = 0, len(data), 200
         if rng and not state.ignore_range:
-            start = int(re.fullmatch(r"bytes=(\d+)-", rng).group(1))
+            match = re.fullmatch(r"bytes=(\d+)-(\d*)", rng)
+            start = int(match.group(1))
+            stop = min(len(data), int(match.group(2)) + 1) if match.group(2) else len(data)
             if start >= len(data):
                 state.log.append((self.path, rng, 416, 0))
                 self.send_response(416)
@@ -43,10 +45,10 @@ class _Handler(BaseHTTPRequestHandler):
                 self.end_headers()
                 return
             status = 206
-        body = data[start:]
+        body = data[start:stop]
         self.send_response(status)
         if status == 206:
-            self.send_header("Content-Range", f"bytes {start}-{len(data) - 1}/{len(data)}")
+            self.send_header("Content-Range", f"bytes {start}-{stop - 1}/{len(data)}")
         self.send_header("Content-Length", str(len(body)))
         self.end_headers()
         cuts = state.cut_next.get(self.path)

@@ -258,3 +258,68 @@ def test_invalid_times_read_with_tags(sim_dir):
     assert rec.invalid_stimulus_intervals().shape == (0, 2)
     rec.invalid_times.loc[0, "tags"] = ["EcephysSession", str(rec.session_id), "stimulus"]
     assert rec.invalid_stimulus_intervals().shape == (1, 2)
+
+
+def test_reads_a_file_written_by_pynwb(tmp_path: Path) -> None:
+    """The reader is not only tested against files written from the same notes as itself."""
+    from datetime import datetime, timezone
+
+    from pynwb import NWBHDF5IO, NWBFile, ProcessingModule, TimeSeries
+    from pynwb.epoch import TimeIntervals
+    from pynwb.file import Subject
+
+    nwb = NWBFile(
+        session_description="written by pynwb",
+        identifier="715093703",
+        session_start_time=datetime(2019, 1, 19, tzinfo=timezone.utc),
+        institution="Allen Institute for Brain Science",
+        stimulus_notes="brain_observatory_1.1",
+        subject=Subject(subject_id="699733573", genotype="Vip-IRES-Cre/wt;Ai32(RCL-ChR2(H134R)_EYFP)/wt"),
+    )
+    device = nwb.create_device(name="probeA", description="Neuropixels 1.0 Probe")
+    group = nwb.create_electrode_group("probeA", description="probe", location="See electrode locations", device=device)
+    nwb.add_electrode_column("valid_data", "whether the channel is usable")
+    nwb.add_electrode_column("probe_vertical_position", "um")
+    for i, (area, valid) in enumerate([("VISp", True), ("None", True), ("CA1", False)]):
+        nwb.add_electrode(
+            id=850000000 + i, location=area, group=group, group_name="probeA",
+            valid_data=valid, probe_vertical_position=20 * (i + 1),
+        )  # fmt: skip
+    nwb.add_unit_column("peak_channel_id", "electrode id of the peak channel")
+    spikes = {950000000: [0.5, 1.25, 3.0], 950000001: [], 950000002: [2.0, 2.5]}
+    for k, (uid, times) in enumerate(spikes.items()):
+        nwb.add_unit(id=uid, spike_times=times, peak_channel_id=850000000 + k)
+    movie = TimeIntervals(name="natural_movie_one_presentations", description="movie")
+    movie.add_column("frame", "frame shown")
+    movie.add_column("stimulus_block", "block")
+    for f in range(4):
+        movie.add_interval(start_time=10 + f / 30, stop_time=10 + (f + 1) / 30, frame=float(f), stimulus_block=2.0)
+    nwb.add_time_intervals(movie)
+    opto = ProcessingModule(name="optotagging", description="optogenetic stimulation data")
+    pulses = TimeIntervals(name="optogenetic_stimulation", description="pulses")
+    pulses.add_column("condition", "pulse shape")
+    pulses.add_interval(start_time=100.0, stop_time=100.01, condition="a single square pulse")
+    opto.add(pulses)
+    nwb.add_processing_module(opto)
+    running = nwb.create_processing_module(name="running", description="running speed data")
+    running.add(TimeSeries(name="running_speed", data=[1.0, 2.0], unit="cm/s", timestamps=[0.0, 1.0]))
+    path = tmp_path / "pynwb_session.nwb"
+    with NWBHDF5IO(str(path), "w") as io:
+        io.write(nwb)
+
+    rec = read_session(path)
+    assert rec.session_id == 715093703
+    assert rec.session_type == "brain_observatory_1.1"
+    assert rec.subject_id == "699733573" and rec.genotype.startswith("Vip-IRES-Cre")
+    assert list(rec.units.index) == list(spikes)
+    assert list(rec.units["structure"]) == ["VISp", None, "CA1"]
+    assert list(rec.units["valid_data"]) == [True, True, False]
+    assert list(rec.units["probe_vertical_position"]) == [20, 40, 60]
+    for uid, times in spikes.items():
+        assert np.array_equal(rec.spike_times[uid], np.asarray(times, dtype=np.float64))
+    table = rec.presentations["natural_movie_one"]
+    assert list(table["frame"]) == [0.0, 1.0, 2.0, 3.0]
+    assert np.allclose(table["start_time"], 10 + np.arange(4) / 30)
+    assert list(rec.optotagging["condition"]) == ["a single square pulse"]
+    assert np.allclose(rec.optotagging["duration"], 0.01)
+    assert np.array_equal(rec.running_speed[1], [1.0, 2.0])

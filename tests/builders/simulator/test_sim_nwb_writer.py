@@ -4,8 +4,10 @@ import h5py
 import numpy as np
 import pytest
 
+from neurrator_bench.builders.nwb_reader import read_session
 from neurrator_bench.builders.origin import SIMULATOR_INSTITUTION
 from neurrator_bench.builders.simulator import SimulationConfig, simulate
+from neurrator_bench.builders.simulator.nwb_spec import AIBS_NAMESPACE, AIBS_VERSION, cached_specifications
 
 FAST = {
     "n_sessions": 4,
@@ -40,7 +42,11 @@ def _strs(ds):
 
 
 def test_root_and_subject(f, result):
-    assert f.attrs["nwb_version"] == "2.2.2"
+    version, _ = cached_specifications()
+    assert f.attrs["nwb_version"] == version  # the cached core version, >= the reader's 2.2.2 floor
+    assert f.attrs[".specloc"] is not None and f[f.attrs[".specloc"]].name == "/specifications"
+    assert {"core", "hdmf-common", AIBS_NAMESPACE} <= set(f["specifications"])
+    assert list(f[f"specifications/{AIBS_NAMESPACE}"]) == [AIBS_VERSION]
     assert f.attrs["neurodata_type"] == "NWBFile"
     assert _str(f["identifier"][()]) == str(result.session_ids[0])
     assert _str(f["general/session_id"][()]) == str(result.session_ids[0])
@@ -148,3 +154,51 @@ def test_object_ids_unique(f):
     ids = []
     f.visititems(lambda _n, o: ids.append(o.attrs["object_id"]) if "object_id" in o.attrs else None)
     assert len(ids) > 100 and len(set(ids)) == len(ids)
+
+
+def test_pynwb_opens_every_simulated_file(result):
+    from pynwb import NWBHDF5IO
+
+    for path, sid in zip(result.nwb_paths, result.session_ids, strict=True):
+        recording = read_session(path)
+        with NWBHDF5IO(str(path), "r") as io:
+            nwb = io.read()
+            assert nwb.identifier == str(sid)
+            assert type(nwb.subject).__name__ == "EcephysSpecimen"
+            with h5py.File(path, "r") as fh:
+                attrs = fh["general/subject"].attrs
+                assert nwb.subject.specimen_name == _str(attrs["specimen_name"])
+                assert nwb.subject.age_in_days == attrs["age_in_days"]
+            assert nwb.subject.genotype == recording.genotype
+            assert {type(g).__name__ for g in nwb.electrode_groups.values()} == {"EcephysElectrodeGroup"}
+            assert {type(d).__name__ for d in nwb.devices.values()} == {"EcephysProbe"}
+            units = nwb.units
+            assert len(units) == len(recording.units)
+            ids = units.id[:]
+            assert np.array_equal(ids, recording.units.index.to_numpy())
+            for row in (0, len(ids) // 2, len(ids) - 1):  # spike times as pynwb reads them = our reader's
+                assert np.array_equal(units["spike_times"][row], recording.spike_times[int(ids[row])])
+            assert len(nwb.electrodes) == 384 * len(nwb.devices)
+            movie = nwb.intervals["natural_movie_one_presentations"].to_dataframe()
+            assert np.array_equal(movie["frame"].to_numpy(), recording.presentations["natural_movie_one"]["frame"])
+            if recording.optotagging is None:  # a session without optotagging (allen_nwb_layout.md: I940)
+                assert "optogenetic_stimulation" not in nwb.processing.get("optotagging", {})
+            else:
+                opto = nwb.processing["optotagging"]["optogenetic_stimulation"].to_dataframe()
+                assert np.array_equal(opto["start_time"].to_numpy(), recording.optotagging["start_time"].to_numpy())
+            speed = nwb.processing["running"]["running_speed"]
+            assert np.array_equal(speed.data[:], recording.running_speed[1])
+
+
+def test_nwbinspector_finds_nothing_critical(result):
+    from nwbinspector import Importance, inspect_nwbfile
+
+    for path in result.nwb_paths:
+        messages = list(inspect_nwbfile(nwbfile_path=str(path)))
+        serious = [
+            (m.importance.name, m.check_function_name, m.location, m.message)
+            for m in messages
+            if m.importance.value >= Importance.CRITICAL.value
+        ]
+        assert serious == [], serious[:5]
+        assert messages  # the inspector ran (best-practice suggestions such as missing descriptions remain)
