@@ -270,8 +270,9 @@ def _write_units(w: H5Writer, c: SessionContent, chunks: Iterable[UnitChunk], wa
     )
     counts = np.zeros(n, dtype=np.int64)
     local_of = dict(zip(c.layout.channels["id"], c.layout.channels["local_index"], strict=True))
-    # amplitudes wait in a scratch file, so spike_times lies contiguous on disk as in a file written in one go
-    # (a reader streaming spike_times over HTTP then fetches no amplitude bytes in between)
+    # amplitudes wait in a scratch file and are written after spike_times; this was meant to make spike_times
+    # contiguous on disk, but it is not yet: its chunks still lie in 8 runs with amplitude and waveform chunks
+    # between them (a reader streaming spike_times over HTTP fetches some of those bytes too)
     scratch = tempfile.TemporaryFile()
     for ch in chunks:
         flat_t = np.concatenate(ch.spike_times) if ch.spike_times else np.zeros(0)
