@@ -28,7 +28,7 @@ import numpy as np
 import pandas as pd
 
 from neurrator_bench.builders.recording import SessionRecording
-from neurrator_bench.builders.remote_nwb import NWBLocation, RemoteNWB, open_nwb
+from neurrator_bench.builders.remote_nwb import NWBLocation, as_location, open_nwb
 from neurrator_bench.errors import NWBFormatError
 
 logger = logging.getLogger(__name__)
@@ -316,10 +316,6 @@ def _session_id(f: h5py.File, path: Path) -> int:
     )
 
 
-def _location(path: NWBLocation) -> NWBLocation:
-    return path if isinstance(path, RemoteNWB) else Path(path)
-
-
 def list_presentation_tables(path: NWBLocation) -> list[str]:
     """List the stimulus names that have an ``/intervals/<name>_presentations`` table.
 
@@ -333,7 +329,7 @@ def list_presentation_tables(path: NWBLocation) -> list[str]:
         FileNotFoundError: The file does not exist.
         NWBFormatError: The file is not readable HDF5, or is the legacy 2019 layout.
     """
-    path = _location(path)
+    path = as_location(path)
     with open_nwb(path) as f:
         _check_not_legacy(f, path)
         return _presentation_names(f)
@@ -359,7 +355,7 @@ def read_session(path: NWBLocation, stimuli: Sequence[str] | None = None) -> Ses
         NWBFormatError: Unreadable/truncated HDF5, the legacy 2019 layout, a missing table, column or
             dataset (message names the file and HDF5 path), or a requested stimulus that has no table.
     """
-    path = _location(path)
+    path = as_location(path)
     with open_nwb(path) as f:
         try:
             return _read_open_session(f, path, stimuli)

@@ -14,11 +14,10 @@ from __future__ import annotations
 import csv
 from collections.abc import Iterable
 from functools import cache
-from pathlib import Path
 
 import h5py
 
-from neurrator_bench.builders.remote_nwb import NWBLocation, RemoteNWB, open_nwb
+from neurrator_bench.builders.remote_nwb import NWBLocation, open_nwb
 from neurrator_bench.errors import NWBFormatError
 from neurrator_bench.realdata import SESSIONS_TABLE
 
@@ -50,7 +49,7 @@ def nwb_data_origin(path: NWBLocation) -> str:
     Raises:
         NWBFormatError: The file is not readable HDF5 (names the file).
     """
-    with open_nwb(path if isinstance(path, RemoteNWB) else Path(path)) as f:
+    with open_nwb(path) as f:
         try:
             institution, text = (_scalar_text(f, name) for name in ("general/institution", "general/session_id"))
         except OSError as err:

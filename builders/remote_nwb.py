@@ -54,6 +54,11 @@ class RemoteNWB:
 NWBLocation = Path | RemoteNWB
 
 
+def as_location(location: NWBLocation | str) -> NWBLocation:
+    """A `RemoteNWB` unchanged; anything else as a local ``Path``."""
+    return location if isinstance(location, RemoteNWB) else Path(location)
+
+
 def open_nwb(location: NWBLocation) -> h5py.File:
     """Open a local path or a `RemoteNWB` read-only.
 
@@ -71,7 +76,7 @@ def open_nwb(location: NWBLocation) -> h5py.File:
             raise NWBFormatError(
                 f"{location.url} ({location.asset_path}): could not be read as HDF5/NWB over HTTP range requests: {err}"
             ) from err
-    path = Path(location)
+    path = as_location(location)
     if not path.is_file():
         raise FileNotFoundError(f"NWB file not found: {path}")
     try:
