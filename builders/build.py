@@ -43,7 +43,12 @@ from neurrator_bench.builders.pseudo_mice import build_pseudo_mice
 from neurrator_bench.builders.remote_nwb import NWBLocation, RemoteNWB
 from neurrator_bench.builders.session_samples import ROW_DIGEST_MODULUS, SessionOutput, build_session
 from neurrator_bench.builders.shards import file_sha256
-from neurrator_bench.builders.sources import SessionSource, resolve_nwb_inputs, session_id_from_name
+from neurrator_bench.builders.sources import (
+    SessionSource,
+    check_unique_sessions,
+    resolve_nwb_inputs,
+    session_id_from_name,
+)
 from neurrator_bench.builders.stimulus_bundle import StimulusSet, load_allen_templates, load_stimulus_bundle
 from neurrator_bench.builders.targets import load_target_extractor
 from neurrator_bench.errors import DatasetFormatError
@@ -199,6 +204,7 @@ def build_dataset(
     task_specs: list[TaskSpec] = [TASKS.get(t) for t in (tasks or TASKS.names())]
     sources = resolve_nwb_inputs([Path(p) for p in inputs]) if inputs else []
     sources += [SessionSource(session_id_from_name(Path(r.name)), r, "remote") for r in remote]
+    check_unique_sessions(sources)  # a session given both as a file and as a remote asset
     if not sources and not prebinned:
         raise FileNotFoundError("nothing to build: no NWB session and no pre-binned recording given")
     source_hashes = {

@@ -22,12 +22,10 @@ from __future__ import annotations
 import json
 import logging
 import re
-import time
-import urllib.error
 import urllib.parse
-import urllib.request
 from collections.abc import Sequence
 
+from neurrator_bench.builders.download import fetch_bytes
 from neurrator_bench.builders.remote_nwb import RemoteNWB
 from neurrator_bench.builders.session_sets import check_natural_stimulus_sessions
 from neurrator_bench.builders.sources import read_session_types
@@ -40,29 +38,15 @@ DANDI_API_URL = "https://api.dandiarchive.org/api"
 ALLEN_BO11_DANDISET = "000021"
 SHA256_KEY = "dandi:sha2-256"
 _SESSION_ASSET = re.compile(r"^sub-(\d+)/sub-\1_ses-(\d+)\.nwb$")
-_RETRYABLE_HTTP = frozenset({408, 425, 429, 500, 502, 503, 504})
 
 
-def _get_json(url: str, *, retries: int = 3, timeout_s: float = 60.0) -> dict:
-    """GET a JSON document; retries connection errors and retryable HTTP codes with backoff."""
-    if urllib.parse.urlsplit(url).scheme not in ("http", "https"):
-        raise DownloadError(f"{url}: expected an http(s) URL")
-    headers = {"User-Agent": "neurrator-bench", "Accept": "application/json"}
-    request = urllib.request.Request(url, headers=headers)  # noqa: S310 (http(s) only, checked above)
-    for attempt in range(retries + 1):
-        try:
-            with urllib.request.urlopen(request, timeout=timeout_s) as response:  # noqa: S310 (the caller's URL)
-                return json.loads(response.read().decode("utf-8"))
-        except urllib.error.HTTPError as err:
-            if err.code not in _RETRYABLE_HTTP or attempt == retries:
-                raise DownloadError(f"{url}: HTTP {err.code} {err.reason}") from err
-        except (urllib.error.URLError, TimeoutError, ConnectionError) as err:
-            if attempt == retries:
-                raise DownloadError(f"{url}: {err}") from err
-        except ValueError as err:
-            raise DownloadError(f"{url}: expected a JSON document: {err}") from err
-        time.sleep(0.5 * 2**attempt)
-    raise AssertionError("unreachable")
+def _get_json(url: str) -> dict:
+    """GET a JSON document (retries as every download does: `download.with_retries`)."""
+    body = fetch_bytes(url, headers={"Accept": "application/json"})
+    try:
+        return json.loads(body.decode("utf-8"))
+    except ValueError as err:
+        raise DownloadError(f"{url}: expected a JSON document: {err}") from err
 
 
 def list_session_assets(

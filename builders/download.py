@@ -20,6 +20,7 @@ import re
 import tempfile
 import time
 import urllib.error
+import urllib.parse
 import urllib.request
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -104,6 +105,60 @@ def _fetch_once(url: str, part: Path, *, timeout_s: float, chunk_bytes: int, pro
     return total
 
 
+def with_retries(url: str, once, *, max_retries: int, retry_wait_s: float, on_failure: str = "") -> object:
+    """Call ``once()`` until it returns, retrying transient failures; the one retry policy of our downloads.
+
+    Retried: HTTP 408/425/429/5xx, connection and socket errors (timeouts included), and replies cut short
+    (``http.client.IncompleteRead`` and other ``HTTPException``). Waits ``retry_wait_s * attempt`` between tries.
+
+    Raises:
+        DownloadError: Any other HTTP status at once; the last transient error after ``max_retries`` retries
+            (``on_failure`` is appended to its message). A ``DownloadError`` from ``once`` passes through.
+    """
+    last_error: BaseException | None = None
+    for attempt in range(max_retries + 1):
+        if attempt:
+            time.sleep(retry_wait_s * attempt)
+        try:
+            return once()
+        except DownloadError:
+            raise
+        except urllib.error.HTTPError as err:
+            if err.code not in _RETRYABLE_HTTP:
+                raise DownloadError(f"{url}: HTTP {err.code} {err.reason} (expected 200 or 206)") from err
+            last_error = err
+        except (_IncompleteTransferError, http.client.HTTPException, OSError) as err:
+            last_error = err
+        logger.warning("%s: attempt %d/%d failed: %s", url, attempt + 1, max_retries + 1, last_error)
+    raise DownloadError(
+        f"{url}: download failed after {max_retries + 1} attempts (last error: {last_error}){on_failure}"
+    )
+
+
+def fetch_bytes(
+    url: str,
+    *,
+    headers: Mapping[str, str] | None = None,
+    timeout_s: float = 60.0,
+    max_retries: int = 3,
+    retry_wait_s: float = 0.5,
+) -> bytes:
+    """The whole body of a small document (e.g. an archive's JSON), with :func:`with_retries`'s policy.
+
+    Raises:
+        DownloadError: Not an http(s) URL, a non-retryable status, or transient failures past the retries.
+    """
+    if urllib.parse.urlsplit(url).scheme not in ("http", "https"):
+        raise DownloadError(f"{url}: expected an http(s) URL")
+    request = urllib.request.Request(url, headers={"User-Agent": "neurrator-bench", **(headers or {})})  # noqa: S310
+
+    def once() -> bytes:
+        with urllib.request.urlopen(request, timeout=timeout_s) as response:  # noqa: S310 (http(s), checked above)
+            return response.read()
+
+    return with_retries(url, once, max_retries=max_retries, retry_wait_s=retry_wait_s)
+
+
 def _transfer(
     url: str,
     part: Path,
@@ -115,31 +170,22 @@ def _transfer(
     progress: bool,
 ) -> None:
     """Bring ``part`` to the full length the server reports, retrying up to ``max_retries`` times."""
-    last_error: BaseException | None = None
-    for attempt in range(max_retries + 1):
-        if attempt:
-            time.sleep(retry_wait_s * attempt)
-        try:
-            total = _fetch_once(url, part, timeout_s=timeout_s, chunk_bytes=chunk_bytes, progress=progress)
-            size = part.stat().st_size if part.exists() else 0
-            if total is not None and size > total:
-                part.unlink()
-                raise DownloadError(f"{url}: received {size} bytes, more than the {total} the server announced")
-            if total is not None and size < total:
-                raise _IncompleteTransferError(f"connection closed after {size} of {total} bytes")
-            return
-        except DownloadError:
-            raise
-        except urllib.error.HTTPError as err:
-            if err.code not in _RETRYABLE_HTTP:
-                raise DownloadError(f"{url}: HTTP {err.code} {err.reason} (expected 200 or 206)") from err
-            last_error = err
-        except (_IncompleteTransferError, http.client.HTTPException, OSError) as err:
-            last_error = err
-        logger.warning("%s: attempt %d/%d failed: %s", url, attempt + 1, max_retries + 1, last_error)
-    raise DownloadError(
-        f"{url}: download failed after {max_retries + 1} attempts (last error: {last_error}); "
-        f"partial data kept in {part} and resumed next time"
+
+    def once() -> None:
+        total = _fetch_once(url, part, timeout_s=timeout_s, chunk_bytes=chunk_bytes, progress=progress)
+        size = part.stat().st_size if part.exists() else 0
+        if total is not None and size > total:
+            part.unlink()
+            raise DownloadError(f"{url}: received {size} bytes, more than the {total} the server announced")
+        if total is not None and size < total:
+            raise _IncompleteTransferError(f"connection closed after {size} of {total} bytes")
+
+    with_retries(
+        url,
+        once,
+        max_retries=max_retries,
+        retry_wait_s=retry_wait_s,
+        on_failure=f"; partial data kept in {part} and resumed next time",
     )
 
 

@@ -24,6 +24,9 @@ from neurrator_bench.errors import NWBFormatError
 # remfile grows its requests while reads are sequential; the cap bounds how far one may run past the dataset
 # being read (our choice: 8 MiB, about 0.1 s of a 100 MB/s link, so a 1 GB spike_times is ~125 requests)
 MAX_REQUEST_BYTES = 8 << 20
+# seconds a range request may wait to connect or for the next bytes (remfile itself sets none, so a stalled
+# server would hang the build forever); remfile retries a timed-out request with backoff, then fails
+REQUEST_TIMEOUT_S = 60.0
 
 
 @dataclass(frozen=True)
@@ -59,6 +62,18 @@ def as_location(location: NWBLocation | str) -> NWBLocation:
     return location if isinstance(location, RemoteNWB) else Path(location)
 
 
+def _timeout_session(timeout_s: float):
+    """A ``requests.Session`` whose requests time out after ``timeout_s`` unless told otherwise."""
+    import requests
+
+    class TimeoutSession(requests.Session):
+        def request(self, *args, **kwargs):
+            kwargs.setdefault("timeout", timeout_s)
+            return super().request(*args, **kwargs)
+
+    return TimeoutSession()
+
+
 def open_nwb(location: NWBLocation) -> h5py.File:
     """Open a local path or a `RemoteNWB` read-only.
 
@@ -71,6 +86,7 @@ def open_nwb(location: NWBLocation) -> h5py.File:
 
         try:
             handle = remfile.File(location.url, _size=location.size, _max_chunk_size=MAX_REQUEST_BYTES)
+            handle.session = _timeout_session(REQUEST_TIMEOUT_S)
             return h5py.File(handle, "r")
         except Exception as err:  # remfile raises requests / OSError / ValueError on bad replies
             raise NWBFormatError(

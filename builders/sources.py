@@ -183,16 +183,7 @@ def scan_nwb_inputs(paths: Sequence[Path]) -> SourceScan:
             if resolved not in seen:  # the same file reached twice is not a duplicate session
                 seen[resolved] = source
                 sources.append(source)
-    by_id: dict[int, SessionSource] = {}
-    for source in sources:
-        if source.session_id is None:
-            continue
-        if source.session_id in by_id:
-            raise ValueError(
-                f"session {source.session_id} found twice: {by_id[source.session_id].nwb_path} and "
-                f"{source.nwb_path}; pass only one of them"
-            )
-        by_id[source.session_id] = source
+    check_unique_sessions(sources)
     for skip in skipped:
         logger.warning("skipping %s (session %s): %s", skip.nwb_path, skip.session_id, skip.reason)
     if not sources:
@@ -203,6 +194,24 @@ def scan_nwb_inputs(paths: Sequence[Path]) -> SourceScan:
     sources.sort(key=_sort_key)
     skipped.sort(key=lambda s: (s.session_id is None, s.session_id or 0, str(s.nwb_path)))
     return SourceScan(sources, skipped)
+
+
+def check_unique_sessions(sources: Sequence[SessionSource]) -> None:
+    """Refuse two sources of one session id (local files, cache entries or remote assets alike).
+
+    Raises:
+        ValueError: The same session id comes from two sources (both named).
+    """
+    by_id: dict[int, SessionSource] = {}
+    for source in sources:
+        if source.session_id is None:
+            continue
+        if source.session_id in by_id:
+            raise ValueError(
+                f"session {source.session_id} found twice: {by_id[source.session_id].nwb_path} and "
+                f"{source.nwb_path}; pass only one of them"
+            )
+        by_id[source.session_id] = source
 
 
 def resolve_nwb_inputs(paths: Sequence[Path]) -> list[SessionSource]:

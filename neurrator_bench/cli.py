@@ -85,7 +85,7 @@ def simulate(out: Path, preset: str, seed: int, n_sessions: int | None, overwrit
 )
 @click.option("--session", "dandi_ids", type=int, multiple=True, help="Session id to stream with --dandi (repeatable).")
 @click.option("--dandi-api", default=None, help="DANDI API root (default: https://api.dandiarchive.org/api).")
-@click.option("--dandi-version", default="draft", show_default=True, help="Dandiset version for --dandi.")
+@click.option("--dandi-version", default=None, help="Dandiset version for --dandi (default: draft).")
 @click.option("--cache", type=click.Path(path_type=Path), default=None, help="Download folder (allensdk cache layout).")
 @click.option(
     "--cache-url",
@@ -217,16 +217,28 @@ def build(
     from neurrator_bench.builders.session_sets import resolve_session_set
     from neurrator_bench.schemas.dataset import WindowSpec
 
-    if (dandi_ids or dandi_api) and not dandiset:
-        raise click.UsageError("--session / --dandi-api only apply with --dandi DANDISET")
-    if dandiset and (download_ids or cache is not None):
-        raise click.UsageError("--dandi streams sessions; it does not take --download or --cache")
-    if dandiset and not (dandi_ids or session_set):
-        raise click.UsageError("--dandi needs the sessions to stream: --session ID (repeatable) or --sessions SET")
-    if (download_ids or session_set) and cache is None and not dandiset:
-        raise click.UsageError("--download / --sessions need --cache DIR")
-    if (cache_url or no_templates) and not (download_ids or session_set):
-        raise click.UsageError("--cache-url / --no-templates only apply with --download or --sessions")
+    if (dandi_ids or dandi_api or dandi_version) and not dandiset:
+        raise click.UsageError("--session / --dandi-api / --dandi-version only apply with --dandi DANDISET")
+    if dandiset:
+        if download_ids:
+            raise click.UsageError("--dandi streams the sessions; it does not take --download")
+        if not (dandi_ids or session_set):
+            raise click.UsageError("--dandi needs the sessions to stream: --session ID (repeatable) or --sessions SET")
+        if no_templates:
+            raise click.UsageError("--no-templates does not apply with --dandi: the templates are all it downloads")
+        if (stimuli_dir is None) == (cache is None):
+            raise click.UsageError(
+                "--dandi: the stimulus templates (for targets and captions) are not in the session files; pass "
+                "either --cache DIR (downloads Allen's tables and templates there, no session file) or --stimuli "
+                "DIR (an allensdk cache that has them)"
+            )
+        if cache_url and cache is None:
+            raise click.UsageError("--cache-url only applies with --cache DIR")
+    else:
+        if (download_ids or session_set) and cache is None:
+            raise click.UsageError("--download / --sessions need --cache DIR")
+        if (cache_url or no_templates) and not (download_ids or session_set):
+            raise click.UsageError("--cache-url / --no-templates only apply with --download or --sessions")
     if revision and not repo_id:
         raise click.UsageError("--revision only applies with --push-to-hub")
     if allow_simulated and not repo_id:
@@ -242,9 +254,12 @@ def build(
             from neurrator_bench.builders.dandi import DANDI_API_URL, dandi_sessions
 
             ids = list(dict.fromkeys([*dandi_ids, *wanted]))
-            remote = dandi_sessions(ids, dandiset, version=dandi_version, api_url=dandi_api or DANDI_API_URL)
+            remote = dandi_sessions(ids, dandiset, version=dandi_version or "draft", api_url=dandi_api or DANDI_API_URL)
             if repo_id and not allow_simulated:
                 _refuse_simulated_push(remote, repo_id)
+            if cache is not None:  # the tables and templates only: the session files are streamed
+                download_cache([], cache, base_url=cache_url or ALLEN_S3_CACHE_URL, progress=True)
+                stimuli_dir = cache
         elif wanted:
             # the downloaded session files themselves: a shared cache may hold other sessions too
             inputs += download_cache(

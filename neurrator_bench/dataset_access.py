@@ -8,6 +8,7 @@ the task's training-only statistics from the ``normalization`` config (:func:`zs
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
 
 import numpy as np
@@ -132,13 +133,27 @@ def split_frames(ds: DatasetHandle, task: str, split: str) -> dict[str, np.ndarr
     }
 
 
-def array2d_to_numpy(column: pa.ChunkedArray, dtype: np.dtype) -> np.ndarray:
+def array2d_to_numpy(column: pa.ChunkedArray, dtype: np.dtype | None, *, order: np.ndarray | None = None) -> np.ndarray:
     """(n, rows, cols) array from an ``Array2D`` column whose rows all have the same shape.
+
+    The output is allocated once and filled chunk by chunk (no concatenation copy).
+
+    Args:
+        column: The column.
+        dtype: Output dtype; None keeps the stored one (uint8 spike counts stay uint8).
+        order: Optional permutation: output row ``k`` is column row ``order[k]`` (a sort without a
+            second copy of the table).
 
     Raises:
         DatasetFormatError: Rows differ in shape (e.g. samples of two sessions with different unit counts).
     """
-    chunks = []
+    n_total = len(column)
+    dest = None
+    if order is not None:
+        dest = np.empty(n_total, dtype=np.int64)
+        dest[np.asarray(order, dtype=np.int64)] = np.arange(n_total)
+    out = None
+    start = 0
     for chunk in column.chunks:
         storage = chunk.storage if isinstance(chunk, pa.ExtensionArray) else chunk
         n = len(storage)
@@ -149,10 +164,19 @@ def array2d_to_numpy(column: pa.ChunkedArray, dtype: np.dtype) -> np.ndarray:
         if rows * n != len(inner) or len(set(np.diff(storage.offsets.to_numpy()))) > 1:
             raise DatasetFormatError("spike windows of different unit counts cannot be stacked; select one session")
         values = inner.flatten().to_numpy(zero_copy_only=False)
-        chunks.append(values.reshape(n, rows, -1).astype(dtype, copy=False))
-    if not chunks:
-        return np.zeros((0, 0, 0), dtype=dtype)
-    return np.concatenate(chunks)
+        values = values.reshape(n, rows, -1)
+        if out is None:
+            out = np.empty((n_total, rows, values.shape[2]), dtype=values.dtype if dtype is None else dtype)
+        elif values.shape[1:] != out.shape[1:]:
+            raise DatasetFormatError("spike windows of different unit counts cannot be stacked; select one session")
+        if dest is None:
+            out[start : start + n] = values
+        else:
+            out[dest[start : start + n]] = values
+        start += n
+    if out is None:
+        return np.zeros((0, 0, 0), dtype=np.float32 if dtype is None else dtype)
+    return out
 
 
 @dataclass(frozen=True)
@@ -161,15 +185,24 @@ class SessionSplit:
 
     Attributes:
         meta: sample metadata rows, sorted by sample_id.
-        spikes: (n, n_units, window_bins) raw counts (float32).
+        spikes: (n, n_units, window_bins) raw counts (float32 unless another dtype was asked for).
     """
 
     meta: pd.DataFrame
     spikes: np.ndarray
 
 
-def load_session_split(ds: DatasetHandle, task: str, split: str, session_id: str) -> SessionSplit:
+def load_session_split(
+    ds: DatasetHandle, task: str, split: str, session_id: str, *, dtype: np.dtype | None = np.float32
+) -> SessionSplit:
     """Metadata and raw spike windows of one session in a task split, sorted by sample_id.
+
+    Args:
+        ds: Opened dataset.
+        task: Task config.
+        split: Split.
+        session_id: Session (or pseudo-mouse) id.
+        dtype: dtype of the counts; None keeps the stored uint8 (a quarter of float32's memory).
 
     Raises:
         DatasetFormatError: The session has no samples in this split.
@@ -184,9 +217,8 @@ def load_session_split(ds: DatasetHandle, task: str, split: str, session_id: str
         raise DatasetFormatError(f"{ds.root}: session {session_id!r} has no samples in {task}/{split}")
     table = pa.concat_tables(tables)
     order = np.argsort(np.asarray(table.column("sample_id").to_pylist(), dtype=object), kind="stable")
-    table = table.take(pa.array(order))
-    meta = table.select(list(META_COLUMNS)).to_pandas()
-    return SessionSplit(meta=meta, spikes=array2d_to_numpy(table.column("spikes"), np.float32))
+    meta = table.select(list(META_COLUMNS)).take(pa.array(order)).to_pandas()
+    return SessionSplit(meta=meta, spikes=array2d_to_numpy(table.column("spikes"), dtype, order=order))
 
 
 def load_units(ds: DatasetHandle, session_id: str | None = None) -> pd.DataFrame:
@@ -221,8 +253,98 @@ def zscore_windows(spikes: np.ndarray, mean: np.ndarray, std: np.ndarray) -> np.
     """
     if spikes.shape[1] != mean.shape[0]:
         raise ValueError(f"spike windows have {spikes.shape[1]} units but the statistics have {mean.shape[0]}")
-    scale = np.where(std > 0, std, 1.0).astype(np.float32)
-    return ((spikes - mean[None, :, None]) / scale[None, :, None]).astype(np.float32)
+    scale = zscore_scale(std)
+    return ((spikes - mean.astype(np.float32)[None, :, None]) / scale[None, :, None]).astype(np.float32)
+
+
+def zscore_scale(std: np.ndarray) -> np.ndarray:
+    """The divisor of :func:`zscore_windows`: ``std``, or 1 where ``std == 0`` (float32)."""
+    return np.where(std > 0, std, 1.0).astype(np.float32)
+
+
+@dataclass(frozen=True)
+class ZScoredWindows:
+    """Spike windows held as raw counts and z-scored on access (a quarter of the memory of float32 windows).
+
+    ``windows[rows]`` equals ``zscore_windows(counts[rows], mean, std)`` bit for bit; the reference
+    trainer z-scores each batch on its device the same way.
+
+    Attributes:
+        counts: (n, n_units, bins) raw counts as stored (uint8).
+        mean: (n_units,) float32 training mean per unit.
+        scale: (n_units,) float32 divisor per unit (:func:`zscore_scale`).
+    """
+
+    counts: np.ndarray
+    mean: np.ndarray
+    scale: np.ndarray
+
+    @property
+    def shape(self) -> tuple[int, ...]:
+        """(n, n_units, bins)."""
+        return tuple(self.counts.shape)
+
+    @property
+    def ndim(self) -> int:
+        """3."""
+        return self.counts.ndim
+
+    def __len__(self) -> int:
+        return len(self.counts)
+
+    def __getitem__(self, rows) -> np.ndarray:
+        counts = self.counts[rows]
+        return ((counts - self.mean[None, :, None]) / self.scale[None, :, None]).astype(np.float32)
+
+    def to_numpy(self) -> np.ndarray:
+        """All windows z-scored, (n, n_units, bins) float32 (filled in chunks)."""
+        out = np.empty(self.shape, dtype=np.float32)
+        for lo in range(0, len(self), 4096):
+            out[lo : lo + 4096] = self[lo : lo + 4096]
+        return out
+
+    def __array__(self, dtype=None, copy=None) -> np.ndarray:
+        out = self.to_numpy()
+        return out if dtype is None else out.astype(dtype, copy=False)
+
+
+@dataclass(frozen=True)
+class FrameIndexedTargets:
+    """Targets held once per distinct (stimulus, frame) of a split and indexed per sample.
+
+    Sample ``i``'s target is ``table[index[i]]``; ``targets[rows]`` gathers rows. Per-bin samples show each
+    movie frame in many windows (about 4 per frame per repeat at 120 Hz, times the repeats), so a per-sample
+    copy of 576 x 1024 CLIP patches would be tens of GB per session; the table is one row per frame.
+
+    Attributes:
+        table: (n_distinct_frames, n_patches, dim) float16.
+        index: (n,) int64 row of ``table`` of each sample.
+        frames: (n_distinct_frames, 2) DataFrame ``stimulus``, ``frame`` of each table row.
+    """
+
+    table: np.ndarray
+    index: np.ndarray
+    frames: pd.DataFrame
+
+    @property
+    def shape(self) -> tuple[int, ...]:
+        """(n_samples, n_patches, dim): the shape of the per-sample array it stands for."""
+        return (len(self.index), *self.table.shape[1:])
+
+    @property
+    def dtype(self) -> np.dtype:
+        """float16."""
+        return self.table.dtype
+
+    def __len__(self) -> int:
+        return len(self.index)
+
+    def __getitem__(self, rows) -> np.ndarray:
+        return self.table[self.index[rows]]
+
+    def __array__(self, dtype=None, copy=None) -> np.ndarray:
+        out = self.table[self.index]
+        return out if dtype is None else out.astype(dtype, copy=False)
 
 
 @dataclass(frozen=True)
@@ -241,9 +363,18 @@ class FrameTargets:
 
 
 def load_frame_targets(ds: DatasetHandle, stimulus: str, *, patches: bool = False) -> FrameTargets:
-    """Pooled (and optionally patch) targets and captions of every frame of ``stimulus``."""
-    cols = ["stimulus", "frame", "pooled", *(["patches"] if patches else [])]
-    table = read_table(ds, "targets", columns=cols).filter(pa.compute.equal(pa.compute.field("stimulus"), stimulus))
+    """Pooled (and optionally patch) targets and captions of every frame of ``stimulus``.
+
+    Only the row groups of ``stimulus`` are read (a filter on the ``stimulus`` column), and patches are read
+    row group by row group into one preallocated array (:func:`load_patch_rows`).
+    """
+    files = config_files(ds, "targets", "train")
+    table = pa.concat_tables(
+        [
+            pq.read_table(f, columns=["stimulus", "frame", "pooled"], filters=[("stimulus", "=", stimulus)])
+            for f in files
+        ]
+    )
     if table.num_rows == 0:
         raise KeyError(f"dataset {ds.repo} has no targets for stimulus {stimulus!r}")
     order = np.argsort(table.column("frame").to_numpy())
@@ -254,10 +385,47 @@ def load_frame_targets(ds: DatasetHandle, stimulus: str, *, patches: bool = Fals
     pooled = np.asarray(table.column("pooled").combine_chunks().flatten().to_numpy(), np.float32).reshape(
         len(frames), -1
     )
-    patch_arr = array2d_to_numpy(table.column("patches"), np.float16) if patches else None
+    patch_arr = load_patch_rows(ds, stimulus, frames) if patches else None
     stim = read_table(ds, "stimuli", columns=["stimulus", "frame", "caption"]).to_pandas()
     stim = stim[stim["stimulus"] == stimulus].sort_values("frame")
     return FrameTargets(pooled=pooled, patches=patch_arr, captions=stim["caption"].to_numpy(dtype=object))
+
+
+def load_patch_rows(ds: DatasetHandle, stimulus: str, frames: np.ndarray) -> np.ndarray:
+    """Patch targets of the given frames of ``stimulus``: ``(len(frames), n_patches, dim)`` float16.
+
+    Reads the ``targets`` config one row group at a time and only the row groups holding a wanted frame,
+    so peak memory is the output plus one row group, whatever the number of stimuli and frames.
+
+    Raises:
+        DatasetFormatError: A wanted frame has no target row.
+    """
+    frames = np.asarray(frames, dtype=np.int64)
+    wanted = np.unique(frames)
+    row_of = {int(f): i for i, f in enumerate(wanted)}
+    out: np.ndarray | None = None
+    found = np.zeros(len(wanted), dtype=bool)
+    for path in config_files(ds, "targets", "train"):
+        pf = pq.ParquetFile(path)
+        for group in range(pf.metadata.num_row_groups):
+            keys = pf.read_row_group(group, columns=["stimulus", "frame"])
+            hit = np.flatnonzero(
+                (keys.column("stimulus").to_numpy(zero_copy_only=False) == stimulus)
+                & np.isin(keys.column("frame").to_numpy(), wanted)
+            )
+            if hit.size == 0:
+                continue
+            column = pf.read_row_group(group, columns=["patches"]).column("patches").take(pa.array(hit))
+            values = array2d_to_numpy(column, np.float16)
+            if out is None:
+                out = np.zeros((len(wanted), *values.shape[1:]), dtype=np.float16)
+            rows = [row_of[int(f)] for f in keys.column("frame").to_numpy()[hit]]
+            out[rows] = values
+            found[rows] = True
+    if out is None or not found.all():
+        missing = wanted[~found][:5].tolist()
+        raise DatasetFormatError(f"{ds.root}: config 'targets' has no patches for {stimulus} frames {missing}")
+    return out[np.searchsorted(wanted, frames)] if not np.array_equal(wanted, frames) else out
 
 
 @dataclass(frozen=True)
@@ -266,49 +434,71 @@ class SupervisedArrays:
 
     Attributes:
         meta: Sample metadata, sorted by sample_id.
-        x: (n, n_units, window_bins) float32 spike windows z-scored with the task's training statistics.
+        windows: The spike windows as raw counts, z-scored on access with the task's training statistics.
         pooled: (n, dim) float32 pooled target of each sample's frame.
-        patches: (n, n_patches, dim) float16 patch targets, or None when not requested.
+        patches: Patch targets stored once per distinct frame and indexed per sample, or None when not
+            requested.
         captions: (n,) caption of each sample's frame.
     """
 
     meta: pd.DataFrame
-    x: np.ndarray
+    windows: ZScoredWindows
     pooled: np.ndarray
-    patches: np.ndarray | None
+    patches: FrameIndexedTargets | None
     captions: np.ndarray
+
+    @cached_property
+    def x(self) -> np.ndarray:
+        """(n, n_units, window_bins) float32 z-scored windows (materialised once, on first access)."""
+        return self.windows.to_numpy()
 
 
 def load_supervised(
     ds: DatasetHandle, task: str, split: str, session_id: str, *, patches: bool = False
 ) -> SupervisedArrays:
-    """Z-scored windows of one session plus the targets of each sample's frame.
+    """Raw spike windows of one session (z-scored on access) plus the targets of each sample's frame.
+
+    Memory: the counts stay uint8 (``.x`` materialises float32 windows on first access); patch targets are
+    read once per distinct (stimulus, frame) the split shows, never per sample.
 
     Args:
         ds: Opened dataset.
         task: Task config.
         split: "train", "validation" or "test".
         session_id: Session (or pseudo-mouse) id.
-        patches: Also return patch targets (memory: n x n_patches x dim float16).
+        patches: Also return patch targets (:class:`FrameIndexedTargets`).
     """
-    part = load_session_split(ds, task, split, session_id)
+    part = load_session_split(ds, task, split, session_id, dtype=None)
     mean, std = load_normalization(ds, task, session_id)
-    x = zscore_windows(part.spikes, mean, std)
+    if part.spikes.shape[1] != mean.shape[0]:
+        raise ValueError(f"spike windows have {part.spikes.shape[1]} units but the statistics have {mean.shape[0]}")
+    windows = ZScoredWindows(counts=part.spikes, mean=mean.astype(np.float32), scale=zscore_scale(std))
     n = len(part.meta)
     captions = np.empty(n, dtype=object)
-    order = np.arange(n)
+    stimuli = part.meta["stimulus"].to_numpy()
+    frames = part.meta["frame"].to_numpy(dtype=np.int64)
     pooled = None
-    patch_arr = None
-    for stimulus in sorted(set(part.meta["stimulus"])):
-        sel = order[(part.meta["stimulus"] == stimulus).to_numpy()]
-        targets = load_frame_targets(ds, stimulus, patches=patches)
-        frames = part.meta["frame"].to_numpy()[sel]
+    for stimulus in sorted(set(stimuli)):
+        sel = np.flatnonzero(stimuli == stimulus)
+        targets = load_frame_targets(ds, stimulus)
         if pooled is None:
             pooled = np.zeros((n, targets.pooled.shape[1]), np.float32)
-            if patches:
-                patch_arr = np.zeros((n, *targets.patches.shape[1:]), np.float16)
-        pooled[sel] = targets.pooled[frames]
-        if patches:
-            patch_arr[sel] = targets.patches[frames]
-        captions[sel] = targets.captions[frames]
-    return SupervisedArrays(meta=part.meta, x=x, pooled=pooled, patches=patch_arr, captions=captions)
+        pooled[sel] = targets.pooled[frames[sel]]
+        captions[sel] = targets.captions[frames[sel]]
+    patch_targets = None
+    if patches:
+        keys = part.meta[["stimulus", "frame"]].drop_duplicates().sort_values(["stimulus", "frame"])
+        keys = keys.reset_index(drop=True)
+        parts = [
+            load_patch_rows(ds, st, group["frame"].to_numpy()) for st, group in keys.groupby("stimulus", sort=True)
+        ]
+        # one stimulus (every NM1 task) is the usual case: its rows are the table, with no concatenation copy
+        if len(parts) == 1:
+            table = parts[0]
+        else:
+            table = np.concatenate(parts) if parts else np.zeros((0, 0, 0), np.float16)
+        index = pd.MultiIndex.from_frame(keys).get_indexer(pd.MultiIndex.from_frame(part.meta[["stimulus", "frame"]]))
+        patch_targets = FrameIndexedTargets(table=table, index=index.astype(np.int64), frames=keys)
+    if pooled is None:
+        pooled = np.zeros((0, 0), np.float32)
+    return SupervisedArrays(meta=part.meta, windows=windows, pooled=pooled, patches=patch_targets, captions=captions)

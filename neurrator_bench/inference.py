@@ -277,12 +277,16 @@ def predict_split(
             pool_mask = np.zeros(n_pool, dtype=bool)
             pool_mask[columns] = True if mask is None else mask
             x, mask = pooled_x, pool_mask
-        pred = model.predict(pool, x, unit_mask=mask)
         ids += part.meta["sample_id"].tolist()
-        narration += pred.narration if pred.narration is not None else narrate(pred)
-        own_narrations = own_narrations or pred.narration is not None
-        if pred.pooled is not None:
-            pooled.append(np.asarray(pred.pooled, dtype=np.float32))
+        # a model whose rows are independent says how many it predicts per call (`rows_per_call`): its patch
+        # predictions (576 x 1024 float32 = 2.4 MB a sample with CLIP-L) are narrated and dropped chunk by chunk
+        step = getattr(model, "rows_per_call", None) or max(len(x), 1)
+        for lo in range(0, len(x), step):
+            pred = model.predict(pool, x[lo : lo + step], unit_mask=mask)
+            narration += pred.narration if pred.narration is not None else narrate(pred)
+            own_narrations = own_narrations or pred.narration is not None
+            if pred.pooled is not None:
+                pooled.append(np.asarray(pred.pooled, dtype=np.float32))
     if not ids:
         raise ModelDirectoryError(f"no session could be predicted: {skipped}")
     return PredictedSplit(

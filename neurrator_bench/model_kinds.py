@@ -51,7 +51,11 @@ class Prediction:
 
 
 class DecoderModel(Protocol):
-    """A loaded model directory."""
+    """A loaded model directory.
+
+    A model may also set ``rows_per_call`` (int): its rows are decoded independently, and
+    `inference.predict_split` then predicts and narrates that many samples at a time (bounded memory).
+    """
 
     config: dict[str, Any]
 

@@ -69,7 +69,11 @@ class NeurratorEncoderModel:
 
     Attributes:
         config: The parsed top-level config.json.
+        rows_per_call: Samples per `predict` call in `inference.predict_split` (each row is decoded on its own,
+            so chunking changes nothing but the peak memory of the patch predictions).
     """
+
+    rows_per_call = 256
 
     def __init__(self, model_dir: Path, config: dict[str, Any], members: dict[str, Path], device: str) -> None:
         self.config = config

@@ -1,9 +1,10 @@
 """Train the reference model on a built dataset: one Neurrator encoder per session -> a model directory.
 
-`train_reference` reads each session's z-scored train/validation windows and patch targets
-(`dataset_access.load_supervised`), trains an encoder with early stopping on validation
-(`training.train_encoder`), saves it as a member (`model_dir.save_model_dir`) and finally writes the
-top-level config.json of the "neurrator-encoder" kind (`model_kinds.write_model_config`).
+`train_reference` reads each session's train/validation windows and patch targets
+(`dataset_access.load_supervised`: uint8 counts z-scored per batch, and one target row per distinct frame),
+trains an encoder with early stopping on validation (`training.train_encoder`), saves it as a member
+(`model_dir.save_model_dir`) and finally writes the top-level config.json of the "neurrator-encoder" kind
+(`model_kinds.write_model_config`).
 
 Crash safety: everything is written into ``<out_dir>.partial`` and renamed to ``out_dir`` at the end.
 Per-epoch checkpoints live in ``<out_dir>.partial/.checkpoints/<session_id>/``; calling
@@ -173,14 +174,20 @@ def _train_session(
     start = time.perf_counter()
     train = load_supervised(ds, task, "train", session_id, patches=True)
     val = load_supervised(ds, task, "validation", session_id, patches=True)
-    config = _encoder_config(encoder_overrides, ds, int(train.x.shape[1]), source)
+    config = _encoder_config(encoder_overrides, ds, int(train.windows.shape[1]), source)
     logger.info(
-        "session %s: %d train / %d validation samples, %d units", session_id, len(train.x), len(val.x), config.n_units
+        "session %s: %d train / %d validation samples, %d units, %d distinct target frames",
+        session_id,
+        len(train.windows),
+        len(val.windows),
+        config.n_units,
+        len(train.patches.table),
     )
+    # raw counts and per-frame targets: z-scored and gathered per batch (train_encoder), never materialised
     result = train_encoder(
-        train.x,
+        train.windows,
         train.patches,
-        val.x,
+        val.windows,
         val.patches,
         config,
         train_config,
@@ -193,8 +200,8 @@ def _train_session(
         "dataset": {"repo": ds.repo, "revision": ds.revision, "fingerprint": ds.task_fingerprint(task)},
         "train": train_config.model_dump(mode="json"),
         "n_units": config.n_units,
-        "n_train": int(train.x.shape[0]),
-        "n_validation": int(val.x.shape[0]),
+        "n_train": len(train.windows),
+        "n_validation": len(val.windows),
         "n_parameters": count_parameters(result.model),
         "best_epoch": result.best_epoch,
         "best_val_loss": result.best_val_loss,

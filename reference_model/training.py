@@ -14,6 +14,12 @@ Augmentation (training only):
 - Neuron dropout: each sample keeps each unit with probability 1 - neuron_dropout, through the same
   zero-and-rescale mask as subset queries (`encoder.apply_unit_mask`).
 
+Memory: windows may come as raw counts (`dataset_access.ZScoredWindows`: uint8, z-scored per batch on the
+device with the same float32 arithmetic) and targets as a per-frame table with a per-sample index
+(`dataset_access.FrameIndexedTargets`); batches are gathered from them, so neither a float32 copy of the
+windows nor a per-sample copy of the targets is ever made. Plain arrays are accepted and give identical
+results.
+
 Reproducibility: every draw of the loop (batch order, jitter, neuron dropout) comes from a CPU
 `torch.Generator` seeded with `seed`; weight init and module dropout use torch's global RNG, seeded inside
 `torch.random.fork_rng` so the caller's global RNG state is left untouched. Resumable checkpoints in
@@ -38,6 +44,8 @@ import torch.nn.functional as F
 from safetensors import safe_open
 from safetensors.torch import save_file
 from tqdm.auto import tqdm
+
+from neurrator_bench.dataset_access import FrameIndexedTargets, ZScoredWindows
 
 from .config import EncoderConfig, TrainConfig
 from .encoder import NeurratorEncoder
@@ -181,15 +189,51 @@ def predict(
     return out
 
 
-def _evaluate(model: NeurratorEncoder, x: torch.Tensor, y: torch.Tensor, mse_weight: float, batch: int) -> float:
+class _DeviceWindows:
+    """Spike windows on the training device; ``[index]`` gives float32 z-scored windows of those samples."""
+
+    def __init__(self, x: np.ndarray | ZScoredWindows, device: torch.device) -> None:
+        self.device = device
+        if isinstance(x, ZScoredWindows):
+            self.data = torch.as_tensor(x.counts, device=device)
+            self.mean = torch.as_tensor(x.mean, device=device)[None, :, None]
+            self.scale = torch.as_tensor(x.scale, device=device)[None, :, None]
+        else:
+            self.data = torch.as_tensor(np.asarray(x, dtype=np.float32), device=device)
+            self.mean = self.scale = None
+        self.n = int(self.data.shape[0])
+
+    def __getitem__(self, index: torch.Tensor | slice) -> torch.Tensor:
+        xb = self.data[index]
+        if self.mean is not None:
+            xb = (xb.to(torch.float32) - self.mean) / self.scale
+        return xb
+
+
+class _DeviceTargets:
+    """Targets on the training device; ``[index]`` gathers the rows of those samples."""
+
+    def __init__(self, y: np.ndarray | FrameIndexedTargets, device: torch.device) -> None:
+        if isinstance(y, FrameIndexedTargets):
+            self.table = torch.as_tensor(y.table, device=device)
+            self.index = torch.as_tensor(y.index, device=device)
+        else:
+            self.table = torch.as_tensor(y, device=device)
+            self.index = None
+
+    def __getitem__(self, index: torch.Tensor | slice) -> torch.Tensor:
+        return self.table[index] if self.index is None else self.table[self.index[index]]
+
+
+def _evaluate(model: NeurratorEncoder, x: _DeviceWindows, y: _DeviceTargets, mse_weight: float, batch: int) -> float:
     model.eval()
     total = torch.zeros((), device=x.device)
     with torch.no_grad(), torch.autocast("cuda", dtype=torch.bfloat16, enabled=x.device.type == "cuda"):
-        for start in range(0, x.shape[0], batch):
+        for start in range(0, x.n, batch):
             xb = _center(x[start : start + batch], model.config.window_bins)
             pred = model(xb)
             total += patch_loss(pred, y[start : start + batch], mse_weight) * xb.shape[0]
-    return float(total) / x.shape[0]
+    return float(total) / x.n
 
 
 def _atomic_write(path: Path, write: Any) -> None:
@@ -239,8 +283,23 @@ def _load_checkpoint(folder: Path) -> tuple[dict[str, Any], dict[str, torch.Tens
     return json.loads(metadata["state"]), tensors
 
 
-def _data_signature(arrays: dict[str, np.ndarray]) -> dict[str, Any]:
-    return {name: {"shape": list(a.shape), "sum": float(np.sum(a, dtype=np.float64))} for name, a in arrays.items()}
+def _data_signature(arrays: dict[str, np.ndarray | ZScoredWindows]) -> dict[str, Any]:
+    """Shape and sum of each input (for counts: the sum of the counts and of the statistics)."""
+    out: dict[str, Any] = {}
+    for name, a in arrays.items():
+        if isinstance(a, ZScoredWindows):
+            total = float(np.sum(a.counts, dtype=np.float64))
+            stats = float(np.sum(a.mean, dtype=np.float64) + np.sum(a.scale, dtype=np.float64))
+            out[name] = {"shape": list(a.shape), "counts_sum": total, "stats_sum": stats}
+        else:
+            out[name] = {"shape": list(a.shape), "sum": float(np.sum(a, dtype=np.float64))}
+    return out
+
+
+def _all_finite(x: np.ndarray | ZScoredWindows) -> bool:
+    if isinstance(x, ZScoredWindows):
+        return bool(np.isfinite(x.mean).all() and np.isfinite(x.scale).all())
+    return bool(np.isfinite(x).all())
 
 
 def _restore(
@@ -279,10 +338,10 @@ def _restore(
 
 
 def train_encoder(  # noqa: PLR0917 - positional arrays and configs, as the lead's spec fixes
-    x_train: np.ndarray,
-    y_train: np.ndarray,
-    x_val: np.ndarray,
-    y_val: np.ndarray,
+    x_train: np.ndarray | ZScoredWindows,
+    y_train: np.ndarray | FrameIndexedTargets,
+    x_val: np.ndarray | ZScoredWindows,
+    y_val: np.ndarray | FrameIndexedTargets,
     config: EncoderConfig,
     train_config: TrainConfig,
     *,
@@ -293,11 +352,13 @@ def train_encoder(  # noqa: PLR0917 - positional arrays and configs, as the lead
     """Train a Neurrator encoder on in-memory arrays (resumes from `checkpoint_dir` when it holds a state).
 
     Args:
-        x_train: (n_train, n_units, bins) float32 z-scored counts; bins = window_bins, or window_bins plus
-            an even margin (random crops around the centre give the temporal jitter).
-        y_train: (n_train, n_patches, patch_dim) float16/float32 target patches.
-        x_val: (n_val, n_units, bins_val) z-scored counts (centre-cropped, no augmentation).
-        y_val: (n_val, n_patches, patch_dim) targets.
+        x_train: (n_train, n_units, bins) float32 z-scored counts, or raw counts with their statistics
+            (`ZScoredWindows`, z-scored per batch); bins = window_bins, or window_bins plus an even margin
+            (random crops around the centre give the temporal jitter).
+        y_train: (n_train, n_patches, patch_dim) float16/float32 target patches, or a per-frame table with a
+            per-sample index (`FrameIndexedTargets`).
+        x_val: (n_val, n_units, bins_val) z-scored counts (centre-cropped, no augmentation), or counts.
+        y_val: (n_val, n_patches, patch_dim) targets, or a per-frame table.
         config: Encoder architecture.
         train_config: Optimization recipe.
         checkpoint_dir: Folder for last.safetensors + state.json, rewritten after each epoch; an existing
@@ -319,7 +380,7 @@ def train_encoder(  # noqa: PLR0917 - positional arrays and configs, as the lead
     _check_targets(y_val, x_val.shape[0], config, "y_val")
     if x_train.shape[0] == 0 or x_val.shape[0] == 0:
         raise ValueError(f"x_train/x_val: expected non-empty splits, got {x_train.shape[0]} and {x_val.shape[0]}")
-    if not np.isfinite(x_train).all() or not np.isfinite(x_val).all():
+    if not _all_finite(x_train) or not _all_finite(x_val):
         raise ValueError("x_train/x_val: expected finite z-scored counts, found NaN or inf")
     if stop_after_epoch is not None and stop_after_epoch < 1:
         raise ValueError(f"stop_after_epoch: expected a 1-based epoch >= 1 or None, got {stop_after_epoch}")
@@ -359,13 +420,11 @@ def train_encoder(  # noqa: PLR0917 - positional arrays and configs, as the lead
             bad_epochs, step = state["bad_epochs"], state["step"]
             stopped_early, finished = state["stopped_early"], state["finished"]
             logger.info("resuming from %s after epoch %d", folder, len(history))
-        xt = torch.as_tensor(np.asarray(x_train, dtype=np.float32), device=device)
-        if pad > 0:
-            xt = F.pad(xt, (pad, pad))
-        yt = torch.as_tensor(y_train, device=device)
-        xv = torch.as_tensor(np.asarray(x_val, dtype=np.float32), device=device)
-        yv = torch.as_tensor(y_val, device=device)
-        n_train = xt.shape[0]
+        xt = _DeviceWindows(x_train, device)
+        yt = _DeviceTargets(y_train, device)
+        xv = _DeviceWindows(x_val, device)
+        yv = _DeviceTargets(y_val, device)
+        n_train = xt.n
         steps_per_epoch = math.ceil(n_train / tc.batch_size)
         total_steps = tc.max_epochs * steps_per_epoch
         last_epoch = tc.max_epochs if stop_after_epoch is None else min(tc.max_epochs, stop_after_epoch)
@@ -384,7 +443,10 @@ def train_encoder(  # noqa: PLR0917 - positional arrays and configs, as the lead
                     mask[~mask.any(dim=1)] = True
                     mask = mask.to(device)
                 index = index.to(device)
-                xb = _crop(xt[index], offsets.to(device), config.window_bins)
+                xb = xt[index]
+                if pad > 0:  # zero-pad per batch (the z-scored mean), never a padded copy of every window
+                    xb = F.pad(xb, (pad, pad))
+                xb = _crop(xb, offsets.to(device), config.window_bins)
                 lr = 0.5 * tc.lr * (1.0 + math.cos(math.pi * step / total_steps))
                 for group in optimizer.param_groups:
                     group["lr"] = lr

@@ -49,3 +49,26 @@ def test_score_nulls_prints_oracle_at_ceiling(built_dataset, monkeypatch, capsys
     assert "retrieval_r1                       1.0000" in oracle and "200 frames" in oracle
     assert "retrieval_median_rank              1.0000" in oracle
     assert "shuffled oracle" in out
+
+
+def test_bench_memory_stages_on_the_tiny_build(built_dataset, tmp_path, capsys):
+    """The memory benchmark's two stages run the package's own load/train/predict path (tiny targets here)."""
+    from neurrator_bench.dataset_access import load_samples, open_dataset
+
+    bench = load("bench_memory")
+    model_dir = tmp_path / "model"
+    train = bench.stage_train(built_dataset, model_dir, steps=1)
+    predict = bench.stage_predict(built_dataset, model_dir)
+    ds = open_dataset(built_dataset)
+    samples = {s: load_samples(ds, bench.TASK, s) for s in ("train", "test")}
+    mine = samples["train"][samples["train"]["session_id"] == train["session"]]
+    assert train["n_train"] == len(mine) and train["distinct_train_frames"] == mine["frame"].nunique()
+    assert train["target_grid"] == [ds.manifest.target_n_patches, ds.manifest.target_dim]
+    assert train["counts_bytes"] < train["float32_window_bytes"] == 4 * train["counts_bytes"]
+    test = samples["test"]
+    assert predict["n_test"] == int(test["session_id"].isin(predict["test_sessions"]).sum())
+    assert train["session"] in predict["test_sessions"]
+    assert predict["peak_bytes"] > 0 and predict["rows_per_call"] == 256
+    bench.report(train, predict)
+    out = capsys.readouterr().out
+    assert re.search(r"peak RSS \d+\.\d\d GB \(goal <= 12 GB\)", out) and "within the 12 GB goal" in out

@@ -144,3 +144,47 @@ def test_build_command_downloads_from_a_mirror(mirror, sim_dir, tmp_path):
     assert refused.exit_code != 0 and "functional_connectivity" in refused.output
     usage = CliRunner().invoke(main, ["build", "--nwb", str(sim_dir), "--cache-url", "x", "--out", str(tmp_path / "d")])
     assert usage.exit_code != 0 and "--cache-url / --no-templates only apply" in usage.output
+
+
+def test_dandi_with_cache_downloads_tables_and_templates_but_no_session_file(mirror, sim_dir, tmp_path, monkeypatch):
+    """`build --dandi ... --cache DIR`: sessions stream; DIR gets Allen's tables and templates and is the stimuli."""
+    from click.testing import CliRunner
+    from test_dandi_stream import _archive, _serve_archive
+
+    from neurrator_bench.builders import build as build_module
+    from neurrator_bench.cli import main
+
+    _local, files, sid = mirror
+    seen = {}
+
+    def stop_before_building(inputs, out, **options):
+        seen.update(inputs=inputs, **options)
+        raise ValueError("stopped before building")
+
+    monkeypatch.setattr(build_module, "build_dataset", stop_before_building)
+    state, data, assets = _archive(sim_dir, sid)
+    state.files.update(_state(files).files)
+    cache = tmp_path / "cache"
+    with serve(state) as base:
+        api = _serve_archive(state, base, data, assets)
+        args = ["build", "--dandi", "000021", "--session", str(sid), "--dandi-api", api, "--cache", str(cache)]
+        result = CliRunner().invoke(main, [*args, "--cache-url", f"{base}/ecephys-cache", "--out", str(tmp_path / "d")])
+        fetched = {path for path, *_ in state.log}
+    assert result.exit_code != 0 and "stopped before building" in result.output
+    assert seen["stimuli_dir"] == cache and seen["inputs"] == []
+    assert [r.url for r in seen["remote"]] == [f"{base}/bucket/blobs/a-1"]
+    assert (cache / MOVIE_TEMPLATES[0]).read_bytes() == files[MOVIE_TEMPLATES[0]]
+    assert (cache / "sessions.csv").is_file() and not list(cache.rglob("*.nwb"))
+    assert f"/ecephys-cache/session_{sid}/session_{sid}.nwb" not in fetched
+    assert load_allen_templates(cache)["natural_movie_one"].frames.shape[0] > 0
+
+    def usage(*extra: str) -> str:
+        out = CliRunner().invoke(main, ["build", *extra, "--out", str(tmp_path / "u")])
+        assert out.exit_code != 0
+        return out.output
+
+    dandi = ["--dandi", "000021", "--session", str(sid)]
+    assert "the stimulus templates (for targets and captions) are not in the session files" in usage(*dandi)
+    assert "--no-templates does not apply with --dandi" in usage(*dandi, "--cache", "c", "--no-templates")
+    assert "--cache-url only applies with --cache DIR" in usage(*dandi, "--stimuli", str(cache), "--cache-url", "x")
+    assert "--dandi-version only apply with --dandi" in usage("--nwb", str(sim_dir), "--dandi-version", "0.1")

@@ -136,6 +136,36 @@ def test_build_command_streams_from_dandi(sim_dir, tmp_path):
     assert result.exit_code == 0, result.output
     assert f"{TASK}: train=" in result.output
     usage = CliRunner().invoke(main, ["build", "--session", "1", "--out", str(tmp_path / "x")])
-    assert usage.exit_code != 0 and "--session / --dandi-api only apply with --dandi" in usage.output
+    assert usage.exit_code != 0 and "--session / --dandi-api / --dandi-version only apply with --dandi" in usage.output
     usage = CliRunner().invoke(main, ["build", "--dandi", "000021", "--out", str(tmp_path / "x")])
     assert usage.exit_code != 0 and "--dandi needs the sessions to stream" in usage.output
+
+
+def test_a_session_given_as_a_file_and_as_a_remote_asset_is_refused(sim_dir, tmp_path):
+    sid = int(sorted(p.name.split("_")[1] for p in sim_dir.glob("session_*"))[0])
+    remote = RemoteNWB(f"http://127.0.0.1:9/sub-{DONOR}_ses-{sid}.nwb", f"sub-{DONOR}_ses-{sid}.nwb", 10, "0" * 64)
+    with pytest.raises(ValueError, match=rf"session {sid} found twice: .*session_{sid}.nwb and .*ses-{sid}.nwb"):
+        build_dataset([sim_dir / f"session_{sid}"], tmp_path / "ds", remote=[remote], stimuli_dir=sim_dir / "stimuli")
+    assert not (tmp_path / "ds.partial").exists()
+
+
+def test_a_stalled_server_times_out_with_the_url_named(monkeypatch):
+    """remfile sets no request timeout; ours does, so a server that never answers fails instead of hanging."""
+    import socket
+    import time
+
+    import remfile.RemFile
+
+    from neurrator_bench.builders import remote_nwb
+    from neurrator_bench.errors import NWBFormatError
+
+    monkeypatch.setattr(remote_nwb, "REQUEST_TIMEOUT_S", 0.2)
+    monkeypatch.setattr(remfile.RemFile.time, "sleep", lambda s: None)  # skip remfile's retry backoff
+    with socket.socket() as listener:  # accepts connections (the kernel's backlog) and never replies
+        listener.bind(("127.0.0.1", 0))
+        listener.listen(64)
+        url = f"http://127.0.0.1:{listener.getsockname()[1]}/blob"
+        start = time.perf_counter()
+        with pytest.raises(NWBFormatError, match=r"127\.0\.0\.1.*/blob \(sub-1_ses-2\.nwb\).*[Tt]imed? ?out"):
+            remote_nwb.open_nwb(RemoteNWB(url, "sub-1_ses-2.nwb", 4096, "0" * 64))
+        assert time.perf_counter() - start < 20

@@ -168,3 +168,32 @@ def test_s3_template() -> None:
         "https://allen-brain-observatory.s3.amazonaws.com/visual-coding-neuropixels/ecephys-cache/"
         "session_715093703/session_715093703.nwb"
     )
+
+
+def test_a_reply_cut_short_is_retried_then_named(monkeypatch):
+    """An ``IncompleteRead`` (a body shorter than its Content-Length) is transient: retried, then a DownloadError."""
+    import http.client
+
+    from neurrator_bench.builders import download
+
+    calls = []
+
+    class CutShort:
+        def __enter__(self):
+            return self
+
+        def __exit__(self, *exc):
+            return False
+
+        def read(self):
+            calls.append(1)
+            raise http.client.IncompleteRead(b"{", 9)
+
+    monkeypatch.setattr(download.urllib.request, "urlopen", lambda request, timeout: CutShort())
+    with pytest.raises(
+        DownloadError, match=r"http://127\.0\.0\.1/x\.json: download failed after 3 attempts.*IncompleteRead"
+    ):
+        download.fetch_bytes("http://127.0.0.1/x.json", max_retries=2, retry_wait_s=0)
+    assert len(calls) == 3
+    with pytest.raises(DownloadError, match="expected an http"):
+        download.fetch_bytes("file:///etc/passwd")

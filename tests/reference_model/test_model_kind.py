@@ -177,3 +177,21 @@ def test_pseudo_line_is_zscored_with_the_pool_statistics(tmp_path, test_split, m
     pool_mean, pool_std = load_normalization(ds, TASK, "pseudo-tagged")
     np.testing.assert_array_equal(seen["mean"], pool_mean[columns])
     np.testing.assert_array_equal(seen["std"], pool_std[columns])
+
+
+@pytest.mark.parametrize("narrator", ["retrieval", "phrase"])
+def test_predicting_in_chunks_equals_one_call(model_dir, test_split, narrator):
+    """``rows_per_call`` bounds inference memory (patches narrated chunk by chunk) and changes no output."""
+    from neurrator_bench import inference
+
+    ds, split = test_split
+    model = load_model(model_dir)
+    assert model.rows_per_call == 256
+    model.rows_per_call = None  # one call per session
+    whole = inference.predict_split(model, ds, TASK, sessions=[SESSION], narrator=narrator)
+    model.rows_per_call = 7
+    chunked = inference.predict_split(model, ds, TASK, sessions=[SESSION], narrator=narrator)
+    assert len(whole.sample_ids) == len(split.meta) > 7
+    assert chunked.sample_ids == whole.sample_ids
+    assert chunked.narration == whole.narration
+    np.testing.assert_allclose(chunked.pooled, whole.pooled, rtol=0, atol=1e-6)

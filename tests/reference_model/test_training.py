@@ -146,3 +146,31 @@ def test_bad_shapes_raise(data):
         train_encoder(x_train[:, :, :13], y_train, x_val, y_val, CONFIG, SHORT)
     with pytest.raises(ValueError, match="y_val"):
         train_encoder(x_train, y_train, x_val, y_val[:, :2], CONFIG, SHORT)
+
+
+def test_counts_and_per_frame_targets_train_exactly_like_materialised_arrays():
+    """Lazy inputs (uint8 counts z-scored per batch, a per-frame target table) give the same weights bit for bit."""
+    import pandas as pd
+
+    from neurrator_bench.dataset_access import FrameIndexedTargets, ZScoredWindows, zscore_scale
+
+    rng = np.random.default_rng(3)
+
+    def lazy(n: int, bins: int, n_frames: int) -> tuple[ZScoredWindows, FrameIndexedTargets]:
+        counts = rng.poisson(1.5, size=(n, CONFIG.n_units, bins)).astype(np.uint8)
+        std = counts.std(axis=(0, 2)).astype(np.float32)
+        std[0] = 0.0  # a silent unit's divisor is 1
+        windows = ZScoredWindows(counts, counts.mean(axis=(0, 2)).astype(np.float32), zscore_scale(std))
+        table = rng.normal(size=(n_frames, CONFIG.n_patches, CONFIG.patch_dim)).astype(np.float16)
+        frames = pd.DataFrame({"stimulus": "m", "frame": np.arange(n_frames)})
+        return windows, FrameIndexedTargets(table, rng.integers(0, n_frames, size=n), frames)
+
+    xt, yt = lazy(48, CONFIG.window_bins + 4, 10)
+    xv, yv = lazy(20, CONFIG.window_bins, 6)
+    recipe = SHORT.model_copy(update={"max_epochs": 2, "neuron_dropout": 0.2})
+    from_lazy = train_encoder(xt, yt, xv, yv, CONFIG, recipe)
+    plain = (xt.to_numpy(), np.asarray(yt), xv.to_numpy(), np.asarray(yv))
+    assert plain[1].shape == (48, CONFIG.n_patches, CONFIG.patch_dim)
+    from_arrays = train_encoder(*plain, CONFIG, recipe)
+    assert from_lazy.history == from_arrays.history
+    assert _same(_weights(from_lazy.model), _weights(from_arrays.model))
