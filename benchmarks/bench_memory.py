@@ -116,6 +116,7 @@ def stage_train(dataset: Path, model_dir: Path, steps: int) -> dict:
     from neurrator_bench.reference_model.model_dir import save_model_dir
     from neurrator_bench.reference_model.training import train_encoder
 
+    shutil.rmtree(model_dir, ignore_errors=True)  # a model of an earlier run is replaced
     ds = open_dataset(dataset)
     session = sorted(s for s in set(load_samples(ds, TASK, "train")["session_id"]) if not s.startswith("pseudo-"))[0]
     t0 = time.perf_counter()
@@ -198,7 +199,9 @@ def stage_predict(dataset: Path, model_dir: Path) -> dict:
 
 def run_stage(stage: str, work: Path, steps: int) -> dict:
     cmd = [sys.executable, __file__, "--stage", stage, "--work", str(work), "--train-steps", str(steps)]
-    done = subprocess.run(cmd, check=True, capture_output=True, text=True)
+    done = subprocess.run(cmd, check=False, capture_output=True, text=True)
+    if done.returncode != 0:
+        raise RuntimeError(f"stage {stage} failed (exit {done.returncode}):\n{done.stderr[-4000:]}")
     return json.loads(done.stdout.strip().splitlines()[-1])
 
 

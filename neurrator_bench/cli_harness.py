@@ -263,14 +263,26 @@ def scaling(
 @click.option("--size", "sizes", type=int, multiple=True, default=(5, 10, 20, 30, 50), show_default=True)
 @click.option("--draws", type=int, default=20, show_default=True)
 @click.option("--seed", type=int, default=0, show_default=True)
-@click.option("--metric", type=click.Choice(["euclidean", "correlation"]), default="euclidean", show_default=True)
+@click.option(
+    "--decoder",
+    "decoders",
+    multiple=True,
+    default=("template-euclidean",),
+    show_default=True,
+    help="Frame-identification decoder (repeatable; 'all' for every one): template-euclidean, "
+    "template-correlation, ridge, pca-knn, cebra-knn, reference-encoder.",
+)
 @click.option("--out", "out_dir", type=click.Path(path_type=Path), required=True)
-def realdata(dataset, config, regions, sizes, draws, seed, metric, out_dir) -> None:
-    """Real-data track: template-matching movie-second identification by region and population size.
+def realdata(dataset, config, regions, sizes, draws, seed, decoders, out_dir) -> None:
+    """Real-data track: movie-second identification by region and population size, per decoder.
 
-    Example: neurrator-bench realdata --dataset ds --out realdata
+    Example: neurrator-bench realdata --dataset ds --decoder all --draws 5 --out realdata
     """
+    from neurrator_bench.realdata_decoders import FRAME_ID_DECODERS
     from neurrator_bench.realdata_track import run_realdata_track, write_realdata_report
+
+    if "all" in decoders:
+        decoders = FRAME_ID_DECODERS.in_order()
 
     try:
         table = run_realdata_track(
@@ -280,13 +292,13 @@ def realdata(dataset, config, regions, sizes, draws, seed, metric, out_dir) -> N
             sizes=tuple(sizes),
             draws=draws,
             seed=seed,
-            metric=metric,
+            decoders=tuple(decoders),
             progress=True,
         )
         paths = write_realdata_report(table, out_dir)
     except (NeurratorError, KeyError, ValueError) as exc:
         fail(exc)
-    cols = ["region", "n_units", "accuracy_mean", "ci_low", "ci_high", "chance", "skipped"]
+    cols = ["decoder", "region", "n_units", "accuracy_mean", "ci_low", "ci_high", "chance", "skipped"]
     click.echo(table[cols].to_string(index=False))
     click.echo("wrote " + ", ".join(str(p) for p in paths.values()))
 

@@ -1,11 +1,13 @@
 """Real-data track: movie-second identification by region and population size on real Allen data.
 
 Runs on a ``real-*`` config of a built dataset (the Natural Movie One extract of session 791319847 in 1-s bins,
-``neurrator_bench/realdata/allen_bo11``, shipped in the package). For each region group and population size ``n``,
-``draws`` random sets of ``n`` units are drawn without replacement from the region's units; each set is scored with
-the nearest-template decoder of :mod:`neurrator_bench.scorers.frame_identification` (templates from the training
-repeats, decoding the held-out test repeats; 1 of 30 seconds, chance 1/30). Sizes larger than a region's unit count,
-and regions with no units, are recorded as rows with a ``skipped`` reason, never dropped.
+``neurrator_bench/realdata/allen_bo11``, shipped in the package). For each decoder, region group and population
+size ``n``, ``draws`` random sets of ``n`` units are drawn without replacement from the region's units; each set is
+decoded by a frame-identification decoder of :mod:`neurrator_bench.realdata_decoders` (the nearest-template decoder,
+and the package's ridge, PCA+KNN, CEBRA and reference encoder in their frame-identification mode), trained on the
+training repeats and decoding the held-out test repeats (1 of 30 seconds, chance 1/30). Every decoder sees the same
+unit sets. Sizes larger than a region's unit count, and regions with no units, are recorded as rows with a
+``skipped`` reason, never dropped.
 
 Statistics per (region, n): mean and standard deviation of the per-draw accuracies, and a 95 %
 percentile bootstrap interval of that mean over draws (:func:`neurrator_bench.scorers.bootstrap.bootstrap_ci`,
@@ -13,8 +15,8 @@ percentile bootstrap interval of that mean over draws (:func:`neurrator_bench.sc
 repeats are fixed. Expected outcome (DESIGN "The embedded default"): V1 > higher visual areas >
 hippocampus ~ chance.
 
-Draw ``d`` of (region, n) uses ``np.random.default_rng([seed, crc32(region), n])``, so a row does not
-depend on which other regions or sizes were requested.
+The unit draws of (region, n) come from ``np.random.default_rng([seed, crc32(region), n])``, so a row does not
+depend on which other regions, sizes or decoders were requested; a learned decoder is seeded with ``seed``.
 """
 
 from __future__ import annotations
@@ -34,12 +36,14 @@ from neurrator_bench.atomic_files import write_text_atomic
 from neurrator_bench.builders.regions import OTHER_GROUP, REGION_GROUPS
 from neurrator_bench.dataset_access import DatasetHandle, array2d_to_numpy, load_units, open_dataset, read_table
 from neurrator_bench.errors import DatasetFormatError
+from neurrator_bench.realdata_decoders import FRAME_ID_DECODERS
 from neurrator_bench.scorers.bootstrap import bootstrap_ci
-from neurrator_bench.scorers.frame_identification import frame_identification_accuracy, template_decode
+from neurrator_bench.scorers.frame_identification import frame_identification_accuracy
 
 logger = logging.getLogger(__name__)
 
 DEFAULT_CONFIG = "real-nm1-791319847"
+DEFAULT_DECODER = "template-euclidean"
 KNOWN_REGIONS = (*REGION_GROUPS, OTHER_GROUP)
 N_BOOT = 1000
 TABLE_COLUMNS = (
@@ -141,10 +145,10 @@ def score_region_sizes(
     sizes: Sequence[int],
     draws: int,
     seed: int,
-    metric: str = "euclidean",
+    decoder: str = DEFAULT_DECODER,
     progress: bool = False,
 ) -> pd.DataFrame:
-    """Decoding accuracy of random unit subsets per region and size (pure; no I/O).
+    """Decoding accuracy of random unit subsets per region and size, for one decoder (pure; no I/O).
 
     Args:
         train_counts: ``(r_train, n_frames, n_units)`` spike counts per bin (training repeats).
@@ -154,7 +158,7 @@ def score_region_sizes(
         sizes: Population sizes to score.
         draws: Random unit subsets per (region, size), ``>= 1``.
         seed: Base seed (see the module docstring).
-        metric: Decoder metric (see :func:`template_decode`).
+        decoder: A :data:`~neurrator_bench.realdata_decoders.FRAME_ID_DECODERS` name.
         progress: Show a progress bar.
 
     Returns:
@@ -163,8 +167,10 @@ def score_region_sizes(
         (``skipped`` is ``""`` for scored rows and the reason otherwise; statistics are NaN there).
 
     Raises:
+        KeyError: Unknown decoder.
         ValueError: On a bad size or draw count, or mismatched frame/unit axes.
     """
+    fit_predict = FRAME_ID_DECODERS.get(decoder).fit_predict
     if isinstance(draws, bool) or not isinstance(draws, (int, np.integer)) or draws < 1:
         raise ValueError(f"draws: expected an int >= 1, found {draws!r}")
     for n in sizes:
@@ -179,7 +185,7 @@ def score_region_sizes(
     true = np.arange(n_frames)
     rows: list[dict[str, object]] = []
     jobs = [(region, int(n)) for region in region_units for n in sizes]
-    for region, n in tqdm(jobs, desc="realdata track", disable=not progress):
+    for region, n in tqdm(jobs, desc=f"realdata track {decoder}", disable=not progress):
         units = np.asarray(region_units[region], dtype=np.int64)
         if units.size == 0:
             rows.append(_skip_row(region, n, 0, f"region {region!r} has no units in this session"))
@@ -191,7 +197,7 @@ def score_region_sizes(
         acc = np.empty(draws, dtype=np.float64)
         for d in range(draws):
             chosen = np.sort(rng.choice(units, size=n, replace=False))
-            pred = template_decode(train_counts[:, :, chosen], test_counts[:, :, chosen], metric=metric)
+            pred = fit_predict(train_counts[:, :, chosen], test_counts[:, :, chosen], seed)
             acc[d] = frame_identification_accuracy(pred, true)
         ci = bootstrap_ci(acc, n_boot=N_BOOT, seed=seed)
         rows.append(
@@ -209,7 +215,7 @@ def score_region_sizes(
                 "skipped": "",
             }
         )
-        logger.info("%s n=%d: accuracy %.3f over %d draws", region, n, acc.mean(), draws)
+        logger.info("%s %s n=%d: accuracy %.3f over %d draws", decoder, region, n, acc.mean(), draws)
     table = pd.DataFrame(rows, columns=list(TABLE_COLUMNS[:11]))
     table["chance"] = 1.0 / n_frames
     table["n_test_samples"] = int(test_counts.shape[0] * n_frames)
@@ -226,10 +232,10 @@ def run_realdata_track(
     seed: int = 0,
     train_splits: Sequence[str] = ("train", "validation"),
     test_split: str = "test",
-    metric: str = "euclidean",
+    decoders: Sequence[str] = (DEFAULT_DECODER,),
     progress: bool = False,
 ) -> pd.DataFrame:
-    """Score the template decoder on a real config by region group and population size.
+    """Score frame-identification decoders on a real config by region group and population size.
 
     Args:
         dataset: An opened dataset, or a dataset folder / Hub repo id for :func:`open_dataset`.
@@ -241,15 +247,16 @@ def run_realdata_track(
         seed: Base seed of the unit draws and the bootstrap.
         train_splits: Splits whose repeats build the templates.
         test_split: Split whose repeats are decoded; must share no repeat with ``train_splits``.
-        metric: Decoder metric, ``"euclidean"`` (z-scored, default) or ``"correlation"``.
+        decoders: :data:`~neurrator_bench.realdata_decoders.FRAME_ID_DECODERS` names (default: the z-scored
+            nearest-template decoder), scored on the same unit draws.
         progress: Show a progress bar.
 
     Returns:
-        The :func:`score_region_sizes` table plus provenance columns ``config, session_id, decoder,
-        seed, dataset_fingerprint`` (all columns in :data:`TABLE_COLUMNS`).
+        The :func:`score_region_sizes` tables of every decoder, one after another, plus provenance columns
+        ``config, session_id, decoder, seed, dataset_fingerprint`` (all columns in :data:`TABLE_COLUMNS`).
 
     Raises:
-        KeyError: Unknown region group, config or split.
+        KeyError: Unknown region group, decoder, config or split.
         ValueError: Train and test splits share repeats, or bad sizes/draws.
         DatasetFormatError: See :func:`load_repeat_counts`; the units table does not match the spikes.
     """
@@ -257,6 +264,10 @@ def run_realdata_track(
     unknown = [r for r in regions if r not in KNOWN_REGIONS]
     if unknown:
         raise KeyError(f"regions: unknown region group(s) {unknown}; known groups: {list(KNOWN_REGIONS)}")
+    if not decoders:
+        raise ValueError("decoders: expected at least one decoder name, found none")
+    for name in decoders:
+        FRAME_ID_DECODERS.get(name)
     if test_split in train_splits:
         raise ValueError(f"test_split {test_split!r} is also in train_splits {list(train_splits)}")
     train = load_repeat_counts(ds, config, train_splits)
@@ -278,12 +289,22 @@ def run_realdata_track(
         )
     groups = units["region_group"].to_numpy(dtype=object)
     region_units = {r: np.flatnonzero(groups == r) for r in regions}
-    table = score_region_sizes(
-        train.counts, test.counts, region_units, sizes=sizes, draws=draws, seed=seed, metric=metric, progress=progress
-    )
+    tables = []
+    for name in dict.fromkeys(decoders):
+        part = score_region_sizes(
+            train.counts,
+            test.counts,
+            region_units,
+            sizes=sizes,
+            draws=draws,
+            seed=seed,
+            decoder=name,
+            progress=progress,
+        )
+        tables.append(part.assign(decoder=name))
+    table = pd.concat(tables, ignore_index=True)
     table["config"] = config
     table["session_id"] = train.session_id
-    table["decoder"] = f"template-{metric}"
     table["seed"] = int(seed)
     table["dataset_fingerprint"] = ds.fingerprint
     return table[list(TABLE_COLUMNS)]
@@ -296,10 +317,11 @@ def realdata_summary(table: pd.DataFrame) -> dict[str, object]:
         table: Output of :func:`run_realdata_track`.
 
     Returns:
-        Dict with ``config, session_id, decoder, seed, dataset_fingerprint, chance, ci``, ``ordering``
-        (per scored size: ``{"n_units", "regions_by_accuracy", "v1_gt_higher_gt_hippocampus"}``, the
-        last None unless all three regions were scored at that size), ``skipped`` (list of
-        ``{region, n_units, reason}``) and ``rows`` (the scored rows).
+        Dict with ``config, session_id, seed, dataset_fingerprint, chance, ci``, ``decoders`` (in table
+        order), ``ordering`` (per decoder and scored size: ``{"decoder", "n_units", "regions_by_accuracy",
+        "v1_gt_higher_gt_hippocampus"}``, the last None unless all three regions were scored at that size),
+        ``skipped`` (list of ``{region, n_units, reason}``, the same for every decoder) and ``rows`` (the scored
+        rows, with their decoder).
 
     Raises:
         KeyError: A column of :data:`TABLE_COLUMNS` is missing.
@@ -308,38 +330,42 @@ def realdata_summary(table: pd.DataFrame) -> dict[str, object]:
     if missing:
         raise KeyError(f"realdata table: missing columns {missing}; expected {list(TABLE_COLUMNS)}")
     scored = table[table["skipped"] == ""]
+    decoders = list(dict.fromkeys(table["decoder"]))
     ordering = []
-    for n in sorted(set(scored["n_units"].tolist())):
-        acc = scored[scored["n_units"] == n].set_index("region")["accuracy_mean"].to_dict()
-        check = None
-        if {"V1", "higher_visual", "hippocampus"} <= set(acc):
-            check = bool(acc["V1"] > acc["higher_visual"] > acc["hippocampus"])
-        ordering.append(
-            {
-                "n_units": int(n),
-                "regions_by_accuracy": sorted(acc, key=lambda r: -acc[r]),
-                "v1_gt_higher_gt_hippocampus": check,
-            }
-        )
+    for decoder in decoders:
+        mine = scored[scored["decoder"] == decoder]
+        for n in sorted(set(mine["n_units"].tolist())):
+            acc = mine[mine["n_units"] == n].set_index("region")["accuracy_mean"].to_dict()
+            check = None
+            if {"V1", "higher_visual", "hippocampus"} <= set(acc):
+                check = bool(acc["V1"] > acc["higher_visual"] > acc["hippocampus"])
+            ordering.append(
+                {
+                    "decoder": decoder,
+                    "n_units": int(n),
+                    "regions_by_accuracy": sorted(acc, key=lambda r: -acc[r]),
+                    "v1_gt_higher_gt_hippocampus": check,
+                }
+            )
     provenance = {
         col: (None if table.empty else json.loads(table[[col]].iloc[:1].to_json(orient="records"))[0][col])
-        for col in ("config", "session_id", "decoder", "seed", "dataset_fingerprint", "chance")
+        for col in ("config", "session_id", "seed", "dataset_fingerprint", "chance")
     }
-    rows = json.loads(scored.drop(columns=list(TABLE_COLUMNS[11:])).to_json(orient="records"))
+    kept = [c for c in TABLE_COLUMNS[:11] if c != "skipped"] + ["decoder"]
+    rows = json.loads(scored[kept].to_json(orient="records"))
+    skipped = table[table["skipped"] != ""][["region", "n_units", "skipped"]].drop_duplicates()
     return {
         **provenance,
+        "decoders": decoders,
         "ci": f"95% percentile bootstrap of the mean over unit draws ({N_BOOT} replicates)",
         "ordering": ordering,
-        "skipped": [
-            {"region": r, "n_units": int(n), "reason": s}
-            for r, n, s in table[table["skipped"] != ""][["region", "n_units", "skipped"]].itertuples(index=False)
-        ],
+        "skipped": [{"region": r, "n_units": int(n), "reason": s} for r, n, s in skipped.itertuples(index=False)],
         "rows": rows,
     }
 
 
 def plot_realdata_track(table: pd.DataFrame, path: Path) -> Path:
-    """Accuracy vs number of units (log x), one line with CI band per region, dashed chance line.
+    """Accuracy vs number of units (log x), one panel per decoder: a line with CI band per region, dashed chance.
 
     Args:
         table: Output of :func:`run_realdata_track` (skipped rows are not drawn).
@@ -358,24 +384,30 @@ def plot_realdata_track(table: pd.DataFrame, path: Path) -> Path:
     scored = table[table["skipped"] == ""]
     if scored.empty:
         raise ValueError(f"{path}: the realdata table has no scored row to plot (all {len(table)} skipped)")
-    fig = Figure(figsize=(5.5, 4.0), dpi=120)
+    decoders = list(dict.fromkeys(scored["decoder"])) if "decoder" in scored.columns else [None]
+    cols = min(3, len(decoders))
+    rows = -(-len(decoders) // cols)
+    fig = Figure(figsize=(5.5 * cols, 4.0 * rows), dpi=120)
     FigureCanvasAgg(fig)
-    ax = fig.add_subplot(1, 1, 1)
-    for region in dict.fromkeys(scored["region"]):
-        part = scored[scored["region"] == region].sort_values("n_units")
-        ax.plot(part["n_units"], part["accuracy_mean"], marker="o", label=region)
-        ax.fill_between(part["n_units"], part["ci_low"], part["ci_high"], alpha=0.2)
     chance = float(scored["chance"].iloc[0])
-    ax.axhline(chance, color="grey", linestyle="--", label=f"chance (1/{round(1 / chance)})")
-    ax.set_xscale("log")
-    ax.set_xticks(sorted(set(scored["n_units"].tolist())))
-    ax.xaxis.set_major_formatter(ScalarFormatter())
-    ax.xaxis.set_minor_formatter(NullFormatter())
-    ax.set_xlabel("number of units (random draws)")
-    ax.set_ylabel("frame identification accuracy")
-    ax.set_ylim(0.0, 1.0)
-    ax.set_title(f"{scored['config'].iloc[0]}: held-out movie second" if "config" in scored.columns else "")
-    ax.legend(loc="upper left", fontsize="small")
+    for i, decoder in enumerate(decoders):  # one panel per decoder, same axes
+        ax = fig.add_subplot(rows, cols, i + 1)
+        mine = scored if decoder is None else scored[scored["decoder"] == decoder]
+        for region in dict.fromkeys(mine["region"]):
+            part = mine[mine["region"] == region].sort_values("n_units")
+            ax.plot(part["n_units"], part["accuracy_mean"], marker="o", label=region)
+            ax.fill_between(part["n_units"], part["ci_low"], part["ci_high"], alpha=0.2)
+        ax.axhline(chance, color="grey", linestyle="--", label=f"chance (1/{round(1 / chance)})")
+        ax.set_xscale("log")
+        ax.set_xticks(sorted(set(mine["n_units"].tolist())))
+        ax.xaxis.set_major_formatter(ScalarFormatter())
+        ax.xaxis.set_minor_formatter(NullFormatter())
+        ax.set_xlabel("number of units (random draws)")
+        ax.set_ylabel("frame identification accuracy")
+        ax.set_ylim(0.0, 1.0)
+        config = f"{scored['config'].iloc[0]}: " if "config" in scored.columns else ""
+        ax.set_title(f"{config}held-out movie second" + (f"\n{decoder}" if decoder else ""), fontsize="medium")
+        ax.legend(loc="upper left", fontsize="small")
     fig.tight_layout()
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
