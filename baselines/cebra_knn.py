@@ -243,7 +243,7 @@ def train(
             member = folder / member_relpath(sid)
             n_params += save_network(member, network, arch)
             write_npz(member / BANK_FILE, KnnTargetBank(emb, index, targets, k).arrays())
-            members.append(member_entry(sid, data.x.shape[1], data.x.shape[2], len(data.x)))
+            members.append(member_entry(sid, data.windows.shape[1], data.windows.shape[2], len(data.windows)))
             target_dim = data.pooled.shape[1]
             stats[sid] = {"fit_seconds": round(time.perf_counter() - t0, 3), "n_labels": int(labels.max() + 1)}
         return model_config(

@@ -88,7 +88,7 @@ def train(
             part = data.pooled.astype(np.float64).sum(axis=0)
             total = part if total is None else total + part
             n += len(data.pooled)
-            members.append(member_entry(sid, data.x.shape[1], data.x.shape[2], len(data.x)))
+            members.append(member_entry(sid, data.windows.shape[1], data.windows.shape[2], len(data.windows)))
         captions = sorted(counts)
         write_npz(folder / MEAN_FILE, {"pooled_mean": (total / n).astype(np.float32)})
         write_json(folder / CAPTIONS_FILE, {"captions": captions, "counts": [counts[c] for c in captions]})

@@ -219,7 +219,7 @@ def train(
             member = folder / member_relpath(sid)
             write_npz(member / PCA_FILE, {"mean": mean, "components": comps, "explained_variance": var})
             write_npz(member / BANK_FILE, bank.arrays())
-            members.append(member_entry(sid, data.x.shape[1], data.x.shape[2], len(data.x)))
+            members.append(member_entry(sid, data.windows.shape[1], data.windows.shape[2], len(data.windows)))
             n_params += mean.size + comps.size
             target_dim = data.pooled.shape[1]
             stats[sid] = {"n_components": int(comps.shape[0]), "explained_variance_sum": float(var.sum())}

@@ -292,7 +292,7 @@ def train(
             (member / f".{WEIGHTS}.tmp").replace(member / WEIGHTS)
             arch = {"d_in": feats.shape[1], "hidden": hidden, "head_dim": head_dim, "text_dim": bank.shape[1]}
             write_json(member / ARCH_FILE, arch)
-            members.append(member_entry(sid, d.x.shape[1], d.x.shape[2], len(d.x)))
+            members.append(member_entry(sid, d.windows.shape[1], d.windows.shape[2], len(d.windows)))
             n_params += sum(int(v.numel()) for v in state.values())
             stats[sid] = {k: round(v, 6) for k, v in losses.items()}
         return model_config(

@@ -229,7 +229,7 @@ def train(
                 folder / member_relpath(sid) / WEIGHTS,
                 {"coef": coef, "intercept": intercept, "alpha": np.float64(alpha), "cv_mse": mse},
             )
-            members.append(member_entry(sid, data.x.shape[1], data.x.shape[2], len(data.x)))
+            members.append(member_entry(sid, data.windows.shape[1], data.windows.shape[2], len(data.windows)))
             stats[sid] = {"alpha": alpha, "cv_mse_best": float(mse.min())}
             n_params += coef.size + intercept.size
             target_dim = data.pooled.shape[1]

@@ -5,7 +5,7 @@ Usage:
 
 What it does (issue 11 item 6; goal: peak resident memory <= 12 GB on a 24 GB machine):
 
-1. Simulates one ``full``-preset session (BO1.1 sizes: ~860 units, every Natural Movie One repeat).
+1. Simulates one ``full``-preset session (BO1.1 sizes: 811 QC units with seed 0, every Natural Movie One repeat).
 2. Saves a *random* CLIP vision tower shaped like ViT-L/14-336 where it matters for memory: 336 px images,
    14 px patches -> 576 patch tokens of width 1024 (one transformer layer instead of 24, so the 900 movie
    frames are embedded in minutes on a CPU; the targets are 576 x 1024 either way).
@@ -21,13 +21,15 @@ What it does (issue 11 item 6; goal: peak resident memory <= 12 GB on a 24 GB ma
 Truncation, stated plainly: a step of the paper's encoder takes seconds on these CPUs and an epoch is hundreds
 of steps (n_train / 64), so step 4 runs ``--train-steps`` steps of one epoch. The steps gather batches from the
 same full arrays (views of them are passed, so every sample's counts and every frame's targets stay resident),
-and a step's memory does not depend on how many steps came before it, so the peak is that of a full run; the
-time is not. Step 5 predicts every test sample the model decodes: the session's own, and those of the
+and each step allocates the same buffers, so we expect the peak to be that of a full run (not measured beyond
+``--train-steps``); the time is not. Step 5 predicts every test sample the model decodes: the session's own, and those of the
 pseudo-mice its units make up (``inference.route_session``).
 Validation is one pass over the first 512 validation samples.
 
 The printout also gives, as arithmetic (not measured), what the per-sample materialisation this replaces
-would hold: one 576 x 1024 float16 target per sample (about 80 GB for the training split alone).
+would hold: one 576 x 1024 float16 target per training and validation sample (30.3 GB on this session). No
+checkpoint folder is passed to ``train_encoder`` (a checkpoint of the 8.7 M-parameter encoder is written from
+the model's own tensors and adds tens of MB at most).
 """
 
 from __future__ import annotations
@@ -214,8 +216,10 @@ def main() -> None:
     args = parser.parse_args()
     if args.stage is not None:
         dataset, model_dir = args.work / "dataset", args.work / "model"
-        out = stage_train(dataset, model_dir, args.train_steps) if args.stage == "train" else None
-        out = out or stage_predict(dataset, model_dir)
+        if args.stage == "train":
+            out = stage_train(dataset, model_dir, args.train_steps)
+        else:
+            out = stage_predict(dataset, model_dir)
         print(json.dumps(out))
         return
     work = args.work or Path(tempfile.mkdtemp(prefix="bench-memory-"))

@@ -25,8 +25,10 @@ from neurrator_bench.errors import NWBFormatError
 # being read (our choice: 8 MiB, about 0.1 s of a 100 MB/s link, so a 1 GB spike_times is ~125 requests)
 MAX_REQUEST_BYTES = 8 << 20
 # seconds a range request may wait to connect or for the next bytes (remfile itself sets none, so a stalled
-# server would hang the build forever); remfile retries a timed-out request with backoff, then fails
-REQUEST_TIMEOUT_S = 60.0
+# server would hang the build forever). remfile 0.1.15 tries each request 9 times with 0.1 * 2**k s of backoff,
+# so a server that stays stalled fails a read after about 9 x 30 + 25 s = 5 minutes (our choice: long enough
+# for a slow archive, short enough to notice)
+REQUEST_TIMEOUT_S = 30.0
 
 
 @dataclass(frozen=True)
@@ -86,6 +88,8 @@ def open_nwb(location: NWBLocation) -> h5py.File:
 
         try:
             handle = remfile.File(location.url, _size=location.size, _max_chunk_size=MAX_REQUEST_BYTES)
+            if handle.session is not None:
+                handle.session.close()
             handle.session = _timeout_session(REQUEST_TIMEOUT_S)
             return h5py.File(handle, "r")
         except Exception as err:  # remfile raises requests / OSError / ValueError on bad replies

@@ -225,8 +225,13 @@ def build(
         if not (dandi_ids or session_set):
             raise click.UsageError("--dandi needs the sessions to stream: --session ID (repeatable) or --sessions SET")
         if no_templates:
-            raise click.UsageError("--no-templates does not apply with --dandi: the templates are all it downloads")
-        if (stimuli_dir is None) == (cache is None):
+            raise click.UsageError(
+                "--no-templates does not apply with --dandi: the session files are streamed, and with --cache DIR "
+                "the tables and templates are all that is downloaded"
+            )
+        if stimuli_dir is not None and cache is not None:
+            raise click.UsageError("--dandi: pass either --cache DIR (downloads the templates) or --stimuli DIR")
+        if stimuli_dir is None and cache is None and not nwb:
             raise click.UsageError(
                 "--dandi: the stimulus templates (for targets and captions) are not in the session files; pass "
                 "either --cache DIR (downloads Allen's tables and templates there, no session file) or --stimuli "
@@ -237,6 +242,8 @@ def build(
     else:
         if (download_ids or session_set) and cache is None:
             raise click.UsageError("--download / --sessions need --cache DIR")
+        if cache is not None and not (download_ids or session_set):
+            raise click.UsageError("--cache only applies with --download, --sessions or --dandi")
         if (cache_url or no_templates) and not (download_ids or session_set):
             raise click.UsageError("--cache-url / --no-templates only apply with --download or --sessions")
     if revision and not repo_id:

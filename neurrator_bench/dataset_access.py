@@ -7,6 +7,7 @@ the task's training-only statistics from the ``normalization`` config (:func:`zs
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
@@ -150,8 +151,11 @@ def array2d_to_numpy(column: pa.ChunkedArray, dtype: np.dtype | None, *, order: 
     n_total = len(column)
     dest = None
     if order is not None:
+        order = np.asarray(order, dtype=np.int64)
+        if order.shape != (n_total,) or not np.array_equal(np.sort(order), np.arange(n_total)):
+            raise ValueError(f"order: expected a permutation of 0..{n_total - 1}, got shape {order.shape}")
         dest = np.empty(n_total, dtype=np.int64)
-        dest[np.asarray(order, dtype=np.int64)] = np.arange(n_total)
+        dest[order] = np.arange(n_total)
     out = None
     start = 0
     for chunk in column.chunks:
@@ -293,8 +297,15 @@ class ZScoredWindows:
         return len(self.counts)
 
     def __getitem__(self, rows) -> np.ndarray:
+        """Z-scored windows of the selected samples (an int, a slice, an index or a boolean array over samples).
+
+        Raises:
+            TypeError: A multi-axis index (select samples only; units and bins come whole).
+        """
+        if isinstance(rows, tuple):
+            raise TypeError(f"ZScoredWindows: index samples only (one axis), got a {len(rows)}-axis index")
         counts = self.counts[rows]
-        return ((counts - self.mean[None, :, None]) / self.scale[None, :, None]).astype(np.float32)
+        return ((counts - self.mean[:, None]) / self.scale[:, None]).astype(np.float32)
 
     def to_numpy(self) -> np.ndarray:
         """All windows z-scored, (n, n_units, bins) float32 (filled in chunks)."""
@@ -365,10 +376,10 @@ class FrameTargets:
 def load_frame_targets(ds: DatasetHandle, stimulus: str, *, patches: bool = False) -> FrameTargets:
     """Pooled (and optionally patch) targets and captions of every frame of ``stimulus``.
 
-    Only the row groups of ``stimulus`` are read (a filter on the ``stimulus`` column), and patches are read
-    row group by row group into one preallocated array (:func:`load_patch_rows`).
+    Only the shards of ``stimulus`` are read (:func:`target_files`), and patches are read row group by row
+    group into one preallocated array (:func:`load_patch_rows`).
     """
-    files = config_files(ds, "targets", "train")
+    files = target_files(ds, stimulus)
     table = pa.concat_tables(
         [
             pq.read_table(f, columns=["stimulus", "frame", "pooled"], filters=[("stimulus", "=", stimulus)])
@@ -391,6 +402,17 @@ def load_frame_targets(ds: DatasetHandle, stimulus: str, *, patches: bool = Fals
     return FrameTargets(pooled=pooled, patches=patch_arr, captions=stim["caption"].to_numpy(dtype=object))
 
 
+def target_files(ds: DatasetHandle, stimulus: str) -> list[Path]:
+    """The ``targets`` shards holding ``stimulus``: the builder names them ``<stimulus>-<k>.parquet``.
+
+    Falls back to every shard when none is named so (a dataset written by other tools); rows are still filtered
+    by their ``stimulus`` column.
+    """
+    files = config_files(ds, "targets", "train")
+    named = [f for f in files if re.fullmatch(rf"{re.escape(stimulus)}-\d+\.parquet", Path(f).name)]
+    return named or files
+
+
 def load_patch_rows(ds: DatasetHandle, stimulus: str, frames: np.ndarray) -> np.ndarray:
     """Patch targets of the given frames of ``stimulus``: ``(len(frames), n_patches, dim)`` float16.
 
@@ -405,7 +427,7 @@ def load_patch_rows(ds: DatasetHandle, stimulus: str, frames: np.ndarray) -> np.
     row_of = {int(f): i for i, f in enumerate(wanted)}
     out: np.ndarray | None = None
     found = np.zeros(len(wanted), dtype=bool)
-    for path in config_files(ds, "targets", "train"):
+    for path in target_files(ds, stimulus):
         pf = pq.ParquetFile(path)
         for group in range(pf.metadata.num_row_groups):
             keys = pf.read_row_group(group, columns=["stimulus", "frame"])

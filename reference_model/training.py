@@ -18,7 +18,8 @@ Memory: windows may come as raw counts (`dataset_access.ZScoredWindows`: uint8, 
 device with the same float32 arithmetic) and targets as a per-frame table with a per-sample index
 (`dataset_access.FrameIndexedTargets`); batches are gathered from them, so neither a float32 copy of the
 windows nor a per-sample copy of the targets is ever made. Plain arrays are accepted and give identical
-results.
+weights. A checkpoint records which kind of windows it was trained from (their data signature differs), so a
+resume must pass the same kind; a checkpoint folder from before this change is refused by name, not resumed.
 
 Reproducibility: every draw of the loop (batch order, jitter, neuron dropout) comes from a CPU
 `torch.Generator` seeded with `seed`; weight init and module dropout use torch's global RNG, seeded inside

@@ -71,4 +71,6 @@ def test_bench_memory_stages_on_the_tiny_build(built_dataset, tmp_path, capsys):
     assert predict["peak_bytes"] > 0 and predict["rows_per_call"] == 256
     bench.report(train, predict)
     out = capsys.readouterr().out
-    assert re.search(r"peak RSS \d+\.\d\d GB \(goal <= 12 GB\)", out) and "within the 12 GB goal" in out
+    # the figures themselves are the pytest process's peaks here (they depend on what ran before): format only
+    assert re.search(r"peak RSS after loading \d+\.\d\d GB, peak RSS \d+\.\d\d GB \(goal <= 12 GB\)", out)
+    assert re.search(r"worst peak \d+\.\d\d GB: (within|OVER) the 12 GB goal", out)

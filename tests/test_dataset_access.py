@@ -46,6 +46,10 @@ def test_counts_stay_uint8_and_zscore_bit_identically(ds, train):
     assert np.array_equal(train.x, expected) and train.x.dtype == np.float32
     assert np.array_equal(np.asarray(train.windows), expected)
     assert train.windows.shape == expected.shape and len(train.windows) == len(expected)
+    assert np.array_equal(train.windows[2], expected[2]) and train.windows[2].shape == expected.shape[1:]
+    assert np.array_equal(train.windows[3:9], expected[3:9])
+    with pytest.raises(TypeError, match="index samples only"):
+        train.windows[:, :2]
 
 
 def test_frame_indexed_targets_equal_the_per_sample_targets(ds, train):
@@ -83,3 +87,14 @@ def test_array2d_to_numpy_permutes_without_a_second_table():
     out = array2d_to_numpy(column, None, order=order)
     assert out.dtype == np.uint8 and np.array_equal(out, values[order])
     assert np.array_equal(array2d_to_numpy(column, np.float32), values.astype(np.float32))
+    with pytest.raises(ValueError, match="expected a permutation of 0..4"):
+        array2d_to_numpy(column, None, order=np.array([0, 0, 1, 2, 3]))
+
+
+def test_target_files_are_the_stimulus_shards(ds):
+    from neurrator_bench.dataset_access import config_files, target_files
+
+    every = config_files(ds, "targets", "train")
+    mine = target_files(ds, STIM)
+    assert mine and set(mine) < set(every)  # the other stimuli's shards are never opened
+    assert all(p.name.startswith(f"{STIM}-") for p in mine)

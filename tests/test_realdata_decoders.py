@@ -13,7 +13,6 @@ SLOW = ("cebra-knn", "reference-encoder")
 
 def test_registry_names_in_order():
     assert FRAME_ID_DECODERS.in_order() == [*FAST, *SLOW]
-    assert [FRAME_ID_DECODERS.get(n).learned for n in FRAME_ID_DECODERS.in_order()] == [False] * 2 + [True] * 4
     with pytest.raises(KeyError, match="Did you mean 'ridge'"):
         FRAME_ID_DECODERS.get("ridg")
 
@@ -55,7 +54,10 @@ def test_every_decoder_reads_tuned_units_and_not_flat_ones(name):
     truth = np.arange(10)
     assert (tuned == truth).mean() >= 0.7, name  # measured: 0.85-1.0
     assert (flat == truth).mean() <= 0.3, name  # chance 0.1
-    np.testing.assert_array_equal(decode(train[:, :, :6], test[:, :, :6], 0), tuned)  # deterministic
+    # no test repeat takes part in fitting: changing repeat 3 leaves the predictions of repeats 0-2 unchanged
+    other = test[:, :, :6].copy()
+    other[3] = np.random.default_rng(9).poisson(20.0, size=other[3].shape)
+    np.testing.assert_array_equal(decode(train[:, :, :6], other, 0)[:3], tuned[:3])  # (and deterministic)
 
 
 def test_encoder_frame_identification_mode_is_the_paper_architecture():

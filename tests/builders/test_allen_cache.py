@@ -188,3 +188,7 @@ def test_dandi_with_cache_downloads_tables_and_templates_but_no_session_file(mir
     assert "--no-templates does not apply with --dandi" in usage(*dandi, "--cache", "c", "--no-templates")
     assert "--cache-url only applies with --cache DIR" in usage(*dandi, "--stimuli", str(cache), "--cache-url", "x")
     assert "--dandi-version only apply with --dandi" in usage("--nwb", str(sim_dir), "--dandi-version", "0.1")
+    assert "either --cache DIR (downloads the templates) or --stimuli" in usage(
+        *dandi, "--cache", "c", "--stimuli", str(cache)
+    )
+    assert "--cache only applies with --download, --sessions or --dandi" in usage("--nwb", str(sim_dir), "--cache", "c")
