@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from neurrator_bench.dataset_access import DatasetHandle, open_dataset
+from neurrator_bench.dataset_access import DatasetHandle, load_samples, load_units, open_dataset
 from neurrator_bench.errors import ModelDirectoryError
 from neurrator_bench.inference import (
     DEFAULT_NARRATOR,
@@ -22,6 +22,7 @@ from neurrator_bench.inference import (
     RetrievalCaptioner,
     make_narrator,
     predict_split,
+    route_session,
 )
 from neurrator_bench.model_kinds import load_model
 from neurrator_bench.schemas.predictions import read_predictions, write_predictions
@@ -70,8 +71,9 @@ def narrate(
     unit_filters: Mapping[str, str] | None = None,
     n_units: int | None = None,
     seed: int = 0,
+    sessions: Sequence[str] | None = None,
 ) -> tuple[Path, dict[str, str]]:
-    """Predict and narrate the test split and write the predictions parquet.
+    """Predict and narrate the test split (``sessions`` only, when given) and write the predictions parquet.
 
     Returns:
         ``(path, skipped sessions -> reason)``.
@@ -91,7 +93,15 @@ def narrate(
             f"{ds.task_fingerprint(trained_on)} (samples, units or statistics differ); retrain on this dataset"
         )
     pred = predict_split(
-        model, ds, task, unit_filters=unit_filters, n_units=n_units, seed=seed, narrator=narrator, llava=llava
+        model,
+        ds,
+        task,
+        sessions=sessions,
+        unit_filters=unit_filters,
+        n_units=n_units,
+        seed=seed,
+        narrator=narrator,
+        llava=llava,
     )
     path = write_predictions(
         out_file,
@@ -204,6 +214,7 @@ def evaluate_model(
     options: ScoringOptions | None = None,
     encoder: SentenceEncoder | None = None,
     predictions_out: Path | None = None,
+    sessions: Sequence[str] | None = None,
 ) -> ResultEntry:
     """Predict, narrate and score a model directory on a task's test split.
 
@@ -222,6 +233,7 @@ def evaluate_model(
         options: Scoring options (bootstrap size, exclusion zone, ...).
         encoder: SBERT encoder to reuse across calls.
         predictions_out: Keep the (first draw's) predictions file here.
+        sessions: Predict only these sessions of the test split (default: every one the model decodes).
 
     Returns:
         The result entry (also written when ``results_dir`` is given).
@@ -256,6 +268,7 @@ def evaluate_model(
                 unit_filters=filters,
                 n_units=n_units,
                 seed=seed + d,
+                sessions=sessions,
             )
             entry = score_predictions(
                 read_predictions(path), ds, task, model=meta, subset=subset, encoder=encoder, options=opts
@@ -269,6 +282,31 @@ def evaluate_model(
     if results_dir is not None:
         write_entry(results_dir, entry)
     return entry
+
+
+def curve_sessions(
+    model_dir: Path, ds: DatasetHandle, task: str, region: str, sizes: Sequence[int]
+) -> tuple[list[str], int | None, dict[str, int]]:
+    """The one session set of a scaling curve: the sessions with enough ``region`` units for every scored size.
+
+    Of the test split's sessions the model decodes, each has some number of ``region`` units. The curve scores
+    the sizes up to ``top`` (the largest requested size at least one session reaches) and uses, at every size,
+    the sessions with at least ``top`` units, so its points differ in population size only, not in which
+    animals remain (our rule; the paper's Fig. 4 pools its sessions without saying how it handles this).
+
+    Returns:
+        ``(sessions, top or None when no session reaches the smallest size, {session: region unit count}``
+        for every decoded session, the excluded ones included).
+    """
+    model = load_model(model_dir)
+    units = load_units(ds)
+    in_split = sorted(set(load_samples(ds, task, "test")["session_id"]))
+    in_region = units[units["region_group"] == region].groupby("session_id").size()
+    counts = {s: int(in_region.get(s, 0)) for s in in_split if route_session(model, units, s)}
+    reachable = [int(n) for n in sizes if any(c >= n for c in counts.values())]
+    top = max(reachable, default=None)
+    chosen = sorted(s for s, c in counts.items() if top is not None and c >= top)
+    return chosen, top, counts
 
 
 def scaling_curve(
@@ -288,20 +326,34 @@ def scaling_curve(
 ) -> pd.DataFrame:
     """Score vs population size per region (paper Fig. 4) from subset queries of one model.
 
-    The narrator (and LLaVA) is loaded once for the whole sweep. A (region, size) with too few units in every
-    session is kept as a row with ``skipped`` set.
+    The narrator (and LLaVA) is loaded once for the whole sweep. Each region's curve uses one fixed session set
+    (:func:`curve_sessions`); a size no session reaches is kept as a row with ``skipped`` set.
 
     Returns:
         Columns region, n_units, value, ci_low, ci_high (over draws), draws, shuffled_floor (the point's
         ``sbert_shuffled_narration_floor``: narrations against other frames' captions, NaN without
-        narrations), narrator, skipped.
+        narrations), narrator, sessions (the curve's session set, ``;``-joined), excluded (the sessions left out,
+        as ``session:units``), skipped.
     """
     ds = _as_dataset(dataset)
     encoder = SentenceEncoder(DEFAULT_SENTENCE_MODEL)
     captioner = make_narrator(narrator, ds, task, llava=llava)
     rows = []
     for region in regions:
+        chosen, top, counts = curve_sessions(model_dir, ds, task, region, sizes)
+        common = {
+            "draws": draws,
+            "narrator": narrator,
+            "sessions": ";".join(chosen),
+            "excluded": ";".join(f"{s}:{c}" for s, c in sorted(counts.items()) if s not in chosen),
+        }
         for size in sizes:
+            blank = {"region": region, "n_units": size, "value": np.nan, "ci_low": np.nan, "ci_high": np.nan}
+            if top is None or size > top:
+                most = max(counts.values(), default=0)
+                reason = f"no decoded session has {size} {region} units (the most is {most})"
+                rows.append({**blank, **common, "shuffled_floor": np.nan, "skipped": reason})
+                continue
             try:
                 entry = evaluate_model(
                     model_dir,
@@ -315,38 +367,27 @@ def scaling_curve(
                     options=options,
                     encoder=encoder,
                     narrator=captioner,
+                    sessions=chosen,
                 )
             except ModelDirectoryError as exc:
-                rows.append(
-                    {
-                        "region": region,
-                        "n_units": size,
-                        "value": np.nan,
-                        "ci_low": np.nan,
-                        "ci_high": np.nan,
-                        "draws": draws,
-                        "shuffled_floor": np.nan,
-                        "narrator": narrator,
-                        "skipped": str(exc),
-                    }
-                )
+                rows.append({**blank, **common, "shuffled_floor": np.nan, "skipped": str(exc)})
                 continue
             m = entry.metric(metric)
             floor = next((x.value for x in entry.metrics if x.name == "sbert_shuffled_narration_floor"), np.nan)
             rows.append(
                 {
-                    "region": region,
-                    "n_units": size,
+                    **blank,
+                    **common,
                     "value": m.value,
                     "ci_low": m.ci_low,
                     "ci_high": m.ci_high,
-                    "draws": draws,
                     "shuffled_floor": floor,
                     "narrator": entry.narrator.kind if entry.narrator is not None else narrator,
                     "skipped": "",
                 }
             )
-    return pd.DataFrame(rows)
+    columns = ["region", "n_units", "value", "ci_low", "ci_high", "draws", "shuffled_floor", "narrator"]
+    return pd.DataFrame(rows, columns=[*columns, "sessions", "excluded", "skipped"])
 
 
 def write_scaling_report(table: pd.DataFrame, out_dir: Path) -> dict[str, Path]:

@@ -106,5 +106,21 @@ def test_scaling_loads_the_narrator_once_and_reports_the_floor(setup, monkeypatc
     assert calls == ["auto"]  # one narrator for 4 points x 2 draws
     done = table[table["skipped"] == ""]
     assert len(done) >= 2 and done["shuffled_floor"].between(-1, 1).all() and set(table["narrator"]) == {"phrase"}
+    # one session set per curve: every point of a region decodes the same sessions, each with enough units for
+    # the region's largest scored size; the sessions left out have fewer
+    units = load_units(ds)
+    for region, curve in table.groupby("region"):
+        assert curve["sessions"].nunique() == 1 and curve["excluded"].nunique() == 1
+        scored = curve[curve["skipped"] == ""]
+        chosen = curve["sessions"].iloc[0].split(";") if curve["sessions"].iloc[0] else []
+        have = units[units["region_group"] == region].groupby("session_id").size()
+        if len(scored):
+            top = int(scored["n_units"].max())
+            assert chosen and all(have.get(s, 0) >= top for s in chosen), (region, chosen)
+            for item in filter(None, curve["excluded"].iloc[0].split(";")):
+                sid, n = item.rsplit(":", 1)
+                assert int(n) == have.get(sid, 0) < top
+        for row in curve[curve["skipped"] != ""].itertuples():
+            assert f"no decoded session has {row.n_units} {region} units" in row.skipped
     paths = write_scaling_report(table, tmp_path / "scaling")
     assert paths["png"].read_bytes().startswith(b"\x89PNG") and "shuffled_floor" in paths["csv"].read_text()
