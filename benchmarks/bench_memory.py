@@ -21,9 +21,9 @@ What it does (issue 11 item 6; goal: peak resident memory <= 12 GB on a 24 GB ma
 Truncation, stated plainly: a step of the paper's encoder takes seconds on these CPUs and an epoch is hundreds
 of steps (n_train / 64), so step 4 runs ``--train-steps`` steps of one epoch. The steps gather batches from the
 same full arrays (views of them are passed, so every sample's counts and every frame's targets stay resident),
-and each step allocates the same buffers, so we expect the peak to be that of a full run (not measured beyond
-``--train-steps``); the time is not. Step 5 predicts every test sample the model decodes: the session's own, and those of the
-pseudo-mice its units make up (``inference.route_session``).
+and each step allocates the same buffers, so we expect the peak to be that of a full run (not measured
+beyond ``--train-steps``); the time is not. Step 5 predicts every test sample the model decodes: the session's
+own, and those of the pseudo-mice its units make up (``inference.route_session``).
 Validation is one pass over the first 512 validation samples.
 
 The printout also gives, as arithmetic (not measured), what the per-sample materialisation this replaces

@@ -26,6 +26,9 @@ class EncoderConfig(BaseModel):
         n_patches: Number of output patch tokens.
         patch_dim: Dimension of each output patch token.
         dropout: Dropout probability used throughout.
+        mask_rescale: How a unit mask (neuron dropout, subset training, subset queries) is applied: True zeroes
+            the masked units and multiplies the kept ones by n_units / n_active (inverted dropout, the default
+            and every earlier model's convention); False only zeroes them. Training and queries use the same.
     """
 
     model_config = ConfigDict(extra="forbid", frozen=True)
@@ -41,6 +44,7 @@ class EncoderConfig(BaseModel):
     n_patches: int = Field(default=576, gt=0)
     patch_dim: int = Field(default=1024, gt=0)
     dropout: float = Field(default=0.2, ge=0.0, lt=1.0)
+    mask_rescale: bool = True
 
     @field_validator("conv_kernels")
     @classmethod
@@ -100,7 +104,11 @@ class TrainConfig(BaseModel):
         max_epochs: Upper bound on training epochs.
         patience: Early stopping: epochs without a val-loss improvement before stopping.
         jitter_bins: Temporal jitter amplitude in bins (training only); see `training.py`.
-        neuron_dropout: Fraction of units zeroed per training sample (with n_units/n_active rescaling).
+        neuron_dropout: Fraction of units zeroed per training sample (masked as `EncoderConfig.mask_rescale` says).
+        subset_training: Probability that a training sample sees a random unit subset instead of neuron
+            dropout: its size log-uniform between ``subset_min_units`` and all units, so the encoder is trained
+            on the inputs a small subset query gives it (0: off, every earlier model).
+        subset_min_units: Smallest subset size drawn by ``subset_training``.
         loss_mse_weight: Weight w of the MSE term; the cosine term gets 1 - w (paper: equal proportion).
         seed: Seed of every random draw in training.
         device: "auto" (CUDA when available, else CPU), "cpu", "cuda" or "cuda:N".
@@ -117,6 +125,8 @@ class TrainConfig(BaseModel):
     patience: int = Field(default=12, gt=0)
     jitter_bins: int = Field(default=2, ge=0)
     neuron_dropout: float = Field(default=0.1, ge=0.0, lt=1.0)
+    subset_training: float = Field(default=0.0, ge=0.0, le=1.0)
+    subset_min_units: int = Field(default=4, gt=0)
     loss_mse_weight: float = Field(default=0.5, ge=0.0, le=1.0)
     seed: int = 0
     device: str = "auto"

@@ -44,7 +44,7 @@ def _decode_config(value: dict[str, Any]) -> EncoderConfig:
     return EncoderConfig.model_validate(value)
 
 
-def apply_unit_mask(x: torch.Tensor, unit_mask: torch.Tensor | None) -> torch.Tensor:
+def apply_unit_mask(x: torch.Tensor, unit_mask: torch.Tensor | None, *, rescale: bool = True) -> torch.Tensor:
     """Restrict an input window to a subset of units (the subset-query mechanism, paper Sec. 4.2 and 5).
 
     Masked units are set to 0 (their z-scored mean) and the remaining units are multiplied by
@@ -56,6 +56,8 @@ def apply_unit_mask(x: torch.Tensor, unit_mask: torch.Tensor | None) -> torch.Te
         x: (batch, n_units, window_bins) z-scored spike counts.
         unit_mask: (batch, n_units) or (1, n_units) or (n_units,), bool or float in {0, 1}; True / 1 keeps
             a unit. None keeps every unit and returns x unchanged.
+        rescale: Multiply the kept units by n_units / n_active (default); False only zeroes the masked ones
+            (`EncoderConfig.mask_rescale`).
 
     Returns:
         (batch, n_units, window_bins) masked and rescaled input.
@@ -76,7 +78,7 @@ def apply_unit_mask(x: torch.Tensor, unit_mask: torch.Tensor | None) -> torch.Te
     n_active = mask.sum(dim=1, keepdim=True)
     if bool((n_active == 0).any()):
         raise ValueError("unit_mask: expected at least one active unit per row, found a row with none")
-    scale = mask * (n_units / n_active)
+    scale = mask * (n_units / n_active) if rescale else mask
     return x * scale.unsqueeze(-1)
 
 
@@ -176,7 +178,7 @@ class NeurratorEncoder(
                 f"NeurratorEncoder input x: expected shape (batch, n_units={cfg.n_units}, "
                 f"window_bins={cfg.window_bins}), got {tuple(x.shape)}"
             )
-        x = apply_unit_mask(x, unit_mask)
+        x = apply_unit_mask(x, unit_mask, rescale=cfg.mask_rescale)
         features = torch.cat([branch(x) for branch in self.branches], dim=1)  # (B, C_total, T)
         seq = self.input_proj(features.transpose(1, 2)) + self.pos_embedding  # (B, T, d)
         seq = self.sequence_norm(self.transformer(self.input_dropout(seq)))

@@ -12,7 +12,9 @@ Augmentation (training only):
   z-scored mean), never wrapped around (a roll would invent activity). Validation and `predict` take the
   centre crop.
 - Neuron dropout: each sample keeps each unit with probability 1 - neuron_dropout, through the same
-  zero-and-rescale mask as subset queries (`encoder.apply_unit_mask`).
+  mask as subset queries (`encoder.apply_unit_mask`, rescaled or not as `EncoderConfig.mask_rescale` says).
+- Subset training (`TrainConfig.subset_training`, off by default): a fraction of the samples keep a random
+  subset of log-uniform size instead (`training_masks`), the inputs a small subset query gives the encoder.
 
 Memory: windows may come as raw counts (`dataset_access.ZScoredWindows`: uint8, z-scored per batch on the
 device with the same float32 arithmetic) and targets as a per-frame table with a per-sample index
@@ -224,6 +226,34 @@ class _DeviceTargets:
 
     def __getitem__(self, index: torch.Tensor | slice) -> torch.Tensor:
         return self.table[index] if self.index is None else self.table[self.index[index]]
+
+
+def training_masks(batch: int, n_units: int, tc: TrainConfig, generator: torch.Generator) -> torch.Tensor | None:
+    """Per-sample unit masks of one training batch: neuron dropout, and subset training when it is on.
+
+    Each sample keeps each unit with probability ``1 - neuron_dropout`` (at least one unit). With probability
+    ``subset_training`` a sample instead keeps a uniformly random subset of ``k`` units, ``k`` log-uniform in
+    ``[subset_min_units, n_units]`` and rounded (our choice: log-uniform gives the few-unit end of a scaling
+    curve as many samples as the many-unit end). With both off: None. With subset training off the draws are
+    exactly those of neuron dropout alone, so earlier recipes give the same weights.
+
+    Returns:
+        (batch, n_units) bool on the CPU, or None.
+    """
+    if tc.neuron_dropout == 0 and tc.subset_training == 0:
+        return None
+    if tc.neuron_dropout > 0:
+        mask = torch.rand(batch, n_units, generator=generator) >= tc.neuron_dropout
+        mask[~mask.any(dim=1)] = True
+    else:
+        mask = torch.ones(batch, n_units, dtype=torch.bool)
+    if tc.subset_training > 0:
+        chosen = torch.rand(batch, generator=generator) < tc.subset_training
+        lo, hi = math.log(min(tc.subset_min_units, n_units)), math.log(n_units)
+        size = torch.exp(lo + (hi - lo) * torch.rand(batch, generator=generator)).round().long().clamp(1, n_units)
+        ranks = torch.rand(batch, n_units, generator=generator).argsort(dim=1).argsort(dim=1)
+        mask = torch.where(chosen[:, None], ranks < size[:, None], mask)
+    return mask
 
 
 def _evaluate(model: NeurratorEncoder, x: _DeviceWindows, y: _DeviceTargets, mse_weight: float, batch: int) -> float:
@@ -438,11 +468,8 @@ def train_encoder(  # noqa: PLR0917 - positional arrays and configs, as the lead
             for batch in range(steps_per_epoch):
                 index = order[batch * tc.batch_size : (batch + 1) * tc.batch_size]
                 offsets = centre + torch.randint(-jitter, jitter + 1, (index.shape[0],), generator=generator)
-                mask = None
-                if tc.neuron_dropout > 0:
-                    mask = torch.rand(index.shape[0], config.n_units, generator=generator) >= tc.neuron_dropout
-                    mask[~mask.any(dim=1)] = True
-                    mask = mask.to(device)
+                mask = training_masks(index.shape[0], config.n_units, tc, generator)
+                mask = None if mask is None else mask.to(device)
                 index = index.to(device)
                 xb = xt[index]
                 if pad > 0:  # zero-pad per batch (the z-scored mean), never a padded copy of every window

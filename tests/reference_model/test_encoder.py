@@ -66,6 +66,21 @@ def test_unit_mask_zeroes_and_rescales():
     assert torch.equal(out[0, :, 0], torch.tensor([2.0, 2.0, 0.0, 0.0]))
     assert torch.equal(out[1, :, 0], torch.tensor([4.0, 0.0, 0.0, 0.0]))
     assert apply_unit_mask(x, None) is x
+    unscaled = apply_unit_mask(x, mask, rescale=False)  # EncoderConfig(mask_rescale=False): zero only
+    assert torch.equal(unscaled[1, :, 0], torch.tensor([1.0, 0.0, 0.0, 0.0]))
+
+
+def test_model_applies_its_own_mask_convention():
+    x = torch.randn(3, 12, 10)
+    mask = torch.arange(12) < 3
+    torch.manual_seed(0)
+    rescaling = NeurratorEncoder(EncoderConfig.tiny(n_units=12)).eval()
+    torch.manual_seed(0)
+    zeroing = NeurratorEncoder(EncoderConfig.tiny(n_units=12, mask_rescale=False)).eval()
+    with torch.no_grad():
+        assert torch.equal(rescaling(x), zeroing(x))  # same weights; no mask, no difference
+        assert torch.allclose(zeroing(x, mask), rescaling(x * mask[None, :, None], None), atol=1e-6)
+        assert not torch.allclose(zeroing(x, mask), rescaling(x, mask), atol=1e-3)
 
 
 def test_unit_mask_broadcasts():

@@ -174,3 +174,33 @@ def test_counts_and_per_frame_targets_train_exactly_like_materialised_arrays():
     from_arrays = train_encoder(*plain, CONFIG, recipe)
     assert from_lazy.history == from_arrays.history
     assert _same(_weights(from_lazy.model), _weights(from_arrays.model))
+
+
+def test_training_masks_subset_sizes_are_log_uniform_and_dropout_draws_unchanged():
+    from neurrator_bench.reference_model.training import training_masks
+
+    dropout = TrainConfig(neuron_dropout=0.2, device="cpu")
+    gen = torch.Generator().manual_seed(5)
+    expected = torch.rand(64, 30, generator=gen) >= 0.2
+    expected[~expected.any(dim=1)] = True
+    # subset training off: exactly the draws of neuron dropout alone (earlier recipes keep their weights)
+    assert torch.equal(training_masks(64, 30, dropout, torch.Generator().manual_seed(5)), expected)
+    assert training_masks(8, 30, TrainConfig(neuron_dropout=0.0, device="cpu"), gen) is None
+    subsets = TrainConfig(neuron_dropout=0.0, subset_training=1.0, subset_min_units=4, device="cpu")
+    sizes = training_masks(4000, 100, subsets, torch.Generator().manual_seed(0)).sum(dim=1).double()
+    assert sizes.min() >= 4 and sizes.max() <= 100
+    # log-uniform on [4, 100]: median sqrt(4 * 100) = 20, a quarter below 4 * 25**0.25 = 8.9
+    assert 17 <= sizes.median() <= 23
+    assert 0.2 < (sizes < 8.9).double().mean() < 0.3
+    half = TrainConfig(neuron_dropout=0.1, subset_training=0.5, device="cpu")
+    rows = training_masks(4000, 100, half, torch.Generator().manual_seed(1)).sum(dim=1)
+    assert 0.4 < (rows < 70).double().mean() < 0.6  # about half are subsets (dropout keeps ~90 of 100)
+
+
+def test_subset_training_trains_and_records_its_recipe(data):
+    recipe = SHORT.model_copy(update={"subset_training": 0.5, "subset_min_units": 2, "max_epochs": 2})
+    first = train_encoder(*data, CONFIG, recipe)
+    again = train_encoder(*data, CONFIG, recipe)
+    assert _same(_weights(first.model), _weights(again.model))
+    plain = train_encoder(*data, CONFIG, SHORT.model_copy(update={"max_epochs": 2}))
+    assert not _same(_weights(first.model), _weights(plain.model))
