@@ -9,8 +9,9 @@ recording session with the most V1 units, identical but for how they see unit su
 
 - ``current``: neuron dropout 0.2 only; a subset query zeroes the other units and rescales the kept ones by
   n_units / n_kept (8 of ~100 units: inputs x12, far beyond the x1.25 neuron dropout trains with);
-- ``subset-rescale``: half of the training samples keep a random subset of log-uniform size in [4, all]
-  (``TrainConfig.subset_training=0.5``), with the same rescale, so small-query inputs are in distribution;
+- ``subset-rescale``: a fraction (``--fraction``, default half) of the training samples keep a random subset of
+  log-uniform size in [4, all] (``TrainConfig.subset_training``), with the same rescale, so small-query inputs
+  are in distribution;
 - ``subset-zero``: the same subsets, masked without rescale (``EncoderConfig.mask_rescale=False``) at training
   and query time.
 
@@ -34,11 +35,17 @@ import numpy as np
 TASK = "nm1-sparse-random"
 REGIONS = ("V1", "higher_visual")
 SIZES = (8, 32)
-VARIANTS = {
-    "current": ({}, {}),
-    "subset-rescale": ({}, {"subset_training": 0.5, "subset_min_units": 4}),
-    "subset-zero": ({"mask_rescale": False}, {"subset_training": 0.5, "subset_min_units": 4}),
-}
+VARIANTS = ("current", "subset-rescale", "subset-zero")
+
+
+def overrides(name: str, fraction: float) -> tuple[dict, dict]:
+    """(encoder, train) overrides of the embedded config for one variant."""
+    subsets = {"subset_training": fraction, "subset_min_units": 4}
+    return {
+        "current": ({}, {}),
+        "subset-rescale": ({}, subsets),
+        "subset-zero": ({"mask_rescale": False}, subsets),
+    }[name]
 
 
 def prepare(work: Path) -> Path:
@@ -62,16 +69,16 @@ def prepare(work: Path) -> Path:
     return dataset
 
 
-def config_file(work: Path, name: str) -> Path:
+def config_file(work: Path, name: str, fraction: float) -> Path:
     """The embedded config with the variant's overrides."""
     from neurrator_bench.reference_model.train_on_dataset import DEFAULT_CONFIG
 
     base = json.loads(Path(DEFAULT_CONFIG).read_text())
-    encoder, train = VARIANTS[name]
+    encoder, train = overrides(name, fraction)
     base["encoder"].update(encoder)
     base["train"].update(train)
     base["description"] = f"bench_subset_training variant {name}"
-    path = work / f"{name}.json"
+    path = work / f"{name}-{fraction}.json"
     path.write_text(json.dumps(base, indent=2))
     return path
 
@@ -88,6 +95,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--work", type=Path, default=None)
     parser.add_argument("--draws", type=int, default=3)
+    parser.add_argument("--fraction", type=float, default=0.5, help="subset_training of the subset variants")
     args = parser.parse_args()
     from neurrator_bench.dataset_access import load_supervised, load_units, open_dataset
     from neurrator_bench.evaluation import evaluate_model
@@ -108,9 +116,10 @@ def main() -> None:
         print(f"dataset {ds.root} ({TASK}, stride 4), session {session}: units by region {counts}")
         models = {}
         for name in VARIANTS:
-            out = work / "models" / name
+            out = work / "models" / (name if name == "current" else f"{name}-{args.fraction}")
             if not (out / "config.json").exists():
-                train_reference(ds, TASK, out, sessions=[session], config_file=config_file(work, name), seed=0)
+                path = config_file(work, name, args.fraction)
+                train_reference(ds, TASK, out, sessions=[session], config_file=path, seed=0)
             models[name] = out
         options = ScoringOptions(n_boot=200, celltype_permutations=20)
         encoder = SentenceEncoder()

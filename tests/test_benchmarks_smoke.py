@@ -74,3 +74,17 @@ def test_bench_memory_stages_on_the_tiny_build(built_dataset, tmp_path, capsys):
     # the figures themselves are the pytest process's peaks here (they depend on what ran before): format only
     assert re.search(r"peak RSS after loading \d+\.\d\d GB, peak RSS \d+\.\d\d GB \(goal <= 12 GB\)", out)
     assert re.search(r"worst peak \d+\.\d\d GB: (within|OVER) the 12 GB goal", out)
+
+
+def test_bench_subset_training_variants_are_valid_recipes(tmp_path):
+    from neurrator_bench.reference_model.config import EncoderConfig, TrainConfig
+    from neurrator_bench.reference_model.train_on_dataset import read_config_file
+
+    bench = load("bench_subset_training")
+    seen = {}
+    for name in bench.VARIANTS:
+        encoder, train = read_config_file(bench.config_file(tmp_path, name, 0.2))
+        seen[name] = (EncoderConfig(n_units=10, **encoder), TrainConfig(**train))
+    assert seen["current"][1].subset_training == 0.0 and seen["current"][0].mask_rescale
+    assert seen["subset-rescale"][1].subset_training == 0.2 and seen["subset-rescale"][0].mask_rescale
+    assert seen["subset-zero"][1].subset_training == 0.2 and not seen["subset-zero"][0].mask_rescale
