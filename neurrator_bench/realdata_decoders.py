@@ -19,9 +19,9 @@ its CLIP embedding):
   arg-max output.
 - ``pca-knn``: PCA of the z-scored training responses (`baselines.pca_knn.fit_pca`, at most 20 components),
   then a vote of the 10 cosine-nearest training responses (`baselines.pca_knn.knn_indices`).
-- ``cebra-knn``: CEBRA-Behavior with the second as its discrete label (`baselines.cebra_knn.fit_cebra`,
-  3-d output, 32 hidden units, 500 iterations as the baseline), then the same 10-neighbour vote in the
-  embedding.
+- ``cebra-knn``: CEBRA-Behavior with the second as its discrete label (`baselines.cebra_knn.fit_cebra` with
+  the baseline's own settings: 3-d output, 32 hidden units, 500 iterations), then the same 10-neighbour vote in
+  the embedding.
 - ``reference-encoder``: the Neurrator encoder (`reference_model`) with the paper's layer sizes and recipe
   (conv 3/7/15 x 128, d_model 384, 8 heads, 2 layers, AdamW 3e-4 cosine, batch 64, 60 epochs, patience 12,
   10 % neuron dropout) in its frame-identification mode: ``window_bins=1``, since the extract has one 1-s bin
@@ -156,6 +156,17 @@ def pca_knn(train: np.ndarray, test: np.ndarray, seed: int) -> np.ndarray:
     return _shape(vote(y_train[knn_indices(bank, queries, KNN_K)], train.shape[1]), test)
 
 
+def cebra_baseline_settings() -> dict:
+    """The ``cebra-knn`` baseline's own training settings (the defaults of `baselines.cebra_knn.train`)."""
+    import inspect
+
+    from neurrator_bench.baselines import cebra_knn
+
+    names = ("output_dimension", "num_hidden_units", "max_iterations", "batch_size", "learning_rate")
+    params = inspect.signature(cebra_knn.train).parameters
+    return {name: params[name].default for name in (*names, "temperature", "model_architecture")}
+
+
 @_register("cebra-knn")
 def cebra_knn(train: np.ndarray, test: np.ndarray, seed: int) -> np.ndarray:
     """CEBRA-Behavior with the second as discrete label, then a 10-nearest-neighbour vote in the embedding."""
@@ -163,18 +174,7 @@ def cebra_knn(train: np.ndarray, test: np.ndarray, seed: int) -> np.ndarray:
     from neurrator_bench.baselines.pca_knn import knn_indices
 
     x_train, y_train, x_test, _ = zscored_samples(train, test)
-    network, _, _ = fit_cebra(
-        x_train,
-        y_train,
-        seed=seed,
-        output_dimension=3,
-        num_hidden_units=32,
-        max_iterations=500,
-        batch_size=512,
-        learning_rate=3e-3,
-        temperature=1.0,
-        model_architecture="offset1-model",
-    )
+    network, _, _ = fit_cebra(x_train, y_train, seed=seed, **cebra_baseline_settings())
     bank, queries = embed(network, x_train), embed(network, x_test)
     return _shape(vote(y_train[knn_indices(bank, queries, KNN_K)], train.shape[1]), test)
 

@@ -99,3 +99,17 @@ def test_every_decoder_orders_v1_over_higher_visual_over_hippocampus_on_real_dat
         np.testing.assert_array_equal(
             alone["accuracy_mean"], table[table["decoder"] == "template-euclidean"]["accuracy_mean"]
         )
+
+
+def test_cebra_decoder_uses_the_baselines_settings():
+    from neurrator_bench.realdata_decoders import cebra_baseline_settings
+
+    assert cebra_baseline_settings() == {
+        "output_dimension": 3,
+        "num_hidden_units": 32,
+        "max_iterations": 500,
+        "batch_size": 512,
+        "learning_rate": 3e-3,
+        "temperature": 1.0,
+        "model_architecture": "offset1-model",
+    }
