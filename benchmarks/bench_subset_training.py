@@ -8,7 +8,7 @@ MiniLM patch targets, the phrase narrator), trains three reference models with t
 recording session with the most V1 units, identical but for how they see unit subsets:
 
 - ``current``: neuron dropout 0.2 only; a subset query zeroes the other units and rescales the kept ones by
-  n_units / n_kept (8 of ~100 units: inputs x12, far beyond the x1.25 neuron dropout trains with);
+  n_units / n_kept (8 of the session's 193 units: inputs x24, far beyond the x1.25 neuron dropout trains with);
 - ``subset-rescale``: a fraction (``--fraction``, default half) of the training samples keep a random subset of
   log-uniform size in [4, all] (``TrainConfig.subset_training``), with the same rescale, so small-query inputs
   are in distribution;

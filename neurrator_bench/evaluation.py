@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from neurrator_bench.dataset_access import DatasetHandle, load_samples, load_units, open_dataset
+from neurrator_bench.dataset_access import DatasetHandle, load_samples, load_sessions, load_units, open_dataset
 from neurrator_bench.errors import ModelDirectoryError
 from neurrator_bench.inference import (
     DEFAULT_NARRATOR,
@@ -37,6 +37,7 @@ from neurrator_bench.schemas.result_entry import (
 from neurrator_bench.scorers.frame_stats import cluster_bootstrap, frame_level_clusters
 from neurrator_bench.scorers.intervals import enclose
 from neurrator_bench.scoring import ScoringOptions, score_predictions
+from neurrator_bench.subsets import region_groups
 from neurrator_bench.text_embedding import DEFAULT_SENTENCE_MODEL, SentenceEncoder
 
 logger = logging.getLogger(__name__)
@@ -289,19 +290,25 @@ def curve_sessions(
 ) -> tuple[list[str], int | None, dict[str, int]]:
     """The one session set of a scaling curve: the sessions with enough ``region`` units for every scored size.
 
-    Of the test split's sessions the model decodes, each has some number of ``region`` units. The curve scores
-    the sizes up to ``top`` (the largest requested size at least one session reaches) and uses, at every size,
-    the sessions with at least ``top`` units, so its points differ in population size only, not in which
-    animals remain (our rule; the paper's Fig. 4 pools its sessions without saying how it handles this).
+    Of the test split's recorded sessions the model decodes, each has some number of ``region`` units
+    (``region`` as a subset query reads it: ``|`` alternatives and named unions such as ``visual_cortex``). The
+    curve scores the sizes up to ``top`` (the largest requested size at least one session reaches) and uses, at
+    every size, the sessions with at least ``top`` units, so its points differ in population size only, not in
+    which animals remain (our rule; the paper's Fig. 4 pools its sessions without saying how it handles this).
+    Pseudo-mice are left out: their units are the recorded sessions' tagged units again, pooled across animals.
+    The rule can leave a curve with one animal when one session has far more units than the others; the
+    ``excluded`` counts show it.
 
     Returns:
         ``(sessions, top or None when no session reaches the smallest size, {session: region unit count}``
-        for every decoded session, the excluded ones included).
+        for every decoded recorded session, the excluded ones included).
     """
     model = load_model(model_dir)
     units = load_units(ds)
-    in_split = sorted(set(load_samples(ds, task, "test")["session_id"]))
-    in_region = units[units["region_group"] == region].groupby("session_id").size()
+    sessions = load_sessions(ds)
+    recorded = set(sessions.loc[sessions["kind"] == "recording", "session_id"])
+    in_split = sorted(set(load_samples(ds, task, "test")["session_id"]) & recorded)
+    in_region = units[units["region_group"].isin(region_groups(region))].groupby("session_id").size()
     counts = {s: int(in_region.get(s, 0)) for s in in_split if route_session(model, units, s)}
     reachable = [int(n) for n in sizes if any(c >= n for c in counts.values())]
     top = max(reachable, default=None)
@@ -387,7 +394,11 @@ def scaling_curve(
                 }
             )
     columns = ["region", "n_units", "value", "ci_low", "ci_high", "draws", "shuffled_floor", "narrator"]
-    return pd.DataFrame(rows, columns=[*columns, "sessions", "excluded", "skipped"])
+    table = pd.DataFrame(rows, columns=[*columns, "sessions", "excluded", "skipped"])
+    used = set(table.loc[table["skipped"] == "", "narrator"])
+    if len(used) == 1:  # skipped rows name the narrator the scored ones used ("auto" resolves to one kind)
+        table["narrator"] = used.pop()
+    return table
 
 
 def write_scaling_report(table: pd.DataFrame, out_dir: Path) -> dict[str, Path]:

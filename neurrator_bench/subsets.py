@@ -4,7 +4,8 @@ The mechanism: one trained model is queried on a subset of its input units. :fun
 units from the dataset's ``units`` config (filters, then a seeded random draw); the model receives the mask
 with the full window. The reference encoder zeroes the masked units and rescales the rest by
 ``n_units / n_active`` (``reference_model.encoder.apply_unit_mask``, the same operation as its training-time
-neuron dropout); the baselines do the same. A session the model was not trained on, whose units are all
+neuron dropout; a model trained with ``EncoderConfig.mask_rescale=False`` only zeroes them); the baselines
+always zero and rescale. A session the model was not trained on, whose units are all
 columns of one it was (``pseudo-PV`` inside ``pseudo-tagged``), is decoded the same way
 (``inference.route_session``).
 """
@@ -42,6 +43,11 @@ def parse_unit_filters(specs: tuple[str, ...] | list[str]) -> dict[str, str]:
     return out
 
 
+def region_groups(value: str) -> list[str]:
+    """The region groups a ``region_group`` filter value accepts: ``|`` alternatives, named unions expanded."""
+    return [g for name in value.split("|") for g in REGION_UNIONS.get(name, (name,))]
+
+
 def unit_mask(
     units: pd.DataFrame, filters: Mapping[str, str] | None = None, n_units: int | None = None, seed: int = 0
 ) -> np.ndarray:
@@ -61,9 +67,8 @@ def unit_mask(
     """
     mask = np.ones(len(units), dtype=bool)
     for key, value in (filters or {}).items():
-        accepted = value.split("|")
-        if key == "region_group":  # a named pool (visual_cortex) stands for its region groups
-            accepted = [g for name in accepted for g in REGION_UNIONS.get(name, (name,))]
+        # a named pool (visual_cortex) stands for its region groups
+        accepted = region_groups(value) if key == "region_group" else value.split("|")
         mask &= units[key].astype(str).isin(accepted).to_numpy()
     described = ", ".join(f"{k}={v}" for k, v in (filters or {}).items()) or "all units"
     if not mask.any():

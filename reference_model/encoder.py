@@ -93,7 +93,8 @@ class NeurratorEncoder(
 
     Stages, for an input (batch, n_units, window_bins) of z-scored counts:
 
-    1. Optional unit mask (`apply_unit_mask`): masked units zeroed, the rest rescaled by n_units/n_active.
+    1. Optional unit mask (`apply_unit_mask`): masked units zeroed, the rest rescaled by n_units/n_active
+       (unless `EncoderConfig.mask_rescale` is False).
     2. Multi-scale Conv1D front end over time, units as input channels: one branch per kernel size
        (3, 7, 15 by default; 'same' zero padding), `conv_channels` each, GELU; branches concatenated to
        (batch, T, n_branches * conv_channels).

@@ -126,7 +126,8 @@ class NeurratorEncoderModel:
             session_id: A session of `sessions()`.
             x: (n, n_units, window_bins) z-scored spike counts (the dataset's training-only statistics).
             unit_mask: Optional (n_units,) bool mask of the units to keep (subset query: the other units are
-                zeroed and the kept ones rescaled by n_units / n_active, see `encoder.apply_unit_mask`).
+                zeroed and, unless the member's `mask_rescale` is False, the kept ones rescaled by
+                n_units / n_active, see `encoder.apply_unit_mask`).
 
         Returns:
             Prediction with patches (n, n_patches, target_dim) float32, pooled (n, target_dim) float32 =

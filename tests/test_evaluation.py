@@ -102,25 +102,39 @@ def test_scaling_loads_the_narrator_once_and_reports_the_floor(setup, monkeypatc
         return real(*args, **kwargs)
 
     monkeypatch.setattr(evaluation, "make_narrator", counting)
-    table = scaling_curve(ref, ds, TASK, regions=("V1", "hippocampus"), sizes=(8, 16), draws=2, options=OPTS)
-    assert calls == ["auto"]  # one narrator for 4 points x 2 draws
+    asked = []
+    real_predict = evaluation.predict_split
+
+    def recording(*args, **kwargs):
+        asked.append((kwargs["unit_filters"]["region_group"], tuple(kwargs["sessions"])))
+        return real_predict(*args, **kwargs)
+
+    monkeypatch.setattr(evaluation, "predict_split", recording)
+    regions = ("V1|higher_visual", "hippocampus")  # a union region counts its groups' units, as queries do
+    table = scaling_curve(ref, ds, TASK, regions=regions, sizes=(8, 16, 10_000), draws=2, options=OPTS)
+    assert calls == ["auto"]  # one narrator for every point and draw
     done = table[table["skipped"] == ""]
     assert len(done) >= 2 and done["shuffled_floor"].between(-1, 1).all() and set(table["narrator"]) == {"phrase"}
-    # one session set per curve: every point of a region decodes the same sessions, each with enough units for
-    # the region's largest scored size; the sessions left out have fewer
+    # one session set per curve: every point of a region decodes the same recorded sessions (never a pseudo-mouse),
+    # each with enough units for the region's largest scored size; the sessions left out have fewer
     units = load_units(ds)
+    recorded = set(load_sessions(ds).query("kind == 'recording'")["session_id"])
     for region, curve in table.groupby("region"):
         assert curve["sessions"].nunique() == 1 and curve["excluded"].nunique() == 1
         scored = curve[curve["skipped"] == ""]
         chosen = curve["sessions"].iloc[0].split(";") if curve["sessions"].iloc[0] else []
-        have = units[units["region_group"] == region].groupby("session_id").size()
-        if len(scored):
-            top = int(scored["n_units"].max())
-            assert chosen and all(have.get(s, 0) >= top for s in chosen), (region, chosen)
-            for item in filter(None, curve["excluded"].iloc[0].split(";")):
-                sid, n = item.rsplit(":", 1)
-                assert int(n) == have.get(sid, 0) < top
-        for row in curve[curve["skipped"] != ""].itertuples():
-            assert f"no decoded session has {row.n_units} {region} units" in row.skipped
+        assert set(chosen) <= recorded
+        groups = region.split("|")
+        have = units[units["region_group"].isin(groups)].groupby("session_id").size()
+        assert len(scored) >= 1, region
+        top = int(scored["n_units"].max())
+        assert chosen and all(have.get(s, 0) >= top for s in chosen), (region, chosen)
+        # what was predicted: exactly the chosen sessions, at every scored point and draw
+        assert {s for r, s in asked if r == region} == {tuple(chosen)}
+        for item in filter(None, curve["excluded"].iloc[0].split(";")):
+            sid, n = item.rsplit(":", 1)
+            assert int(n) == have.get(sid, 0) < top
+        (big,) = curve[curve["n_units"] == 10_000].itertuples()
+        assert f"no decoded session has 10000 {region} units" in big.skipped
     paths = write_scaling_report(table, tmp_path / "scaling")
     assert paths["png"].read_bytes().startswith(b"\x89PNG") and "shuffled_floor" in paths["csv"].read_text()

@@ -194,10 +194,11 @@ def test_training_masks_subset_sizes_are_log_uniform_and_dropout_draws_unchanged
     assert 0.2 < (sizes < 8.9).double().mean() < 0.3
     half = TrainConfig(neuron_dropout=0.1, subset_training=0.5, device="cpu")
     rows = training_masks(4000, 100, half, torch.Generator().manual_seed(1)).sum(dim=1)
-    assert 0.4 < (rows < 70).double().mean() < 0.6  # about half are subsets (dropout keeps ~90 of 100)
+    # half are subsets, 89 % of those below 70 units (log-uniform on [4, 100]); dropout keeps ~90 of 100: ~0.44
+    assert 0.38 < (rows < 70).double().mean() < 0.5
 
 
-def test_subset_training_trains_and_records_its_recipe(data):
+def test_subset_training_is_deterministic_and_changes_the_weights(data):
     recipe = SHORT.model_copy(update={"subset_training": 0.5, "subset_min_units": 2, "max_epochs": 2})
     first = train_encoder(*data, CONFIG, recipe)
     again = train_encoder(*data, CONFIG, recipe)
