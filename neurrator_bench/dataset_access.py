@@ -255,10 +255,7 @@ def zscore_windows(spikes: np.ndarray, mean: np.ndarray, std: np.ndarray) -> np.
     A unit with zero training variance (silent in every training bin) keeps its raw deviation from the
     training mean (scale 1) instead of being divided by a tiny epsilon (one spike would become ~1e6).
     """
-    if spikes.shape[1] != mean.shape[0]:
-        raise ValueError(f"spike windows have {spikes.shape[1]} units but the statistics have {mean.shape[0]}")
-    scale = zscore_scale(std)
-    return ((spikes - mean.astype(np.float32)[None, :, None]) / scale[None, :, None]).astype(np.float32)
+    return ZScoredWindows.from_stats(spikes, mean, std)[:]
 
 
 def zscore_scale(std: np.ndarray) -> np.ndarray:
@@ -282,6 +279,17 @@ class ZScoredWindows:
     counts: np.ndarray
     mean: np.ndarray
     scale: np.ndarray
+
+    @classmethod
+    def from_stats(cls, counts: np.ndarray, mean: np.ndarray, std: np.ndarray) -> ZScoredWindows:
+        """Windows ``counts`` with their training ``mean`` and ``std`` per unit (divisor: :func:`zscore_scale`).
+
+        Raises:
+            ValueError: The windows and the statistics have different unit counts.
+        """
+        if counts.shape[1] != mean.shape[0]:
+            raise ValueError(f"spike windows have {counts.shape[1]} units but the statistics have {mean.shape[0]}")
+        return cls(counts=counts, mean=np.asarray(mean).astype(np.float32), scale=zscore_scale(std))
 
     @property
     def shape(self) -> tuple[int, ...]:
@@ -492,9 +500,7 @@ def load_supervised(
     """
     part = load_session_split(ds, task, split, session_id, dtype=None)
     mean, std = load_normalization(ds, task, session_id)
-    if part.spikes.shape[1] != mean.shape[0]:
-        raise ValueError(f"spike windows have {part.spikes.shape[1]} units but the statistics have {mean.shape[0]}")
-    windows = ZScoredWindows(counts=part.spikes, mean=mean.astype(np.float32), scale=zscore_scale(std))
+    windows = ZScoredWindows.from_stats(part.spikes, mean, std)
     n = len(part.meta)
     captions = np.empty(n, dtype=object)
     stimuli = part.meta["stimulus"].to_numpy()

@@ -285,31 +285,39 @@ def evaluate_model(
     return entry
 
 
-def curve_sessions(
-    model_dir: Path, ds: DatasetHandle, task: str, region: str, sizes: Sequence[int]
-) -> tuple[list[str], int | None, dict[str, int]]:
-    """The one session set of a scaling curve: the sessions with enough ``region`` units for every scored size.
+def decoded_recordings(model_dir: Path, ds: DatasetHandle, task: str) -> tuple[pd.DataFrame, list[str]]:
+    """The ``units`` config and the test split's recorded sessions the model decodes (pseudo-mice left out).
 
-    Of the test split's recorded sessions the model decodes, each has some number of ``region`` units
-    (``region`` as a subset query reads it: ``|`` alternatives and named unions such as ``visual_cortex``). The
-    curve scores the sizes up to ``top`` (the largest requested size at least one session reaches) and uses, at
-    every size, the sessions with at least ``top`` units, so its points differ in population size only, not in
-    which animals remain (our rule; the paper's Fig. 4 pools its sessions without saying how it handles this).
-    Pseudo-mice are left out: their units are the recorded sessions' tagged units again, pooled across animals.
-    The rule can leave a curve with one animal when one session has far more units than the others; the
-    ``excluded`` counts show it.
-
-    Returns:
-        ``(sessions, top or None when no session reaches the smallest size, {session: region unit count}``
-        for every decoded recorded session, the excluded ones included).
+    Pseudo-mice are left out of scaling curves: their units are the recorded sessions' tagged units again,
+    pooled across animals.
     """
     model = load_model(model_dir)
     units = load_units(ds)
     sessions = load_sessions(ds)
     recorded = set(sessions.loc[sessions["kind"] == "recording", "session_id"])
     in_split = sorted(set(load_samples(ds, task, "test")["session_id"]) & recorded)
+    return units, [s for s in in_split if route_session(model, units, s)]
+
+
+def curve_sessions(
+    units: pd.DataFrame, candidates: Sequence[str], region: str, sizes: Sequence[int]
+) -> tuple[list[str], int | None, dict[str, int]]:
+    """The one session set of a scaling curve: the sessions with enough ``region`` units for every scored size.
+
+    Of the ``candidates`` (:func:`decoded_recordings`), each has some number of ``region`` units (``region`` as
+    a subset query reads it: ``|`` alternatives and named unions such as ``visual_cortex``). The curve scores
+    the sizes up to ``top`` (the largest requested size at least one session reaches) and uses, at every size,
+    the sessions with at least ``top`` units, so its points differ in population size only, not in which
+    animals remain (our rule; the paper's Fig. 4 pools its sessions without saying how it handles this).
+    The rule can leave a curve with one animal when one session has far more units than the others; the
+    ``excluded`` counts show it.
+
+    Returns:
+        ``(sessions, top or None when no session reaches the smallest size, {session: region unit count}``
+        for every candidate, the excluded ones included).
+    """
     in_region = units[units["region_group"].isin(region_groups(region))].groupby("session_id").size()
-    counts = {s: int(in_region.get(s, 0)) for s in in_split if route_session(model, units, s)}
+    counts = {s: int(in_region.get(s, 0)) for s in candidates}
     reachable = [int(n) for n in sizes if any(c >= n for c in counts.values())]
     top = max(reachable, default=None)
     chosen = sorted(s for s, c in counts.items() if top is not None and c >= top)
@@ -345,9 +353,10 @@ def scaling_curve(
     ds = _as_dataset(dataset)
     encoder = SentenceEncoder(DEFAULT_SENTENCE_MODEL)
     captioner = make_narrator(narrator, ds, task, llava=llava)
+    units, candidates = decoded_recordings(model_dir, ds, task)
     rows = []
     for region in regions:
-        chosen, top, counts = curve_sessions(model_dir, ds, task, region, sizes)
+        chosen, top, counts = curve_sessions(units, candidates, region, sizes)
         common = {
             "draws": draws,
             "narrator": narrator,
