@@ -308,7 +308,9 @@ def curve_sessions(
     a subset query reads it: ``|`` alternatives and named unions such as ``visual_cortex``). The curve scores
     the sizes up to ``top`` (the largest requested size at least one session reaches) and uses, at every size,
     the sessions with at least ``top`` units, so its points differ in population size only, not in which
-    animals remain (our rule; the paper's Fig. 4 pools its sessions without saying how it handles this).
+    animals remain. Our rule: the paper's Fig. 4 "plots held-out SBERT similarity between decoded narrations and
+    ground-truth captions against input population size, broken down by anatomical pool" and does not say how
+    it handles sessions with too few units of a pool.
     The rule can leave a curve with one animal when one session has far more units than the others; the
     ``excluded`` counts show it.
 

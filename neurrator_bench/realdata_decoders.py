@@ -4,8 +4,11 @@ The real Allen extract (session 791319847, Natural Movie One in 1-s bins; ``real
 CLIP targets and no captions: the real movie frames are not shipped, and the simulated movie's targets
 must never stand in for them. So every decoder here identifies the movie second (one of ``n_frames`` = 30)
 from the population response of one 1-s bin, trained on the training repeats and scored on the held-out
-repeats with the same accuracy and intervals as the template decoder (paper Sec. 4.2, Fig. 4 reports
-decoding by region and population size; this is our sanity-track version of it, not a paper number).
+repeats with the same accuracy and intervals as the template decoder. The paper's Fig. 4 "plots held-out SBERT
+similarity between decoded narrations and ground-truth captions against input population size, broken down by
+anatomical pool"; this track is our own sanity check in that spirit (frame identification, not narration) and
+none of its numbers is a paper number. The sizes, draws, K=10, 20 PCA components, 6 ridge folds and the two
+early-stopping repeats are our choices.
 
 Each decoder is a pure function ``(train (r_train, n_frames, n_units), test (r_test, n_frames, n_units),
 seed) -> (r_test, n_frames)`` predicted frame indices, built from the same fitting code as the

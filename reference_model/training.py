@@ -233,8 +233,10 @@ def training_masks(batch: int, n_units: int, tc: TrainConfig, generator: torch.G
 
     Each sample keeps each unit with probability ``1 - neuron_dropout`` (at least one unit). With probability
     ``subset_training`` a sample instead keeps a uniformly random subset of ``k`` units, ``k`` log-uniform in
-    ``[subset_min_units, n_units]`` and rounded (our choice: log-uniform gives the few-unit end of a scaling
-    curve as many samples as the many-unit end). With both off: None. With subset training off the draws are
+    ``[subset_min_units, n_units]`` and rounded. The paper's encoder "maps spike trains from arbitrary subsets
+    of simultaneously-recorded neurons" (abstract) but does not say how it was trained for small subsets; the
+    log-uniform draw is our choice (it gives the few-unit end of a scaling curve as many samples as the
+    many-unit end). With both off: None. With subset training off the draws are
     exactly those of neuron dropout alone, so earlier recipes give the same weights.
 
     Returns:
