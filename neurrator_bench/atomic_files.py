@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import os
+import tempfile
+from collections.abc import Callable
 from pathlib import Path
 
 
@@ -16,4 +19,22 @@ def write_text_atomic(path: Path, text: str) -> Path:
     tmp = path.with_name(f".{path.name}.tmp")
     tmp.write_text(text, encoding="utf-8")
     tmp.replace(path)
+    return path
+
+
+def write_atomic(path: Path, write: Callable[[str], object]) -> Path:
+    """Call ``write(tmp_path)`` on a temp file beside ``path``, then rename it over ``path``; parents are created.
+
+    The temp file is removed when ``write`` fails, so a partial file never stands as if complete.
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    os.close(fd)
+    try:
+        write(tmp)
+        Path(tmp).replace(path)
+    finally:
+        if Path(tmp).exists():
+            Path(tmp).unlink()
     return path

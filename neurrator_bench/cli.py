@@ -9,7 +9,7 @@ from pathlib import Path
 
 import click
 
-from neurrator_bench import __version__, cli_harness, cli_models
+from neurrator_bench import __version__, cli_harness, cli_interrogate, cli_models
 from neurrator_bench.cli_common import fail
 from neurrator_bench.errors import NeurratorError
 
@@ -409,6 +409,8 @@ main.add_command(cli_models.baselines)
 main.add_command(cli_models.demo)
 main.add_command(cli_models.leaderboard)
 main.add_command(cli_models.compare)
+main.add_command(cli_interrogate.interrogate_cmd)
+main.add_command(cli_interrogate.sae_group)
 
 if __name__ == "__main__":  # pragma: no cover
     sys.exit(main())

@@ -61,6 +61,29 @@ def _as_dataset(dataset: str | Path | DatasetHandle) -> DatasetHandle:
     return dataset if isinstance(dataset, DatasetHandle) else open_dataset(dataset)
 
 
+def checked_model(model_dir: Path, ds: DatasetHandle, task: str):
+    """Load a model directory that was trained on ``task`` of this very dataset.
+
+    Raises:
+        ModelDirectoryError: Trained on another task (its training split may hold this task's test frames) or on
+            other data (the task fingerprints differ).
+    """
+    model = load_model(model_dir)
+    trained_on = str(model.config.get("task", task))
+    if trained_on != task:
+        raise ModelDirectoryError(
+            f"{model_dir}/config.json: trained on task {trained_on!r}, asked to predict task {task!r}; another task's "
+            "training split may hold this task's test frames, so it is refused (train a model on this task)"
+        )
+    if model.config["dataset_fingerprint"] != ds.task_fingerprint(trained_on):
+        raise ModelDirectoryError(
+            f"{model_dir}/config.json: trained on task {trained_on} with fingerprint "
+            f"{model.config['dataset_fingerprint']}, but task {trained_on} of {ds.repo} has "
+            f"{ds.task_fingerprint(trained_on)} (samples, units or statistics differ); retrain on this dataset"
+        )
+    return model
+
+
 def narrate(
     model_dir: Path,
     dataset: str | Path | DatasetHandle,
@@ -80,19 +103,7 @@ def narrate(
         ``(path, skipped sessions -> reason)``.
     """
     ds = _as_dataset(dataset)
-    model = load_model(model_dir)
-    trained_on = str(model.config.get("task", task))
-    if trained_on != task:
-        raise ModelDirectoryError(
-            f"{model_dir}/config.json: trained on task {trained_on!r}, asked to predict task {task!r}; another task's "
-            "training split may hold this task's test frames, so it is refused (train a model on this task)"
-        )
-    if model.config["dataset_fingerprint"] != ds.task_fingerprint(trained_on):
-        raise ModelDirectoryError(
-            f"{model_dir}/config.json: trained on task {trained_on} with fingerprint "
-            f"{model.config['dataset_fingerprint']}, but task {trained_on} of {ds.repo} has "
-            f"{ds.task_fingerprint(trained_on)} (samples, units or statistics differ); retrain on this dataset"
-        )
+    model = checked_model(model_dir, ds, task)
     pred = predict_split(
         model,
         ds,

@@ -22,7 +22,7 @@ A model that returns its own narrations (e.g. caption floors) is not re-narrated
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -57,6 +57,7 @@ class PredictedSplit:
         narration: n narrations.
         skipped_sessions: session id -> why it was not predicted.
         narrator: How the narrations were made (``NarratorMeta`` fields), recorded in the predictions file.
+        patch_features: (n, k) what ``reduce_patches`` made of each sample's predicted patches, or None.
     """
 
     sample_ids: list[str]
@@ -64,6 +65,7 @@ class PredictedSplit:
     narration: list[str]
     skipped_sessions: dict[str, str] = field(default_factory=dict)
     narrator: dict = field(default_factory=dict)
+    patch_features: np.ndarray | None = None
 
 
 class RetrievalCaptioner:
@@ -220,6 +222,7 @@ def predict_split(
     seed: int = 0,
     narrator: str | AutoCaptioner | PhraseCaptioner | RetrievalCaptioner | LlavaCaptioner = DEFAULT_NARRATOR,
     llava: str | None = None,
+    reduce_patches: Callable[[np.ndarray], np.ndarray] | None = None,
 ) -> PredictedSplit:
     """Predict and narrate every sample of ``split`` for the model's sessions.
 
@@ -235,9 +238,12 @@ def predict_split(
         narrator: "auto", "phrase", "retrieval" or "llava", or a narrator made once by :func:`make_narrator` and
             reused (a scaling sweep loads LLaVA once, not once per point and draw).
         llava: LLaVA id or path for the llava narrator (ignored when ``narrator`` is an instance).
+        reduce_patches: Maps each chunk's predicted patches (rows, n_patches, dim) to (rows, k) features kept in
+            ``patch_features`` (e.g. SAE activations); the patches themselves are dropped chunk by chunk.
 
     Raises:
-        ModelDirectoryError: The model knows none of the split's sessions.
+        ModelDirectoryError: The model knows none of the split's sessions, or ``reduce_patches`` is given and
+            the model predicts no patches.
     """
     in_split = sorted(set(load_samples(ds, task, split)["session_id"]))
     candidates = list(sessions) if sessions is not None else in_split
@@ -254,6 +260,7 @@ def predict_split(
     narration: list[str] = []
     skipped = {s: "the model knows none of this session's units" for s in candidates if s not in routes}
     own_narrations = False
+    features: list[np.ndarray] = []
     for session in wanted:
         mask = None
         if unit_filters or n_units is not None:
@@ -287,6 +294,13 @@ def predict_split(
             own_narrations = own_narrations or pred.narration is not None
             if pred.pooled is not None:
                 pooled.append(np.asarray(pred.pooled, dtype=np.float32))
+            if reduce_patches is not None:
+                if pred.patches is None:
+                    raise ModelDirectoryError(
+                        f"model kind {model.config.get('model_kind')!r} predicts no patch tokens; this analysis "
+                        "reads predicted patches (the reference encoder and ridge-patches predict them)"
+                    )
+                features.append(np.asarray(reduce_patches(pred.patches), dtype=np.float32))
     if not ids:
         raise ModelDirectoryError(f"no session could be predicted: {skipped}")
     return PredictedSplit(
@@ -295,4 +309,5 @@ def predict_split(
         narration=narration,
         skipped_sessions=skipped,
         narrator={"kind": "model", "decoding": "the model's own narrations"} if own_narrations else narrate.provenance,
+        patch_features=np.concatenate(features) if features else None,
     )

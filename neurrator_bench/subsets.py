@@ -19,7 +19,8 @@ import pandas as pd
 
 from neurrator_bench.builders.regions import REGION_UNIONS
 
-SUBSET_COLUMNS = ("region_group", "structure", "cell_type", "probe")
+SUBSET_COLUMNS = ("region_group", "structure", "cell_type", "probe", "unit_id")
+"""Columns a unit filter may name; ``unit_id=11|12|13`` lists units explicitly (e.g. a shuffled-label control)."""
 
 
 def parse_unit_filters(specs: tuple[str, ...] | list[str]) -> dict[str, str]:

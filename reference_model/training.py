@@ -35,8 +35,6 @@ from __future__ import annotations
 import json
 import logging
 import math
-import os
-import tempfile
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -48,6 +46,7 @@ from safetensors import safe_open
 from safetensors.torch import save_file
 from tqdm.auto import tqdm
 
+from neurrator_bench.atomic_files import write_atomic
 from neurrator_bench.dataset_access import FrameIndexedTargets, ZScoredWindows
 
 from .config import EncoderConfig, TrainConfig
@@ -269,17 +268,6 @@ def _evaluate(model: NeurratorEncoder, x: _DeviceWindows, y: _DeviceTargets, mse
     return float(total) / x.n
 
 
-def _atomic_write(path: Path, write: Any) -> None:
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    os.close(fd)
-    try:
-        write(tmp)
-        Path(tmp).replace(path)
-    finally:
-        if Path(tmp).exists():
-            Path(tmp).unlink()
-
-
 def _save_checkpoint(
     folder: Path,
     model: NeurratorEncoder,
@@ -299,8 +287,8 @@ def _save_checkpoint(
     state = {**state, "param_groups": optim["param_groups"]}
     text = json.dumps(state, sort_keys=True)
     folder.mkdir(parents=True, exist_ok=True)
-    _atomic_write(folder / LAST_NAME, lambda tmp: save_file(tensors, tmp, metadata={"state": text}))
-    _atomic_write(folder / STATE_NAME, lambda tmp: Path(tmp).write_text(text + "\n", encoding="utf-8"))
+    write_atomic(folder / LAST_NAME, lambda tmp: save_file(tensors, tmp, metadata={"state": text}))
+    write_atomic(folder / STATE_NAME, lambda tmp: Path(tmp).write_text(text + "\n", encoding="utf-8"))
 
 
 def _load_checkpoint(folder: Path) -> tuple[dict[str, Any], dict[str, torch.Tensor]]:
