@@ -17,6 +17,7 @@ from neurrator_bench.leaderboard.page_parts import (
     definition_list,
     esc,
     figure,
+    href,
     num_cell,
     origin_badge,
     page,
@@ -231,7 +232,14 @@ def _entry_section(site: Path, s: StoredEntry) -> str:
     return "\n".join(parts)
 
 
-def model_html(site: Path, title: str, name: str, entries: Sequence[StoredEntry]) -> str:
+def model_html(
+    site: Path,
+    title: str,
+    name: str,
+    entries: Sequence[StoredEntry],
+    *,
+    interrogations: Sequence[tuple[str, str]] = (),
+) -> str:
     """The page of one model: metadata, then each revision (newest first), task and entry.
 
     Args:
@@ -239,6 +247,7 @@ def model_html(site: Path, title: str, name: str, entries: Sequence[StoredEntry]
         title: Site title.
         name: Model name.
         entries: Every entry of the model.
+        interrogations: (label, site-relative href) of the model's interrogation reports.
 
     Returns:
         The page HTML.
@@ -262,6 +271,9 @@ def model_html(site: Path, title: str, name: str, entries: Sequence[StoredEntry]
             trusted_html=[("url", _model_url(latest.url))],
         )
     )
+    if interrogations:
+        items = "".join(f"<li><a href='../{href(link)}'>{esc(label)}</a></li>" for label, link in interrogations)
+        parts.append(f"<h2>What its populations see (interrogate)</h2><ul>{items}</ul>")
     for revision in reversed(revisions):
         rev_entries = sorted(revisions[revision], key=lambda s: (s.task, s.narrator, s.subset))
         parts.append(f"<h2>revision {esc(revision)}</h2>")

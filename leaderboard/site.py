@@ -14,6 +14,7 @@ script or event handler is ever written, and a Content-Security-Policy forbids t
 
 from __future__ import annotations
 
+import json
 import logging
 import shutil
 import tempfile
@@ -195,7 +196,34 @@ def _replace_dir(staging: Path, out_dir: Path) -> None:
         staging.replace(out_dir)
 
 
-def build_site(results_dir: Path, out_dir: Path, *, title: str = "neurrator-bench leaderboard") -> Path:
+def _copy_interrogations(staging: Path, reports: Sequence[Path]) -> dict[str, list[tuple[str, str]]]:
+    """Copy interrogation reports into ``interrogations/<stem>/``; model name -> [(label, relative href)].
+
+    A report folder must hold ``report.json`` (its provenance names the model) and ``index.html``.
+
+    Raises:
+        FileNotFoundError: A folder without those files (names it).
+    """
+    links: dict[str, list[tuple[str, str]]] = {}
+    for folder in map(Path, reports):
+        if not (folder / "report.json").is_file() or not (folder / "index.html").is_file():
+            raise FileNotFoundError(f"{folder}: not an interrogation report (expected report.json and index.html)")
+        report = json.loads((folder / "report.json").read_text(encoding="utf-8"))
+        prov = report["provenance"]
+        label = f"{prov['task']}: {', '.join(report['main']['populations'])} ({prov.get('data_origin', 'unknown')})"
+        stem = safe_stem(f"{prov['model'].get('name')}-{prov['task']}-{folder.name}")
+        shutil.copytree(folder, staging / "interrogations" / stem, ignore=shutil.ignore_patterns("sae"))
+        links.setdefault(str(prov["model"].get("name")), []).append((label, f"interrogations/{stem}/index.html"))
+    return links
+
+
+def build_site(
+    results_dir: Path,
+    out_dir: Path,
+    *,
+    title: str = "neurrator-bench leaderboard",
+    interrogations: Sequence[Path] = (),
+) -> Path:
     """Validate a results folder and render the static leaderboard site.
 
     Writes ``index.html`` (a sortable table per task: rank, vs above, model, revision, narrator, main
@@ -209,6 +237,8 @@ def build_site(results_dir: Path, out_dir: Path, *, title: str = "neurrator-benc
         results_dir: The results folder (``<model>/<revision>/<task><subset><narrator>.json``).
         out_dir: The site folder; must be missing, empty or an earlier site.
         title: Page title.
+        interrogations: Report folders of ``neurrator-bench interrogate``, copied into the site and linked from
+            their model's page.
 
     Returns:
         The path of ``index.html``.
@@ -227,9 +257,11 @@ def build_site(results_dir: Path, out_dir: Path, *, title: str = "neurrator-benc
         for name in ASSET_FILES:
             (staging / "assets").mkdir(exist_ok=True)
             shutil.copyfile(ASSETS_DIR / name, staging / "assets" / name)
+        links = _copy_interrogations(staging, interrogations)
         for name, entries in group_by_model(stored).items():
             write_text_atomic(
-                staging / "models" / f"{model_slug(name)}.html", model_html(staging, title, name, entries)
+                staging / "models" / f"{model_slug(name)}.html",
+                model_html(staging, title, name, entries, interrogations=links.get(name, [])),
             )
         write_text_atomic(staging / "index.html", _index_html(title, stored))
         write_text_atomic(staging / "leaderboard.md", render_markdown((s.entry for s in stored), title=title))

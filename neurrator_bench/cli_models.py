@@ -175,7 +175,14 @@ def leaderboard_validate(results_dir: Path) -> None:
 @click.argument("results_dir", type=click.Path(path_type=Path, exists=True, file_okay=False))
 @click.option("--out", "out_dir", type=click.Path(path_type=Path), required=True, help="Site folder.")
 @click.option("--title", default="neurrator-bench leaderboard", show_default=True)
-def leaderboard_build(results_dir: Path, out_dir: Path, title: str) -> None:
+@click.option(
+    "--interrogation",
+    "interrogations",
+    multiple=True,
+    type=click.Path(path_type=Path, exists=True, file_okay=False),
+    help="An `interrogate --out` folder to publish and link from its model's page (repeatable).",
+)
+def leaderboard_build(results_dir: Path, out_dir: Path, title: str, interrogations: tuple[Path, ...]) -> None:
     """Render the static site (index.html, per-model pages, plots, leaderboard.md); opens from disk.
 
     Example: neurrator-bench leaderboard build results --out site
@@ -183,8 +190,8 @@ def leaderboard_build(results_dir: Path, out_dir: Path, title: str) -> None:
     from neurrator_bench.leaderboard.site import build_site
 
     try:
-        index = build_site(results_dir, out_dir, title=title)
-    except (NeurratorError, FileExistsError) as exc:
+        index = build_site(results_dir, out_dir, title=title, interrogations=interrogations)
+    except (NeurratorError, FileExistsError, FileNotFoundError) as exc:
         fail(exc)
     click.echo(f"wrote {index}")
 

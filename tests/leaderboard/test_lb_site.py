@@ -287,3 +287,25 @@ def test_per_frame_series_and_plot(tmp_path: Path) -> None:
     assert not (tmp_path / "x.png").exists()
     out = plot_per_frame(both, tmp_path / "per-frame.png", title="$x$ per frame")
     assert out.read_bytes().startswith(PNG_MAGIC)
+
+
+def test_interrogation_reports_are_published_and_linked_from_their_model(tmp_path: Path) -> None:
+    from neurrator_bench.leaderboard.store import model_slug
+    from tests.leaderboard.entries import MODELS
+
+    write_valid_set(tmp_path / "results")
+    name = MODELS[0][0]
+    report = tmp_path / "rep"
+    report.mkdir()
+    populations = ["pseudo-PV", "<b>evil</b>"]
+    prov = {"model": {"name": name}, "task": "nm1-sparse-random", "data_origin": "simulated"}
+    (report / "report.json").write_text(json.dumps({"provenance": prov, "main": {"populations": populations}}))
+    (report / "index.html").write_text("<html>report</html>")
+    index = build_site(tmp_path / "results", tmp_path / "site", interrogations=[report])
+    page_text = (index.parent / "models" / f"{model_slug(name)}.html").read_text(encoding="utf-8")
+    links = re.findall(r"href='\.\./(interrogations/[^']+)'", page_text)
+    assert len(links) == 1 and (index.parent / links[0]).read_text() == "<html>report</html>"
+    assert "&lt;b&gt;evil&lt;/b&gt;" in page_text and "<b>evil</b>" not in page_text
+    assert "(simulated)" in page_text
+    with pytest.raises(FileNotFoundError, match="not an interrogation report"):
+        build_site(tmp_path / "results", tmp_path / "site2", interrogations=[tmp_path / "results"])
