@@ -109,8 +109,26 @@ def interrogate_cmd(
             f"stability {name}: mean overlap {v['mean_overlap']:.1f}/{opts.top_k}, "
             f"{v['top_k_in_every_resample']} features in every resample"
         )
+    for analysis in (m, result.control):
+        if analysis is None or analysis.planted is None:
+            continue
+        pl = analysis.planted
+        for name in analysis.names:
+            parts = []
+            for concept in pl["concepts"]:
+                t, e = pl["tracking"][name][concept], pl["enrichment"][name][concept]
+                k = pl["tracking_contrast"][name][concept]
+                parts.append(
+                    f"{concept}: tracking {t['value']:+.3f} [{t['low']:+.3f}, {t['high']:+.3f}], minus the others "
+                    f"{k['value']:+.3f} [{k['low']:+.3f}, {k['high']:+.3f}], unique-feature enrichment "
+                    f"{e['gain']:+.3f} [{e['low']:+.3f}, {e['high']:+.3f}]"
+                )
+            click.echo(f"planted {name}: " + "; ".join(parts))
     if result.control is not None:
-        click.echo(f"shuffled control classifier accuracy {result.control.classifier['accuracy']:.3f}")
+        cc = result.control.classifier
+        click.echo(
+            f"shuffled control classifier accuracy {cc['accuracy']:.3f} [{cc['ci_low']:.3f}, {cc['ci_high']:.3f}]"
+        )
     click.echo(f"report: {paths['index.html']} ({time.perf_counter() - start:.0f} s)")
 
 

@@ -288,10 +288,38 @@ def _section(a: dict[str, Any], title: str) -> str:
         for n in a["populations"]:
             for cpt in pl["concepts"]:
                 t, e = pl["tracking"][n][cpt], pl["enrichment"][n][cpt]
-                rows.append([n, cpt, t["value"], t["low"], t["high"], e["gain"], e["low"], e["high"]])
+                k = pl["tracking_contrast"][n][cpt]
+                rows.append(
+                    [
+                        n,
+                        cpt,
+                        t["value"],
+                        t["low"],
+                        t["high"],
+                        k["value"],
+                        k["low"],
+                        k["high"],
+                        e["gain"],
+                        e["low"],
+                        e["high"],
+                    ]
+                )
+        headers = [
+            "population",
+            "concept",
+            "tracking",
+            "low",
+            "high",
+            "minus others",
+            "low",
+            "high",
+            "unique-feature enrichment",
+            "low",
+            "high",
+        ]
         parts.append(
             "<h3>Simulator ground truth (planted: PV small rounded objects, SST vehicles, VIP darkness)</h3>"
-            + _table(["population", "concept", "tracking", "low", "high", "enrichment", "low", "high"], rows)
+            + _table(headers, rows)
         )
     return "\n".join(parts)
 

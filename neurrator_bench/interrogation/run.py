@@ -302,6 +302,8 @@ def planted_figures(
 
     - ``tracking``: how much more the population's narrations score on the concept's axis on bins whose frame
       shows the concept than on bins whose frame does not;
+    - ``tracking_contrast``: that tracking minus the mean tracking of the other populations, paired by bin (the
+      planted ordering: SST's is highest on vehicles, VIP's on darkness, PV's on rounded objects);
     - ``enrichment``: share of its unique-by-magnitude features' top corpus frames that show the concept, minus
       the corpus base rate (the paper's measure, read against the planted truth).
     """
@@ -310,8 +312,16 @@ def planted_figures(
     bins = t.loc[list(zip(aligned.stimulus, aligned.frame, strict=True))]
     frames = t.loc[list(zip(corpus.stimulus, corpus.frame, strict=True))]
     out: dict[str, Any] = {"concepts": list(planted.CONCEPTS), "tracking": {}, "enrichment": {}}
+    all_scores = {name: ca.concept_scores(per_bin_emb[name], ctx.planted_emb) for name in names}
+    contrasts = {
+        c: planted.tracking_contrast(
+            {n: all_scores[n][:, j] for n in names}, bins[c].to_numpy(), n_boot=opts.n_boot, seed=opts.seed
+        )
+        for j, c in enumerate(planted.CONCEPTS)
+    }
+    out["tracking_contrast"] = {n: {c: contrasts[c][n] for c in planted.CONCEPTS} for n in names}
     for p, name in enumerate(names):
-        scores = ca.concept_scores(per_bin_emb[name], ctx.planted_emb)
+        scores = all_scores[name]
         out["tracking"][name] = {
             c: planted.tracking(scores[:, j], bins[c].to_numpy(), n_boot=opts.n_boot, seed=opts.seed)
             for j, c in enumerate(planted.CONCEPTS)

@@ -40,3 +40,16 @@ def test_welch_matches_scipy():
     t, p = stats.ttest_ind(loads["A"][:, 0], np.concatenate([loads["B"][:, 0], loads["C"][:, 0]]), equal_var=False)
     assert a["t"] == pytest.approx(t) and a["p"] == pytest.approx(p)
     assert len(rows) == 6
+
+
+def test_tracking_and_its_contrast_by_hand():
+    from neurrator_bench.interrogation.planted import tracking, tracking_contrast
+
+    has = np.array([True, True, False, False])
+    a = np.array([1.0, 1.0, 0.0, 0.0])  # follows the concept by 1
+    b = np.array([0.5, 0.5, 0.5, 0.5])  # does not follow it
+    t = tracking(a, has, n_boot=50)
+    assert t["value"] == 1.0 and t["low"] == t["high"] == 1.0  # constant within each stratum
+    k = tracking_contrast({"a": a, "b": b, "c": b}, has, n_boot=50)
+    assert k["a"]["value"] == pytest.approx(1.0) and k["b"]["value"] == pytest.approx(-0.5)
+    assert np.isnan(tracking(a, np.ones(4, bool))["value"])
