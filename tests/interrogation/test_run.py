@@ -120,39 +120,14 @@ def test_cli_refuses_an_sae_of_another_dimension(setup, tmp_path):
         SAEConfig(input_dim=8, n_features=8, k=2, epochs=1),
         tmp_path / "small",
     )
-    res = CliRunner().invoke(
-        main,
-        [
-            "interrogate",
-            str(model_dir),
-            "--dataset",
-            str(ds.root),
-            "--task",
-            TASK,
-            "--sae",
-            str(tmp_path / "small"),
-            "--out",
-            str(tmp_path / "o"),
-        ],
-    )
+
+    def run(*extra: str):
+        args = ["interrogate", str(model_dir), "--dataset", str(ds.root), "--task", TASK, *extra]
+        return CliRunner().invoke(main, [*args, "--sae", str(tmp_path / "small"), "--out", str(tmp_path / "o")])
+
+    res = run()
     assert res.exit_code != 0 and "input_dim 8 but the dataset's targets are 384-d" in res.output
-    res = CliRunner().invoke(
-        main,
-        [
-            "interrogate",
-            str(model_dir),
-            "--dataset",
-            str(ds.root),
-            "--task",
-            TASK,
-            "--populations",
-            "pseudo-XYZ",
-            "--sae",
-            str(tmp_path / "small"),
-            "--out",
-            str(tmp_path / "o"),
-        ],
-    )
+    res = run("--populations", "pseudo-XYZ")
     assert res.exit_code != 0 and "pseudo-XYZ" in res.output and "not a session" in res.output
 
 
