@@ -196,24 +196,45 @@ def _replace_dir(staging: Path, out_dir: Path) -> None:
         staging.replace(out_dir)
 
 
-def _copy_interrogations(staging: Path, reports: Sequence[Path]) -> dict[str, list[tuple[str, str]]]:
-    """Copy interrogation reports into ``interrogations/<stem>/``; model name -> [(label, relative href)].
+def _copy_interrogations(staging: Path, reports: Sequence[Path], models: set[str]) -> dict[str, list[tuple[str, str]]]:
+    """Publish interrogation reports under ``interrogations/<stem>/``; model name -> [(label, relative href)].
 
-    A report folder must hold ``report.json`` (its provenance names the model) and ``index.html``.
+    Only ``report.json`` and the report's known figures are copied; the page is rendered again from
+    ``report.json`` by the package's own renderer (escaped, no script), never copied as given.
 
     Raises:
-        FileNotFoundError: A folder without those files (names it).
+        FileNotFoundError: A folder without ``report.json``.
+        ValueError: A malformed ``report.json`` (names the file and field), or a report of a model that has no
+            entry in the results folder.
     """
+    from neurrator_bench.interrogation.report import FIGURE_NAMES, render_page
+
     links: dict[str, list[tuple[str, str]]] = {}
     for folder in map(Path, reports):
-        if not (folder / "report.json").is_file() or not (folder / "index.html").is_file():
-            raise FileNotFoundError(f"{folder}: not an interrogation report (expected report.json and index.html)")
-        report = json.loads((folder / "report.json").read_text(encoding="utf-8"))
-        prov = report["provenance"]
-        label = f"{prov['task']}: {', '.join(report['main']['populations'])} ({prov.get('data_origin', 'unknown')})"
-        stem = safe_stem(f"{prov['model'].get('name')}-{prov['task']}-{folder.name}")
-        shutil.copytree(folder, staging / "interrogations" / stem, ignore=shutil.ignore_patterns("sae"))
-        links.setdefault(str(prov["model"].get("name")), []).append((label, f"interrogations/{stem}/index.html"))
+        path = folder / "report.json"
+        if not path.is_file():
+            raise FileNotFoundError(f"{folder}: not an interrogation report (expected report.json)")
+        try:
+            report = json.loads(path.read_text(encoding="utf-8"))
+            prov = report["provenance"]
+            name, task, populations = str(prov["model"]["name"]), str(prov["task"]), report["main"]["populations"]
+        except (ValueError, KeyError, TypeError) as exc:
+            raise ValueError(f"{path}: not a report written by `neurrator-bench interrogate` ({exc!r})") from exc
+        if name not in models:
+            raise ValueError(f"{path}: provenance.model.name {name!r} has no entry in the results folder")
+        stem = safe_stem(f"{name}-{task}-{folder.name}")
+        target = staging / "interrogations" / stem
+        target.mkdir(parents=True)
+        shutil.copyfile(path, target / "report.json")
+        figures = [f for f in FIGURE_NAMES if (folder / f).is_file()]
+        for f in figures:
+            shutil.copyfile(folder / f, target / f)
+        try:
+            write_text_atomic(target / "index.html", render_page(report, figures))
+        except (KeyError, TypeError) as exc:
+            raise ValueError(f"{path}: field missing or malformed ({exc!r})") from exc
+        label = f"{task}: {', '.join(map(str, populations))} ({prov.get('data_origin', 'unknown')})"
+        links.setdefault(name, []).append((label, f"interrogations/{stem}/index.html"))
     return links
 
 
@@ -257,8 +278,9 @@ def build_site(
         for name in ASSET_FILES:
             (staging / "assets").mkdir(exist_ok=True)
             shutil.copyfile(ASSETS_DIR / name, staging / "assets" / name)
-        links = _copy_interrogations(staging, interrogations)
-        for name, entries in group_by_model(stored).items():
+        by_model = group_by_model(stored)
+        links = _copy_interrogations(staging, interrogations, set(by_model))
+        for name, entries in by_model.items():
             write_text_atomic(
                 staging / "models" / f"{model_slug(name)}.html",
                 model_html(staging, title, name, entries, interrogations=links.get(name, [])),

@@ -191,7 +191,7 @@ def leaderboard_build(results_dir: Path, out_dir: Path, title: str, interrogatio
 
     try:
         index = build_site(results_dir, out_dir, title=title, interrogations=interrogations)
-    except (NeurratorError, FileExistsError, FileNotFoundError) as exc:
+    except (NeurratorError, FileExistsError, FileNotFoundError, ValueError) as exc:
         fail(exc)
     click.echo(f"wrote {index}")
 

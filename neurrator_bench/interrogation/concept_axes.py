@@ -9,8 +9,9 @@ embedding using CLIP-text".
 Here a narration's score on an axis is the cosine between its embedding and the concept prompt's, both in the
 scorer's sentence space (the CLIP-text variant needs a CLIP text tower, which this package does not load: our
 difference, named in the report). The curve of a population is its per-frame mean over bins (a frame shown in
-several repeats is averaged), in frame order, smoothed by a centred moving average of ``window`` frames (our
-choice; the paper does not give its smoother).
+several repeats is averaged), in frame order, smoothed by a centred moving average over ``window`` positions
+among the frames present (our choice; the paper does not give its smoother; on a sparse split neighbouring
+positions can be several movie frames apart).
 
 A.8's validation of SAE features against a concept bank is :func:`feature_concept_loadings`: the mean cosine of a
 feature's top frames (their pooled targets) to each concept, compared one-vs-rest across populations by Welch's
@@ -101,10 +102,13 @@ def feature_concept_loadings(
 def one_vs_rest_welch(loadings: Mapping[str, np.ndarray], concept_names: Sequence[str]) -> list[dict]:
     """For each population and concept: Welch's t-test of its features' loadings against the others' features.
 
+    A feature in two populations' lists counts on both sides of a comparison (the samples are not independent;
+    read the tests as descriptive). ``q`` is the Benjamini-Hochberg adjusted p over every row returned.
+
     Returns:
-        Rows ``{"population", "concept", "mean", "mean_rest", "t", "p"}`` (two-sided p).
+        Rows ``{"population", "concept", "mean", "mean_rest", "t", "p", "q"}`` (two-sided p).
     """
-    out = []
+    out: list[dict] = []
     names = list(loadings)
     for name in names:
         mine = np.asarray(loadings[name])
@@ -121,4 +125,8 @@ def one_vs_rest_welch(loadings: Mapping[str, np.ndarray], concept_names: Sequenc
                     "p": float(p) if np.isfinite(p) else 1.0,
                 }
             )
+    if out:
+        q = stats.false_discovery_control([r["p"] for r in out], method="bh")
+        for r, qv in zip(out, q, strict=True):
+            r["q"] = float(qv)
     return out

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 from collections import Counter
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -88,32 +89,54 @@ AXIS_OF_CONCEPT = {"rounded": "a small round object", "vehicle": "a car or vehic
 """Frame concept -> the concept prompt (``concept_axes.CONCEPT_BANK``) whose narration score should track it."""
 
 
-def tracking(scores: np.ndarray, has: np.ndarray, *, n_boot: int = 1000, seed: int = 0) -> dict[str, float]:
+def _block_weights(blocks: np.ndarray, n_boot: int, seed: int) -> np.ndarray:
+    """(n_boot, n) row weights: each replicate draws the blocks with replacement; a row weighs its block's count."""
+    codes, inv = np.unique(np.asarray(blocks), return_inverse=True)
+    rng = np.random.default_rng(seed)
+    counts = np.stack(
+        [np.bincount(rng.integers(0, codes.size, codes.size), minlength=codes.size) for _ in range(n_boot)]
+    )
+    return counts[:, inv].astype(np.float64)
+
+
+def _diff(s: np.ndarray, h: np.ndarray, w: np.ndarray) -> np.ndarray:
+    """Weighted mean over rows with the concept minus over rows without, for (..., n) scores and (r, n) weights."""
+    wa, wb = w * h, w * ~h
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return (s[..., None, :] * wa).sum(-1) / wa.sum(-1) - (s[..., None, :] * wb).sum(-1) / wb.sum(-1)
+
+
+def tracking(
+    scores: np.ndarray, has: np.ndarray, blocks: np.ndarray | None = None, *, n_boot: int = 1000, seed: int = 0
+) -> dict[str, float]:
     """Mean narration score on bins whose frame shows the concept minus on bins whose frame does not.
 
-    How strongly a population's narrations follow the planted content; the interval resamples bins with
-    replacement (stratified: with-concept and without-concept bins separately).
+    How strongly a population's narrations follow the planted content. The interval resamples ``blocks`` (the
+    frame blocks of every other interval of the package; default: each bin its own block) with replacement;
+    replicates that miss one of the two groups are dropped.
     """
     s, h = np.asarray(scores, dtype=np.float64), np.asarray(has, dtype=bool)
     if h.all() or not h.any():
         return {"value": float("nan"), "low": float("nan"), "high": float("nan"), "n_with": int(h.sum())}
-    a, b = s[h], s[~h]
-    rng = np.random.default_rng(seed)
-    boots = np.array(
-        [a[rng.integers(0, a.size, a.size)].mean() - b[rng.integers(0, b.size, b.size)].mean() for _ in range(n_boot)]
-    )
-    v = float(a.mean() - b.mean())
-    low, high = np.quantile(boots, [0.025, 0.975])
+    blocks = np.arange(s.size) if blocks is None else blocks
+    v = float(s[h].mean() - s[~h].mean())
+    boots = _diff(s, h, _block_weights(blocks, n_boot, seed))
+    low, high = np.nanquantile(boots, [0.025, 0.975])
     return {"value": v, "low": float(min(low, v)), "high": float(max(high, v)), "n_with": int(h.sum())}
 
 
 def tracking_contrast(
-    scores: dict[str, np.ndarray], has: np.ndarray, *, n_boot: int = 1000, seed: int = 0
+    scores: dict[str, np.ndarray],
+    has: np.ndarray,
+    blocks: np.ndarray | None = None,
+    *,
+    n_boot: int = 1000,
+    seed: int = 0,
 ) -> dict[str, dict[str, float]]:
     """Per population, its :func:`tracking` minus the mean tracking of the other populations, paired by bin.
 
     Positive with an interval above 0: this population follows the concept more than the others do (the planted
-    ordering). Every replicate resamples the same bins (stratified by ``has``) for all populations.
+    ordering). Every replicate resamples the same blocks for all populations.
     """
     names = list(scores)
     h = np.asarray(has, dtype=bool)
@@ -121,17 +144,35 @@ def tracking_contrast(
     if h.all() or not h.any() or len(names) < 2:
         return {n: dict(nan) for n in names}
     s = np.stack([np.asarray(scores[n], dtype=np.float64) for n in names])  # (P, K)
-    a_idx, b_idx = np.flatnonzero(h), np.flatnonzero(~h)
+    blocks = np.arange(s.shape[1]) if blocks is None else blocks
 
-    def contrast(ia: np.ndarray, ib: np.ndarray) -> np.ndarray:
-        t = s[:, ia].mean(axis=1) - s[:, ib].mean(axis=1)
-        return t - (t.sum() - t) / (len(names) - 1)
+    def contrast(t: np.ndarray) -> np.ndarray:  # (P, ...) tracking -> own minus the mean of the others
+        return t - (t.sum(axis=0, keepdims=True) - t) / (len(names) - 1)
 
-    value = contrast(a_idx, b_idx)
-    rng = np.random.default_rng(seed)
-    boots = np.stack([contrast(rng.choice(a_idx, a_idx.size), rng.choice(b_idx, b_idx.size)) for _ in range(n_boot)])
-    low, high = np.quantile(boots, [0.025, 0.975], axis=0)
+    value = contrast(s[:, h].mean(axis=1) - s[:, ~h].mean(axis=1))
+    boots = contrast(_diff(s, h, _block_weights(blocks, n_boot, seed)))  # (P, n_boot)
+    low, high = np.nanquantile(boots, [0.025, 0.975], axis=1)
     return {
         n: {"value": float(value[p]), "low": float(min(low[p], value[p])), "high": float(max(high[p], value[p]))}
         for p, n in enumerate(names)
     }
+
+
+def verdict(names: tuple[str, ...] | list[str], contrasts: dict[str, dict[str, dict[str, float]]]) -> dict[str, Any]:
+    """Per planted concept: does the population of its cell type follow it more than every other one does?
+
+    A population named ``...-PV`` / ``-SST`` / ``-VIP`` (``pseudo-PV``, ``shuffled-PV``) stands for that cell type.
+    ``recovered`` is True when that population has the largest tracking contrast and its interval is above 0;
+    on the shuffled-label control every verdict should be False.
+    """
+    out: dict[str, Any] = {}
+    for cell_type, concept in PLANTED.items():
+        own = next((n for n in names if str(n).rsplit("-", 1)[-1] == cell_type), None)
+        c = contrasts[concept]
+        best = max(names, key=lambda n: (np.nan_to_num(c[n]["value"], nan=-np.inf), str(n)))
+        out[concept] = {
+            "planted_in": own,
+            "highest": best,
+            "recovered": bool(own is not None and best == own and c[own]["low"] > 0),
+        }
+    return out

@@ -51,7 +51,12 @@ def analysis_dict(a: Analysis, inter: Interrogation) -> dict[str, Any]:
         "populations": list(a.names),
         "units": a.units,
         "n_bins": int(a.aligned.keys.size),
-        "similarity": {"matrix": a.similarity, "shuffled_floor": a.similarity_floor},
+        "similarity": {
+            "matrix": a.similarity,
+            "shuffled_floor": a.similarity_floor,
+            "shuffled_floor_matrix": a.similarity_floor_matrix,
+        },
+        "skipped_sessions": a.skipped,
         "distinctive_words": {n: [{"word": w, "z": z} for w, z in ws] for n, ws in a.words.items()},
         "classifier": a.classifier,
         "concept_means": a.concept_means,
@@ -94,6 +99,11 @@ def analysis_dict(a: Analysis, inter: Interrogation) -> dict[str, Any]:
     }
 
 
+def _mpl_text(text: str) -> str:
+    """Text matplotlib draws literally (``$`` would start math mode)."""
+    return str(text).replace("$", r"\$")
+
+
 def _png(fig) -> bytes:
     buf = io.BytesIO()
     fig.savefig(buf, format="png", dpi=110, bbox_inches="tight")
@@ -131,7 +141,7 @@ def _figures(inter: Interrogation, thumbs: dict[tuple[str, int], np.ndarray]) ->
             c = a.curves[concept][n]
             (line,) = ax.plot(c["frame"], c["smoothed"], label=n, lw=1.6)
             ax.scatter(c["frame"], c["raw"], s=4, color=line.get_color(), alpha=0.35)
-        ax.set_title(f"cosine to \u201c{concept}\u201d", fontsize=9)
+        ax.set_title(f"cosine to \u201c{_mpl_text(concept)}\u201d", fontsize=9)
         ax.set_xlabel("frame")
     for ax in axes.ravel()[len(concepts) :]:
         ax.axis("off")
@@ -224,7 +234,12 @@ def _fmt(x: Any) -> str:
 
 def _section(a: dict[str, Any], title: str) -> str:
     parts = [f"<h2>{html.escape(title)}</h2>"]
-    parts.append(_table(["population", "units per session"], [[n, a["units"][n]] for n in a["populations"]]))
+    parts.append(
+        _table(
+            ["population", "units per session", "sessions skipped"],
+            [[n, a["units"][n], a.get("skipped_sessions", {}).get(n, {}) or "-"] for n in a["populations"]],
+        )
+    )
     c = a["classifier"]
     parts.append(
         f"<p>Population classifier from narration embeddings: accuracy {c['accuracy']:.3f} "
@@ -272,12 +287,12 @@ def _section(a: dict[str, Any], title: str) -> str:
         )
     )
     if a["feature_concepts"]:
-        sig = [r for r in a["feature_concepts"] if r["p"] < 0.05 and r["mean"] > r["mean_rest"]]
+        sig = [r for r in a["feature_concepts"] if r["q"] < 0.05 and r["mean"] > r["mean_rest"]]
         parts.append(
-            "<h3>Feature concept loadings, one-vs-rest Welch p &lt; 0.05</h3>"
+            "<h3>Feature concept loadings, one-vs-rest Welch, Benjamini-Hochberg q &lt; 0.05</h3>"
             + _table(
-                ["population", "concept", "mean", "others", "t", "p"],
-                [[r["population"], r["concept"], r["mean"], r["mean_rest"], r["t"], r["p"]] for r in sig],
+                ["population", "concept", "mean", "others", "t", "p", "q"],
+                [[r["population"], r["concept"], r["mean"], r["mean_rest"], r["t"], r["p"], r["q"]] for r in sig],
             )
         )
     elif a["feature_concepts_skipped"]:
@@ -317,8 +332,12 @@ def _section(a: dict[str, Any], title: str) -> str:
             "low",
             "high",
         ]
+        verdicts = [
+            [c, v["planted_in"], v["highest"], "yes" if v["recovered"] else "no"] for c, v in pl["verdict"].items()
+        ]
         parts.append(
             "<h3>Simulator ground truth (planted: PV small rounded objects, SST vehicles, VIP darkness)</h3>"
+            + _table(["concept", "planted in", "follows it most", "recovered"], verdicts)
             + _table(headers, rows)
         )
     return "\n".join(parts)
@@ -340,10 +359,22 @@ def write_report(inter: Interrogation, ds: DatasetHandle, out_dir: Path) -> dict
     for name, png in _figures(inter, _thumbnails(ds, inter)).items():
         (out_dir / name).write_bytes(png)
         paths[name] = out_dir / name
+    png_names = [n for n in paths if n.endswith(".png")]
+    paths["index.html"] = write_text_atomic(out_dir / "index.html", render_page(data, png_names))
+    return paths
+
+
+REPORT_CSP = "default-src 'none'; img-src 'self'; style-src 'unsafe-inline'"
+"""The report page runs no script at all."""
+FIGURE_NAMES = ("similarity.png", "concept_axes.png", "dictionary.png", "stability.png", "features.png")
+
+
+def render_page(data: dict[str, Any], png_names: list[str]) -> str:
+    """``index.html`` of a report from its ``report.json`` data (every string escaped; no script)."""
     prov = data["provenance"]
     origin = prov.get("data_origin", "unknown")
     imgs = "".join(
-        f'<figure><img src="{html.escape(n)}" alt="{html.escape(n)}"></figure>' for n in paths if n.endswith(".png")
+        f'<figure><img src="{html.escape(n)}" alt="{html.escape(n)}"></figure>' for n in png_names if n in FIGURE_NAMES
     )
     body = [
         f"<h1>What each population sees: {html.escape(', '.join(data['main']['populations']))}</h1>",
@@ -363,10 +394,11 @@ def write_report(inter: Interrogation, ds: DatasetHandle, out_dir: Path) -> dict
         body.append(_section(data["shuffled_control"], "Shuffled-label control (random units of the same sizes)"))
     body.append("<h2>Provenance</h2><pre>" + html.escape(json.dumps(prov, indent=1, sort_keys=True)) + "</pre>")
     page = (
-        "<!doctype html><html><head><meta charset='utf-8'><title>neurrator-bench interrogation</title>"
+        "<!doctype html><html><head><meta charset='utf-8'>"
+        f'<meta http-equiv="Content-Security-Policy" content="{REPORT_CSP}">'
+        "<title>neurrator-bench interrogation</title>"
         "<style>body{font-family:sans-serif;max-width:1100px;margin:2em auto}table{border-collapse:collapse;"
         "margin:.5em 0}td,th{border:1px solid #ccc;padding:2px 6px;font-size:13px}img{max-width:100%}</style>"
         "</head><body>" + "\n".join(body) + "</body></html>\n"
     )
-    paths["index.html"] = write_text_atomic(out_dir / "index.html", page)
-    return paths
+    return page

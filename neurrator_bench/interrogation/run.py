@@ -31,6 +31,7 @@ from sklearn.decomposition import PCA
 from threadpoolctl import threadpool_limits
 
 from neurrator_bench.dataset_access import DatasetHandle, load_frame_targets, read_table, split_frames
+from neurrator_bench.errors import ModelDirectoryError
 from neurrator_bench.evaluation import checked_model
 from neurrator_bench.inference import DEFAULT_NARRATOR, make_narrator
 from neurrator_bench.interrogation import concept_axes as ca
@@ -50,6 +51,7 @@ from neurrator_bench.interrogation.populations import (
 from neurrator_bench.interrogation.sae import SparseAutoencoder, load_sae
 from neurrator_bench.scorers.celltype_probe import celltype_classifier
 from neurrator_bench.scorers.frame_stats import cluster_bootstrap, make_clusters
+from neurrator_bench.scorers.intervals import enclose
 from neurrator_bench.scorers.similarity_matrix import cross_narration_similarity
 from neurrator_bench.tasks import NM1, NM3
 from neurrator_bench.text_embedding import DEFAULT_SENTENCE_MODEL, SentenceEncoder
@@ -58,6 +60,7 @@ logger = logging.getLogger(__name__)
 DEFAULT_POPULATIONS = ("pseudo-PV", "pseudo-SST", "pseudo-VIP")
 EMBEDDED_TARGETS = "embedded-minilm-patches"
 N_TOP_FRAMES = 8
+SIMILARITY_PERMUTATIONS = 20
 
 
 @dataclass
@@ -69,7 +72,8 @@ class InterrogationOptions:
         n_boot: Bootstrap resamples (stability and intervals; the paper's 200).
         n_permutations: Label permutations of the classifier (1000 reaches p < 1e-3).
         top_k: Features kept per population (the paper's 20).
-        smooth_frames: Frames of the concept curves' moving average.
+        smooth_frames: Width of the concept curves' moving average, in positions among the test frames present
+            (on a sparse split, neighbouring positions can be several movie frames apart).
         concepts: Concept-axis prompts (the paper's six by default).
         shuffled_control: Also run the shuffled-label control.
         control_pool / control_by: Session whose units are dealt at random, and the labels whose sizes are kept.
@@ -100,6 +104,7 @@ class Analysis:
     units: dict[str, dict[str, int]]
     similarity: np.ndarray
     similarity_floor: float
+    similarity_floor_matrix: np.ndarray
     words: dict[str, list[tuple[str, float]]]
     classifier: dict[str, Any]
     concept_means: dict[str, dict[str, dict[str, float]]]
@@ -110,7 +115,7 @@ class Analysis:
     feature_frames: dict[int, np.ndarray]
     loadings: list[dict[str, Any]] | None
     loadings_skipped: str | None
-    narrations: dict[str, np.ndarray] = field(default_factory=dict)
+    skipped: dict[str, dict[str, str]] = field(default_factory=dict)
     planted: dict[str, Any] | None = None
 
 
@@ -173,11 +178,18 @@ def analyse(readouts: Sequence[Readout], embeddings: dict[str, np.ndarray], ctx:
     keep = aligned.keep
     per_bin_emb = {n: aligned.per_bin_mean(n, embeddings[n][keep[n]]) for n in names}
     _, sim = cross_narration_similarity(per_bin_emb)
+    # shuffled floor: population a's narration of bin i against b's narration of a random other bin, averaged
+    # over SIMILARITY_PERMUTATIONS permutations, per pair (floor_matrix) and over the pairs (floor)
     rng = np.random.default_rng(opts.seed)
-    perm = rng.permutation(aligned.keys.size)
     units = {n: ca._unit(per_bin_emb[n]) for n in names}
-    pairs = [(a, b) for i, a in enumerate(names) for b in names[i + 1 :]]
-    floor = float(np.mean([np.mean(np.sum(units[a] * units[b][perm], axis=1)) for a, b in pairs])) if pairs else 0.0
+    floor_matrix = np.zeros((len(names), len(names)))
+    for _ in range(SIMILARITY_PERMUTATIONS):
+        perm = rng.permutation(aligned.keys.size)
+        for i, a in enumerate(names):
+            for j, b in enumerate(names):
+                floor_matrix[i, j] += np.mean(np.sum(units[a] * units[b][perm], axis=1)) / SIMILARITY_PERMUTATIONS
+    floor_matrix = (floor_matrix + floor_matrix.T) / 2
+    floor = float(floor_matrix[~np.eye(len(names), dtype=bool)].mean())
 
     narr = {n: r.narration[keep[n]] for n, r in zip(names, readouts, strict=True)}
     dw = distinctive_words(narr)
@@ -187,63 +199,52 @@ def analyse(readouts: Sequence[Readout], embeddings: dict[str, np.ndarray], ctx:
     x = np.concatenate([embeddings[n][keep[n]] for n in names])
     x = PCA(min(opts.classifier_components, *x.shape), random_state=opts.seed).fit_transform(x)
     labels = np.concatenate([[n] * int(keep[n].sum()) for n in names])
-    groups = np.concatenate([aligned.rows[n] for n in names])
+    bins = np.concatenate([aligned.rows[n] for n in names])
+    # folds group rows by frame (stimulus, frame): a frame shown in several repeats never sits on both sides
+    frame_key = np.array([f"{st}/{fr}" for st, fr in zip(aligned.stimulus, aligned.frame, strict=True)])[bins]
     with threadpool_limits(1):
-        res = celltype_classifier(x, labels, groups=groups, n_permutations=opts.n_permutations, seed=opts.seed)
-    per_bin_correct = np.zeros(aligned.keys.size)
-    np.add.at(per_bin_correct, groups, res.correct)
-    per_bin_correct /= np.bincount(groups, minlength=aligned.keys.size)
-    ci = cluster_bootstrap(
-        per_bin_correct, _clusters(aligned), base_weights=np.ones(aligned.keys.size), n_boot=opts.n_boot, seed=opts.seed
-    )
+        res = celltype_classifier(x, labels, groups=frame_key, n_permutations=opts.n_permutations, seed=opts.seed)
+    # the interval resamples frame blocks of the per-bin correctness weighted by rows per bin, so that its point
+    # estimate is the pooled per-row accuracy the classifier reports
+    clusters = _clusters(aligned)
+    rows_per_bin = np.bincount(bins, minlength=aligned.keys.size).astype(float)
+    per_bin_correct = np.bincount(bins, weights=res.correct, minlength=aligned.keys.size) / rows_per_bin
+    ci = cluster_bootstrap(per_bin_correct, clusters, base_weights=rows_per_bin, n_boot=opts.n_boot, seed=opts.seed)
+    low, high = enclose(res.accuracy, ci.low, ci.high)
     classifier = {
         "accuracy": res.accuracy,
-        "ci_low": float(min(ci.low, res.accuracy)),
-        "ci_high": float(max(ci.high, res.accuracy)),
+        "ci_low": low,
+        "ci_high": high,
         "chance": res.chance,
         "p_value": res.p_value,
         "n_permutations": res.n_permutations,
         "classes": list(res.classes),
         "confusion": res.confusion.tolist(),
         "n": int(labels.size),
+        "folds": "grouped by frame (stimulus, frame)",
     }
 
-    clusters = _clusters(aligned)
+    def interval(values: np.ndarray) -> dict[str, float]:
+        c = cluster_bootstrap(values, clusters, base_weights=np.ones(values.size), n_boot=opts.n_boot, seed=opts.seed)
+        v = float(values.mean())
+        lo, hi = enclose(v, c.low, c.high)
+        return {"value": v, "ci_low": lo, "ci_high": hi}
+
     scores = {n: ca.concept_scores(per_bin_emb[n], ctx.concept_emb) for n in names}  # (K, c)
+    movie = aligned.stimulus == (NM1 if np.any(aligned.stimulus == NM1) else aligned.stimulus[0])
     concept_means: dict[str, dict[str, dict[str, float]]] = {}
     curves: dict[str, dict[str, dict[str, list[float]]]] = {}
-    for j, concept in enumerate(opts.concepts):
-        concept_means[concept] = {}
-        curves[concept] = {}
-        for n in names:
-            c = cluster_bootstrap(
-                scores[n][:, j], clusters, base_weights=np.ones(aligned.keys.size), n_boot=opts.n_boot, seed=opts.seed
-            )
-            v = float(scores[n][:, j].mean())
-            concept_means[concept][n] = {"mean": v, "ci_low": min(c.low, v), "ci_high": max(c.high, v)}
-            movie = (
-                aligned.stimulus == NM1 if np.any(aligned.stimulus == NM1) else aligned.stimulus == aligned.stimulus[0]
-            )
-            f, raw, smooth = ca.movie_curve(scores[n][movie, j], aligned.frame[movie], opts.smooth_frames)
-            curves[concept][n] = {"frame": f.tolist(), "raw": raw.tolist(), "smoothed": smooth.tolist()}
     differences = []
     for j, concept in enumerate(opts.concepts):
+        concept_means[concept], curves[concept] = {}, {}
         for n in names:
-            rest = [o for o in names if o != n]
-            d = scores[n][:, j] - np.mean([scores[o][:, j] for o in rest], axis=0)
-            c = cluster_bootstrap(
-                d, clusters, base_weights=np.ones(aligned.keys.size), n_boot=opts.n_boot, seed=opts.seed
-            )
-            v = float(d.mean())
+            m = interval(scores[n][:, j])
+            concept_means[concept][n] = {"mean": m["value"], "ci_low": m["ci_low"], "ci_high": m["ci_high"]}
+            f, raw, smooth = ca.movie_curve(scores[n][movie, j], aligned.frame[movie], opts.smooth_frames)
+            curves[concept][n] = {"frame": f.tolist(), "raw": raw.tolist(), "smoothed": smooth.tolist()}
+            rest = np.mean([scores[o][:, j] for o in names if o != n], axis=0)
             differences.append(
-                {
-                    "concept": concept,
-                    "population": n,
-                    "minus": "mean of the others",
-                    "value": v,
-                    "ci_low": min(c.low, v),
-                    "ci_high": max(c.high, v),
-                }
+                {"concept": concept, "population": n, "minus": "mean of the others", **interval(scores[n][:, j] - rest)}
             )
 
     acts = {n: aligned.per_bin_mean(n, r.features[keep[n]]) for n, r in zip(names, readouts, strict=True)}
@@ -275,6 +276,7 @@ def analyse(readouts: Sequence[Readout], embeddings: dict[str, np.ndarray], ctx:
         units={r.spec.name: r.units for r in readouts},
         similarity=sim,
         similarity_floor=floor,
+        similarity_floor_matrix=floor_matrix,
         words=words,
         classifier=classifier,
         concept_means=concept_means,
@@ -285,7 +287,7 @@ def analyse(readouts: Sequence[Readout], embeddings: dict[str, np.ndarray], ctx:
         feature_frames=feature_frames,
         loadings=loadings,
         loadings_skipped=skipped,
-        narrations=narr,
+        skipped={r.spec.name: r.skipped for r in readouts if r.skipped},
     )
 
 
@@ -312,18 +314,21 @@ def planted_figures(
     bins = t.loc[list(zip(aligned.stimulus, aligned.frame, strict=True))]
     frames = t.loc[list(zip(corpus.stimulus, corpus.frame, strict=True))]
     out: dict[str, Any] = {"concepts": list(planted.CONCEPTS), "tracking": {}, "enrichment": {}}
+    clusters = _clusters(aligned)
+    blocks = clusters.frame_block[clusters.frame]  # the frame blocks every other interval resamples
     all_scores = {name: ca.concept_scores(per_bin_emb[name], ctx.planted_emb) for name in names}
     contrasts = {
         c: planted.tracking_contrast(
-            {n: all_scores[n][:, j] for n in names}, bins[c].to_numpy(), n_boot=opts.n_boot, seed=opts.seed
+            {n: all_scores[n][:, j] for n in names}, bins[c].to_numpy(), blocks, n_boot=opts.n_boot, seed=opts.seed
         )
         for j, c in enumerate(planted.CONCEPTS)
     }
     out["tracking_contrast"] = {n: {c: contrasts[c][n] for c in planted.CONCEPTS} for n in names}
+    out["verdict"] = planted.verdict(names, contrasts)
     for p, name in enumerate(names):
         scores = all_scores[name]
         out["tracking"][name] = {
-            c: planted.tracking(scores[:, j], bins[c].to_numpy(), n_boot=opts.n_boot, seed=opts.seed)
+            c: planted.tracking(scores[:, j], bins[c].to_numpy(), blocks, n_boot=opts.n_boot, seed=opts.seed)
             for j, c in enumerate(planted.CONCEPTS)
         }
         feats = dictionary.unique[p]
@@ -374,6 +379,12 @@ def interrogate(
         raise ValueError(f"populations: expected at least two distinct ones, found {[s.name for s in specs]}")
     model = checked_model(model_dir, ds, task)
     sae = load_sae(sae_dir, target_dim=ds.manifest.target_dim)
+    inputs = sae.config.inputs or {}
+    if inputs.get("dataset_fingerprint") == ds.fingerprint and inputs.get("excluded_task") != task:
+        raise ModelDirectoryError(
+            f"{sae_dir}/sae.json: inputs.excluded_task is {inputs.get('excluded_task')!r}, so this SAE was trained on "
+            f"the true patches of {task}'s test frames; train it with `neurrator-bench sae train --exclude-task {task}`"
+        )
     narrator = make_narrator(opts.narrator, ds, task)
     encoder = encoder or SentenceEncoder(DEFAULT_SENTENCE_MODEL)
 

@@ -124,7 +124,7 @@ class SparseAutoencoder(torch.nn.Module):
 
         Args:
             patches: (n, n_patches, input_dim) tokens.
-            chunk: Tokens encoded per call.
+            chunk: Tokens encoded per call (whole samples, at least one).
 
         Returns:
             (n, n_features) float32.
@@ -137,10 +137,13 @@ class SparseAutoencoder(torch.nn.Module):
             raise ValueError(
                 f"patches: expected (n, n_patches, {self.config.input_dim}) for this SAE, found shape {arr.shape}"
             )
-        n, p, d = arr.shape
-        flat = torch.from_numpy(np.ascontiguousarray(arr, dtype=np.float32).reshape(n * p, d))
-        out = torch.cat([self.encode(flat[lo : lo + chunk]) for lo in range(0, n * p, chunk)]) if n else flat[:0]
-        return out.reshape(n, p, -1).mean(dim=1).numpy().astype(np.float32)
+        n, p, _ = arr.shape
+        out = np.zeros((n, self.config.n_features), dtype=np.float32)
+        rows = max(1, chunk // max(p, 1))  # whole samples per call: only (rows * p, n_features) is ever held
+        for lo in range(0, n, rows):
+            x = torch.from_numpy(np.ascontiguousarray(arr[lo : lo + rows], dtype=np.float32))
+            out[lo : lo + rows] = self.encode(x).mean(dim=1).numpy()
+        return out
 
 
 def _loss(sae: SparseAutoencoder, x: torch.Tensor) -> torch.Tensor:

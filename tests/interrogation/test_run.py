@@ -84,17 +84,31 @@ def test_every_analysis_is_present_and_in_range(setup):
     m = result.main
     assert m.similarity.shape == (3, 3) and np.allclose(np.diag(m.similarity), 1.0)
     c = m.classifier
-    assert c["chance"] == pytest.approx(1 / 3) and c["ci_low"] <= c["accuracy"] <= c["ci_high"]
-    assert c["p_value"] >= 1 / 20 and c["n_permutations"] == 19
+    n_bins = m.aligned.keys.size
+    assert c["chance"] == pytest.approx(1 / 3) and c["n"] == 3 * n_bins == int(np.sum(c["confusion"]))
+    assert c["n_permutations"] == 19 and round(c["p_value"] * 20, 9) == int(round(c["p_value"] * 20))
+    assert c["folds"] == "grouped by frame (stimulus, frame)"
     assert set(m.words) == set(m.names) and all(len(w) == 10 for w in m.words.values())
     s = m.stability.summary()
     assert all(0 <= v["mean_overlap"] <= 20 for v in s.values())
     assert m.loadings is not None and len(m.loadings) == 3 * 14
     pl = m.planted
     assert set(pl["tracking"]) == set(m.names) and pl["concepts"] == ["rounded", "vehicle", "dark"]
-    for name in m.names:
-        t = pl["tracking"][name]["dark"]
-        assert t["low"] <= t["value"] <= t["high"]
+    # own tracking minus the mean of the others' sums to zero over the populations, for every concept
+    for concept in pl["concepts"]:
+        assert sum(pl["tracking_contrast"][n][concept]["value"] for n in m.names) == pytest.approx(0.0, abs=1e-12)
+    assert {v["planted_in"] for v in pl["verdict"].values()} == {"pseudo-PV", "pseudo-SST", "pseudo-VIP"}
+    assert set(result.control.planted["verdict"]) == {"rounded", "vehicle", "dark"}
+    assert m.similarity_floor_matrix.shape == (3, 3)
+
+
+def test_an_sae_trained_on_the_test_frames_is_refused(setup, tmp_path):
+    ds, model_dir, _, _ = setup
+    from neurrator_bench.errors import ModelDirectoryError
+
+    train_on_dataset(ds, tmp_path / "leaky", n_features=8, k=2, epochs=1)
+    with pytest.raises(ModelDirectoryError, match="trained on the true patches of nm1-sparse-random's test frames"):
+        interrogate(model_dir, ds, TASK, sae_dir=tmp_path / "leaky")
 
 
 def test_report_files_and_escaping(setup, tmp_path):

@@ -299,13 +299,54 @@ def test_interrogation_reports_are_published_and_linked_from_their_model(tmp_pat
     report.mkdir()
     populations = ["pseudo-PV", "<b>evil</b>"]
     prov = {"model": {"name": name}, "task": "nm1-sparse-random", "data_origin": "simulated"}
-    (report / "report.json").write_text(json.dumps({"provenance": prov, "main": {"populations": populations}}))
-    (report / "index.html").write_text("<html>report</html>")
+    # the smallest report the page renderer reads; the page given beside it is never published as is
+    prov = {
+        **prov,
+        "dataset": "d",
+        "dataset_fingerprint": "f" * 64,
+        "sae_dir": "s",
+        "sae": {"n_features": 4, "activation": "topk"},
+    }
+    main = {
+        "populations": populations,
+        "units": {n: {"s": 3} for n in populations},
+        "classifier": {
+            "accuracy": 0.5,
+            "ci_low": 0.4,
+            "ci_high": 0.6,
+            "chance": 0.5,
+            "p_value": 0.01,
+            "n_permutations": 99,
+            "n": 10,
+        },
+        "n_bins": 5,
+        "distinctive_words": {},
+        "concept_differences": [],
+        "dictionary": {},
+        "stability": {"n_boot": 2, "summary": {}},
+        "feature_concepts": None,
+        "feature_concepts_skipped": None,
+        "planted": None,
+    }
+    (report / "report.json").write_text(json.dumps({"provenance": prov, "main": main, "shuffled_control": None}))
+    (report / "index.html").write_text("<html><script>alert(1)</script></html>")
+    (report / "similarity.png").write_bytes(b"png")
+    (report / "other.js").write_text("alert(1)")
     index = build_site(tmp_path / "results", tmp_path / "site", interrogations=[report])
     page_text = (index.parent / "models" / f"{model_slug(name)}.html").read_text(encoding="utf-8")
     links = re.findall(r"href='\.\./(interrogations/[^']+)'", page_text)
-    assert len(links) == 1 and (index.parent / links[0]).read_text() == "<html>report</html>"
+    assert len(links) == 1
+    published = index.parent / links[0]
+    text = published.read_text()
+    assert "<script" not in text and "Content-Security-Policy" in text and "&lt;b&gt;evil&lt;/b&gt;" in text
+    assert sorted(p.name for p in published.parent.iterdir()) == ["index.html", "report.json", "similarity.png"]
     assert "&lt;b&gt;evil&lt;/b&gt;" in page_text and "<b>evil</b>" not in page_text
     assert "(simulated)" in page_text
     with pytest.raises(FileNotFoundError, match="not an interrogation report"):
         build_site(tmp_path / "results", tmp_path / "site2", interrogations=[tmp_path / "results"])
+    (report / "report.json").write_text(json.dumps({"provenance": {**prov, "model": {"name": "nobody"}}, "main": main}))
+    with pytest.raises(ValueError, match=r"report\.json: provenance\.model\.name 'nobody' has no entry"):
+        build_site(tmp_path / "results", tmp_path / "site3", interrogations=[report])
+    (report / "report.json").write_text("{")
+    with pytest.raises(ValueError, match=r"report\.json: not a report written by"):
+        build_site(tmp_path / "results", tmp_path / "site4", interrogations=[report])
