@@ -9,6 +9,7 @@ import time
 from pathlib import Path
 
 import click
+import numpy as np
 
 from neurrator_bench.cli_common import fail
 from neurrator_bench.errors import NeurratorError
@@ -124,6 +125,12 @@ def interrogate_cmd(
                     f"{e['gain']:+.3f} [{e['low']:+.3f}, {e['high']:+.3f}]"
                 )
             click.echo(f"planted {name}: " + "; ".join(parts))
+        for concept, row in pl.get("null", {}).items():
+            if isinstance(row, dict) and row.get("p") is not None:
+                click.echo(
+                    f"planted null {concept}: {row['population']} {row['real']:+.3f}, random deals "
+                    f"{np.mean(row['null']):+.3f} on average, p {row['p']:.3f} ({pl['null']['n_deals']} deals)"
+                )
     if result.control is not None:
         cc = result.control.classifier
         click.echo(

@@ -335,9 +335,22 @@ def _section(a: dict[str, Any], title: str) -> str:
         verdicts = [
             [c, v["planted_in"], v["highest"], "yes" if v["recovered"] else "no"] for c, v in pl["verdict"].items()
         ]
+        null = pl.get("null") or {}
+        null_rows = [
+            [c, r["population"], r["real"], float(np.mean(r["null"])) if r["null"] else float("nan"), r["p"]]
+            for c, r in null.items()
+            if isinstance(r, dict)
+        ]
         parts.append(
             "<h3>Simulator ground truth (planted: PV small rounded objects, SST vehicles, VIP darkness)</h3>"
             + _table(["concept", "planted in", "follows it most", "recovered"], verdicts)
+            + (
+                _table(
+                    ["concept", "population", "contrast", f"mean of {null.get('n_deals')} random deals", "p"], null_rows
+                )
+                if null_rows
+                else ""
+            )
             + _table(headers, rows)
         )
     return "\n".join(parts)

@@ -77,6 +77,8 @@ class InterrogationOptions:
         concepts: Concept-axis prompts (the paper's six by default).
         shuffled_control: Also run the shuffled-label control.
         control_pool / control_by: Session whose units are dealt at random, and the labels whose sizes are kept.
+        null_deals: Random deals of the control pool for the planted-truth null (only with a simulation; 19 gives
+            p down to 0.05).
         classifier_components: Principal components of the narration embeddings the classifier reads (our
             choice: label-free, so the permutation test stays exact, and 1000 permutations stay fast).
         seed: Every seed.
@@ -91,6 +93,7 @@ class InterrogationOptions:
     shuffled_control: bool = True
     control_pool: str = "pseudo-tagged"
     control_by: str = "cell_type"
+    null_deals: int = 19
     classifier_components: int = 32
     seed: int = 0
 
@@ -291,6 +294,54 @@ def analyse(readouts: Sequence[Readout], embeddings: dict[str, np.ndarray], ctx:
     )
 
 
+def planted_contrasts(
+    aligned: Aligned, names: tuple[str, ...], per_bin_emb: dict[str, np.ndarray], ctx: Context, *, n_boot: int
+) -> dict[str, dict[str, dict[str, float]]]:
+    """Tracking contrasts on the aligned bins: concept -> population -> :func:`.planted.tracking_contrast`."""
+    t = ctx.truth.set_index(["stimulus", "frame"])
+    bins = t.loc[list(zip(aligned.stimulus, aligned.frame, strict=True))]
+    clusters = _clusters(aligned)
+    blocks = clusters.frame_block[clusters.frame]
+    scores = {n: ca.concept_scores(per_bin_emb[n], ctx.planted_emb) for n in names}
+    return {
+        c: planted.tracking_contrast(
+            {n: scores[n][:, j] for n in names}, bins[c].to_numpy(), blocks, n_boot=n_boot, seed=ctx.opts.seed
+        )
+        for j, c in enumerate(planted.CONCEPTS)
+    }
+
+
+def random_deal_null(main: Analysis, ctx: Context, read_deal: Callable[[int], tuple[list[Readout], dict]]) -> dict:
+    """How often a random deal of the pooled units gives its "planted" group a contrast as large as the real one.
+
+    For each of ``opts.null_deals`` deals (seeds ``seed + 1 ...``), the groups' tracking contrasts are computed
+    as for the real populations; per concept the null is the contrast of the group carrying the planted cell
+    type's label, and ``p = (1 + #{null >= real}) / (1 + n_deals)``, the real value being that of the real
+    population of the planted cell type. The shuffled-label control asks whether one random deal finds nothing;
+    this asks how rare the real populations' contrasts are among random deals.
+    """
+    real = main.planted["tracking_contrast"]
+    out: dict[str, Any] = {"n_deals": ctx.opts.null_deals}
+    nulls: dict[str, list[float]] = {c: [] for c in planted.CONCEPTS}
+    for d in range(ctx.opts.null_deals):
+        readouts, emb = read_deal(ctx.opts.seed + 1 + d)
+        aligned = align(readouts)
+        names = tuple(r.spec.name for r in readouts)
+        per_bin = {n: aligned.per_bin_mean(n, emb[n][aligned.keep[n]]) for n in names}
+        contrasts = planted_contrasts(aligned, names, per_bin, ctx, n_boot=1)
+        for cell_type, concept in planted.PLANTED.items():
+            group = next((n for n in names if n.rsplit("-", 1)[-1] == cell_type), None)
+            if group is not None:
+                nulls[concept].append(contrasts[concept][group]["value"])
+    for cell_type, concept in planted.PLANTED.items():
+        own = next((n for n in main.names if n.rsplit("-", 1)[-1] == cell_type), None)
+        null = np.array(nulls[concept], dtype=float)
+        value = float(real[own][concept]["value"]) if own is not None else float("nan")
+        p = float((1 + np.sum(null >= value)) / (1 + null.size)) if own is not None and null.size else None
+        out[concept] = {"population": own, "real": value, "null": null.tolist(), "p": p}
+    return out
+
+
 def planted_figures(
     aligned: Aligned,
     names: tuple[str, ...],
@@ -317,12 +368,7 @@ def planted_figures(
     clusters = _clusters(aligned)
     blocks = clusters.frame_block[clusters.frame]  # the frame blocks every other interval resamples
     all_scores = {name: ca.concept_scores(per_bin_emb[name], ctx.planted_emb) for name in names}
-    contrasts = {
-        c: planted.tracking_contrast(
-            {n: all_scores[n][:, j] for n in names}, bins[c].to_numpy(), blocks, n_boot=opts.n_boot, seed=opts.seed
-        )
-        for j, c in enumerate(planted.CONCEPTS)
-    }
+    contrasts = planted_contrasts(aligned, names, per_bin_emb, ctx, n_boot=opts.n_boot)
     out["tracking_contrast"] = {n: {c: contrasts[c][n] for c in planted.CONCEPTS} for n in names}
     out["verdict"] = planted.verdict(names, contrasts)
     for p, name in enumerate(names):
@@ -420,6 +466,18 @@ def interrogate(
         shuffled = shuffled_populations(ds, opts.control_pool, opts.control_by, opts.seed)
         c_readouts, c_emb = read(shuffled)
         control = analyse(c_readouts, c_emb, ctx)
+    if truth is not None and opts.null_deals > 0:
+
+        def read_deal(seed: int) -> tuple[list[Readout], dict[str, np.ndarray]]:
+            out, emb = [], {}
+            for spec in shuffled_populations(ds, opts.control_pool, opts.control_by, seed):
+                r = read_population(model, ds, task, spec, narrator=narrator)
+                out.append(r)
+                emb[spec.name] = encoder.encode(list(r.narration))
+            return out, emb
+
+        main.planted["null"] = random_deal_null(main, ctx, read_deal)
+        echo(f"[interrogate] planted null over {opts.null_deals} random deals of {opts.control_pool}")
     provenance = {
         "model_dir": str(model_dir),
         "model": {k: model.config.get(k) for k in ("name", "revision", "model_kind", "task")},

@@ -30,7 +30,7 @@ def setup(built_dataset, sim_dir, tmp_path_factory):
     cfg.write_text(json.dumps({"train": {"max_epochs": 1}}))
     model = train_reference(ds, TASK, root / "model", sessions=["pseudo-tagged"], config_file=cfg, seed=0)
     train_on_dataset(ds, root / "sae", exclude_task=TASK, n_features=64, k=4, epochs=2)
-    opts = InterrogationOptions(n_boot=20, n_permutations=19, concepts=("darkness or shadows", PAYLOAD))
+    opts = InterrogationOptions(n_boot=20, n_permutations=19, null_deals=3, concepts=("darkness or shadows", PAYLOAD))
     result = interrogate(
         model, ds, TASK, sae_dir=root / "sae", options=opts, encoder=SentenceEncoder(), simulation_dir=sim_dir
     )
@@ -99,6 +99,12 @@ def test_every_analysis_is_present_and_in_range(setup):
         assert sum(pl["tracking_contrast"][n][concept]["value"] for n in m.names) == pytest.approx(0.0, abs=1e-12)
     assert {v["planted_in"] for v in pl["verdict"].values()} == {"pseudo-PV", "pseudo-SST", "pseudo-VIP"}
     assert set(result.control.planted["verdict"]) == {"rounded", "vehicle", "dark"}
+    null = pl["null"]
+    assert null["n_deals"] == 3 and null["dark"]["population"] == "pseudo-VIP"
+    for concept in pl["concepts"]:
+        row = null[concept]
+        assert len(row["null"]) == 3 and row["real"] == pl["tracking_contrast"][row["population"]][concept]["value"]
+        assert row["p"] == (1 + sum(v >= row["real"] for v in row["null"])) / 4
     assert m.similarity_floor_matrix.shape == (3, 3)
 
 
