@@ -158,6 +158,11 @@ def tracking_contrast(
     }
 
 
+def population_of(names: tuple[str, ...] | list[str], cell_type: str) -> str | None:
+    """The population standing for ``cell_type``: the first named ``...-<cell_type>`` (``pseudo-PV``), or None."""
+    return next((n for n in names if str(n).rsplit("-", 1)[-1] == cell_type), None)
+
+
 def verdict(names: tuple[str, ...] | list[str], contrasts: dict[str, dict[str, dict[str, float]]]) -> dict[str, Any]:
     """Per planted concept: does the population of its cell type follow it more than every other one does?
 
@@ -167,7 +172,7 @@ def verdict(names: tuple[str, ...] | list[str], contrasts: dict[str, dict[str, d
     """
     out: dict[str, Any] = {}
     for cell_type, concept in PLANTED.items():
-        own = next((n for n in names if str(n).rsplit("-", 1)[-1] == cell_type), None)
+        own = population_of(names, cell_type)
         c = contrasts[concept]
         best = max(names, key=lambda n: (np.nan_to_num(c[n]["value"], nan=-np.inf), str(n)))
         out[concept] = {

@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -30,7 +30,7 @@ import pandas as pd
 from sklearn.decomposition import PCA
 from threadpoolctl import threadpool_limits
 
-from neurrator_bench.dataset_access import DatasetHandle, load_frame_targets, read_table, split_frames
+from neurrator_bench.dataset_access import DatasetHandle, split_frames
 from neurrator_bench.errors import ModelDirectoryError
 from neurrator_bench.evaluation import checked_model
 from neurrator_bench.inference import DEFAULT_NARRATOR, make_narrator
@@ -48,7 +48,7 @@ from neurrator_bench.interrogation.populations import (
     read_population,
     shuffled_populations,
 )
-from neurrator_bench.interrogation.sae import SparseAutoencoder, load_sae
+from neurrator_bench.interrogation.sae import SparseAutoencoder, frames_outside, load_sae, stimulus_names
 from neurrator_bench.scorers.celltype_probe import celltype_classifier
 from neurrator_bench.scorers.frame_stats import cluster_bootstrap, make_clusters
 from neurrator_bench.scorers.intervals import enclose
@@ -135,12 +135,8 @@ class Corpus:
 
 def labelling_corpus(ds: DatasetHandle, task: str, sae: SparseAutoencoder) -> Corpus:
     """Every frame of the dataset's stimuli outside the task's test frames, with its SAE mean activation."""
-    test = split_frames(ds, task, "test")
     stims, frames, caps, acts, pooled = [], [], [], [], []
-    stimuli = sorted(set(read_table(ds, "stimuli", columns=["stimulus"]).column("stimulus").to_pylist()))
-    for stimulus in stimuli:
-        t = load_frame_targets(ds, stimulus, patches=True)
-        keep = np.setdiff1d(np.arange(len(t.pooled)), test.get(stimulus, np.array([], dtype=np.int64)))
+    for stimulus, t, keep in frames_outside(ds, stimulus_names(ds), split_frames(ds, task, "test")):
         stims += [stimulus] * keep.size
         frames.append(keep)
         caps.append(t.captions[keep])
@@ -294,18 +290,37 @@ def analyse(readouts: Sequence[Readout], embeddings: dict[str, np.ndarray], ctx:
     )
 
 
-def planted_contrasts(
-    aligned: Aligned, names: tuple[str, ...], per_bin_emb: dict[str, np.ndarray], ctx: Context, *, n_boot: int
-) -> dict[str, dict[str, dict[str, float]]]:
+@dataclass(frozen=True)
+class PlantedInputs:
+    """What the ground-truth checks read on aligned bins.
+
+    Attributes:
+        bins: (K,) rows of the truth table (``rounded``, ``vehicle``, ``dark``) of each bin's frame.
+        blocks: (K,) frame block of each bin (the blocks every other interval resamples).
+        scores: population -> (K, n_concepts) narration score on each planted concept's axis.
+    """
+
+    bins: pd.DataFrame
+    blocks: np.ndarray
+    scores: dict[str, np.ndarray]
+
+    @classmethod
+    def of(cls, aligned: Aligned, names: tuple[str, ...], per_bin_emb: dict[str, np.ndarray], ctx: Context):
+        """Read the truth of the aligned bins' frames and score each population's narrations on the axes."""
+        t = ctx.truth.set_index(["stimulus", "frame"])
+        clusters = _clusters(aligned)
+        return cls(
+            bins=t.loc[list(zip(aligned.stimulus, aligned.frame, strict=True))],
+            blocks=clusters.frame_block[clusters.frame],
+            scores={n: ca.concept_scores(per_bin_emb[n], ctx.planted_emb) for n in names},
+        )
+
+
+def planted_contrasts(inp: PlantedInputs, *, n_boot: int, seed: int) -> dict[str, dict[str, dict[str, float]]]:
     """Tracking contrasts on the aligned bins: concept -> population -> :func:`.planted.tracking_contrast`."""
-    t = ctx.truth.set_index(["stimulus", "frame"])
-    bins = t.loc[list(zip(aligned.stimulus, aligned.frame, strict=True))]
-    clusters = _clusters(aligned)
-    blocks = clusters.frame_block[clusters.frame]
-    scores = {n: ca.concept_scores(per_bin_emb[n], ctx.planted_emb) for n in names}
     return {
         c: planted.tracking_contrast(
-            {n: scores[n][:, j] for n in names}, bins[c].to_numpy(), blocks, n_boot=n_boot, seed=ctx.opts.seed
+            {n: s[:, j] for n, s in inp.scores.items()}, inp.bins[c].to_numpy(), inp.blocks, n_boot=n_boot, seed=seed
         )
         for j, c in enumerate(planted.CONCEPTS)
     }
@@ -328,13 +343,13 @@ def random_deal_null(main: Analysis, ctx: Context, read_deal: Callable[[int], tu
         aligned = align(readouts)
         names = tuple(r.spec.name for r in readouts)
         per_bin = {n: aligned.per_bin_mean(n, emb[n][aligned.keep[n]]) for n in names}
-        contrasts = planted_contrasts(aligned, names, per_bin, ctx, n_boot=1)
+        contrasts = planted_contrasts(PlantedInputs.of(aligned, names, per_bin, ctx), n_boot=1, seed=ctx.opts.seed)
         for cell_type, concept in planted.PLANTED.items():
-            group = next((n for n in names if n.rsplit("-", 1)[-1] == cell_type), None)
+            group = planted.population_of(names, cell_type)
             if group is not None:
                 nulls[concept].append(contrasts[concept][group]["value"])
     for cell_type, concept in planted.PLANTED.items():
-        own = next((n for n in main.names if n.rsplit("-", 1)[-1] == cell_type), None)
+        own = planted.population_of(main.names, cell_type)
         null = np.array(nulls[concept], dtype=float)
         value = float(real[own][concept]["value"]) if own is not None else float("nan")
         p = float((1 + np.sum(null >= value)) / (1 + null.size)) if own is not None and null.size else None
@@ -361,20 +376,17 @@ def planted_figures(
       the corpus base rate (the paper's measure, read against the planted truth).
     """
     corpus, opts = ctx.corpus, ctx.opts
-    t = ctx.truth.set_index(["stimulus", "frame"])
-    bins = t.loc[list(zip(aligned.stimulus, aligned.frame, strict=True))]
-    frames = t.loc[list(zip(corpus.stimulus, corpus.frame, strict=True))]
+    frames = ctx.truth.set_index(["stimulus", "frame"]).loc[list(zip(corpus.stimulus, corpus.frame, strict=True))]
     out: dict[str, Any] = {"concepts": list(planted.CONCEPTS), "tracking": {}, "enrichment": {}}
-    clusters = _clusters(aligned)
-    blocks = clusters.frame_block[clusters.frame]  # the frame blocks every other interval resamples
-    all_scores = {name: ca.concept_scores(per_bin_emb[name], ctx.planted_emb) for name in names}
-    contrasts = planted_contrasts(aligned, names, per_bin_emb, ctx, n_boot=opts.n_boot)
+    inp = PlantedInputs.of(aligned, names, per_bin_emb, ctx)
+    contrasts = planted_contrasts(inp, n_boot=opts.n_boot, seed=opts.seed)
     out["tracking_contrast"] = {n: {c: contrasts[c][n] for c in planted.CONCEPTS} for n in names}
     out["verdict"] = planted.verdict(names, contrasts)
     for p, name in enumerate(names):
-        scores = all_scores[name]
         out["tracking"][name] = {
-            c: planted.tracking(scores[:, j], bins[c].to_numpy(), blocks, n_boot=opts.n_boot, seed=opts.seed)
+            c: planted.tracking(
+                inp.scores[name][:, j], inp.bins[c].to_numpy(), inp.blocks, n_boot=opts.n_boot, seed=opts.seed
+            )
             for j, c in enumerate(planted.CONCEPTS)
         }
         feats = dictionary.unique[p]
@@ -434,13 +446,16 @@ def interrogate(
     narrator = make_narrator(opts.narrator, ds, task)
     encoder = encoder or SentenceEncoder(DEFAULT_SENTENCE_MODEL)
 
-    def read(spec_list: list[PopulationSpec]) -> tuple[list[Readout], dict[str, np.ndarray]]:
+    def read(spec_list: list[PopulationSpec], *, sae_features: bool = True) -> tuple[list[Readout], dict]:
+        """Readouts and narration embeddings of populations (the null's deals need narrations only)."""
         out, emb = [], {}
         for spec in spec_list:
-            r = read_population(model, ds, task, spec, narrator=narrator, reduce_patches=sae.mean_activation)
+            reduce = sae.mean_activation if sae_features else None
+            r = read_population(model, ds, task, spec, narrator=narrator, reduce_patches=reduce)
             out.append(r)
             emb[spec.name] = encoder.encode(list(r.narration))
-            echo(f"[interrogate] {spec.name}: {len(r.narration)} bins, units {r.units}")
+            if sae_features:
+                echo(f"[interrogate] {spec.name}: {len(r.narration)} bins, units {r.units}")
         return out, emb
 
     corpus = labelling_corpus(ds, task, sae)
@@ -469,12 +484,7 @@ def interrogate(
     if truth is not None and opts.null_deals > 0:
 
         def read_deal(seed: int) -> tuple[list[Readout], dict[str, np.ndarray]]:
-            out, emb = [], {}
-            for spec in shuffled_populations(ds, opts.control_pool, opts.control_by, seed):
-                r = read_population(model, ds, task, spec, narrator=narrator)
-                out.append(r)
-                emb[spec.name] = encoder.encode(list(r.narration))
-            return out, emb
+            return read(shuffled_populations(ds, opts.control_pool, opts.control_by, seed), sae_features=False)
 
         main.planted["null"] = random_deal_null(main, ctx, read_deal)
         echo(f"[interrogate] planted null over {opts.null_deals} random deals of {opts.control_pool}")
@@ -489,7 +499,7 @@ def interrogate(
         "narrator": getattr(narrator, "provenance", {}),
         "sentence_model": DEFAULT_SENTENCE_MODEL,
         "sae_dir": str(sae_dir),
-        "sae": {k: v for k, v in sae.config.__dict__.items()},
+        "sae": asdict(sae.config),
         "options": {**opts.__dict__, "concepts": list(opts.concepts)},
         "corpus": {
             "frames": int(corpus.frame.size),

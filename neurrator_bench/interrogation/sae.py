@@ -288,6 +288,23 @@ def load_sae(sae_dir: Path, *, target_dim: int | None = None) -> SparseAutoencod
     return sae
 
 
+def stimulus_names(ds) -> list[str]:
+    """The stimuli of the dataset's ``stimuli`` config, sorted."""
+    from neurrator_bench.dataset_access import read_table
+
+    return sorted(set(read_table(ds, "stimuli", columns=["stimulus"]).column("stimulus").to_pylist()))
+
+
+def frames_outside(ds, stimuli: Sequence[str], exclude: dict[str, np.ndarray] | None):
+    """Per stimulus: ``(name, FrameTargets with patches, sorted frames not in exclude[name])``."""
+    from neurrator_bench.dataset_access import load_frame_targets
+
+    for stimulus in stimuli:
+        targets = load_frame_targets(ds, stimulus, patches=True)
+        keep = np.setdiff1d(np.arange(len(targets.pooled)), (exclude or {}).get(stimulus, []))
+        yield stimulus, targets, keep
+
+
 def dataset_tokens(
     ds, stimuli: Sequence[str], *, exclude: dict[str, np.ndarray] | None = None
 ) -> tuple[np.ndarray, dict]:
@@ -301,12 +318,9 @@ def dataset_tokens(
     Returns:
         ``(tokens (n_frames * n_patches, dim) float32, inputs record for SAEConfig.inputs)``.
     """
-    from neurrator_bench.dataset_access import load_frame_targets
-
     parts, used = [], {}
-    for stimulus in stimuli:
-        patches = load_frame_targets(ds, stimulus, patches=True).patches
-        keep = np.setdiff1d(np.arange(len(patches)), (exclude or {}).get(stimulus, []))
+    for stimulus, targets, keep in frames_outside(ds, stimuli, exclude):
+        patches = targets.patches
         parts.append(patches[keep].reshape(-1, patches.shape[2]).astype(np.float32))
         used[stimulus] = int(keep.size)
     tokens = np.concatenate(parts)
@@ -339,11 +353,10 @@ def train_on_dataset(
     Defaults (our choice, sized for the embedded default's 16 x 384 targets: about 10 s on 2 cores): 512
     features, TopK with k = 8, 10 epochs.
     """
-    from neurrator_bench.dataset_access import read_table, split_frames
+    from neurrator_bench.dataset_access import split_frames
 
-    stimuli = sorted(set(read_table(ds, "stimuli", columns=["stimulus"]).column("stimulus").to_pylist()))
     exclude = split_frames(ds, exclude_task, "test") if exclude_task else None
-    tokens, inputs = dataset_tokens(ds, stimuli, exclude=exclude)
+    tokens, inputs = dataset_tokens(ds, stimulus_names(ds), exclude=exclude)
     inputs["excluded_task"] = exclude_task
     config = SAEConfig(
         input_dim=int(tokens.shape[1]),
