@@ -4,10 +4,13 @@ One model, one narrator and one SAE serve every population. Per population the t
 narrated once (:func:`.populations.read_population`); the predicted patches go through the SAE chunk by chunk and
 only their per-bin feature activations are kept. Then, on the bins every population covers:
 
-1. narration level: cross-population SBERT similarity with a shuffled floor (Fig. 5), distinctive words by
-   weighted log-odds (:mod:`.log_odds`), the population classifier with a permutation p
-   (``scorers.celltype_probe``), concept-axis curves over the movie with paired population differences
-   (:mod:`.concept_axes`);
+1. narration level: cross-population SBERT similarity (Fig. 5) with a shuffled floor (our addition: the mean
+   cosine of one population's narration of a bin to another's narration of a random other bin, over 20
+   permutations), distinctive words by weighted log-odds (:mod:`.log_odds`), the population classifier with a
+   permutation p (``scorers.celltype_probe``; Sec. 5: "a simple 3-way classifier trained on the narration
+   embeddings can identify the source cell-type with 76% accuracy (chance 33%, p<10^{-4})"; our choices: 32
+   label-free principal components, folds grouped by frame, a frame-block interval), concept-axis curves over the
+   movie with paired population differences (:mod:`.concept_axes`);
 2. the SAE dictionary: top-20, unique-by-magnitude, each feature's top frames from a corpus disjoint from the
    test frames (every frame of the dataset's stimuli that no test bin of the task shows) (:mod:`.dictionary`);
 3. bootstrap stability over test bins (A.8);
