@@ -29,6 +29,7 @@ from neurrator_bench.leaderboard.store import (
     NOT_SIGNIFICANT_LEGEND,
     NOT_SIGNIFICANT_MARK,
     R10_METRIC,
+    RANKING_RULES,
     SCORER_SPACE_LEGEND,
     SCORER_SPACE_MARK,
     StoredEntry,
@@ -38,9 +39,12 @@ from neurrator_bench.leaderboard.store import (
     format_parameters,
     format_score,
     group_by_task,
+    is_verified,
     model_label,
     pair_adjacent_rows,
+    rank_groups,
     ranked_full_population,
+    session_coverage,
 )
 from neurrator_bench.provenance import origin_badge_text
 from neurrator_bench.schemas.result_entry import ResultEntry, entry_path
@@ -107,8 +111,9 @@ def _row(cells: Iterable[str]) -> str:
 
 
 def _cells(s: StoredEntry, floors: Sequence[str]) -> list[str]:
-    """Model, revision, narrator, main metric, main score, floors, R@10, CKA, parameters and n of one entry."""
+    """Model, revision, narrator, main metric, main score, floors, R@10, CKA, parameters, n, status, sessions."""
     main = find_main_metric(s.entry)
+    scored, total = session_coverage(s)
     return [
         escape_markdown(model_label(s)),
         escape_markdown(s.revision),
@@ -120,6 +125,8 @@ def _cells(s: StoredEntry, floors: Sequence[str]) -> list[str]:
         format_score(find_metric(s.entry, CKA_METRIC)),
         format_parameters(s.entry.model.n_parameters),
         str(main.n) if main else "-",
+        "verified" if is_verified(s) else "self-reported",
+        f"{scored}/{total}",
     ]
 
 
@@ -160,15 +167,38 @@ def render_markdown(entries: Iterable[ResultEntry], *, title: str = "neurrator-b
             "",
         ]
         columns = ["revision", "narrator", "main metric", "main score", *floors, "R@10", "CKA", "parameters", "n"]
-        align = ["---", "---", "---", "---:", *["---:"] * len(floors), "---:", "---:", "---:", "---:"]
-        if models:
-            pairings = pair_adjacent_rows(models)
+        columns += ["status", "sessions"]
+        align = ["---", "---", "---", "---:", *["---:"] * len(floors), "---:", "---:", "---:", "---:", "---", "---:"]
+        groups = rank_groups(models)
+        ranked_groups = [
+            (heading, group)
+            for heading, group in (
+                ("Verified (re-scored by the maintainer from the submitted predictions):", groups.verified),
+                ("Self-reported (ranked apart from verified rows):", groups.self_reported),
+            )
+            if group
+        ]
+        for heading, group in ranked_groups:
+            if len(ranked_groups) > 1 or group is groups.verified:
+                lines += [heading, ""]
             lines.append(_row(escape_markdown(h) for h in ["#", "vs above", "model", *columns]))
             lines.append(_row(["---:", ":---:", "---", *align]))
             lines += [
                 _row([str(rank), escape_markdown(pairing.mark), *_cells(s, floors)])
-                for rank, (s, pairing) in enumerate(zip(models, pairings, strict=True), start=1)
+                for rank, (s, pairing) in enumerate(zip(group, pair_adjacent_rows(group), strict=True), start=1)
             ]
+            lines.append("")
+        if groups.incomplete:
+            lines += [
+                "Not ranked (these entries leave out a test session of the task):",
+                "",
+                _row(escape_markdown(h) for h in ["model", *columns]),
+                _row(["---", *align]),
+                *(_row(_cells(s, floors)) for s in groups.incomplete),
+                "",
+            ]
+        if models:
+            lines += [f"Ranking rules: {escape_markdown(RANKING_RULES)}."]
             if len(models) > 1:
                 lines += [
                     "",

@@ -47,6 +47,7 @@ from neurrator_bench.leaderboard.store import (
     NOT_SIGNIFICANT_LEGEND,
     NOT_SIGNIFICANT_MARK,
     R10_METRIC,
+    RANKING_RULES,
     SCORER_SPACE_LEGEND,
     SCORER_SPACE_MARK,
     RowPairing,
@@ -57,10 +58,13 @@ from neurrator_bench.leaderboard.store import (
     format_parameters,
     group_by_model,
     group_by_task,
+    is_verified,
     load_entries,
     model_slug,
     pair_adjacent_rows,
+    rank_groups,
     ranked_full_population,
+    session_coverage,
 )
 from neurrator_bench.leaderboard.validate import raise_if_invalid, validate_results
 
@@ -85,10 +89,13 @@ def _entry_cells(s: StoredEntry, floors: Sequence[str]) -> list[str]:
     link = f'<a href="{href(f"models/{slug}.html")}">{esc(s.model_name)}</a>'
     if s.entry.scorer_space:
         link += f' <span class="scorer-space" title="{esc(SCORER_SPACE_LEGEND)}">{esc(SCORER_SPACE_MARK)}</span>'
+    scored, total = session_coverage(s)
     return [
         text_cell(s.model_name, link),
         text_cell(s.revision),
         text_cell(s.narrator, css="narrator"),
+        text_cell("verified" if is_verified(s) else "self-reported", css="verification"),
+        num_cell(scored / total if total else None, f"{scored}/{total}"),
         text_cell(s.entry.model.kind or ""),
         text_cell(main.name if main else ""),
         metric_cell(main),
@@ -112,32 +119,41 @@ def _task_table(task: str, entries: Sequence[StoredEntry]) -> str:
     if not full:
         return f"<h2>{esc(task)}</h2>\n<p class='muted'>Only subset entries for this task (see the model pages).</p>"
     models, levels = split_reference_levels(full)
-    pairings = pair_adjacent_rows(models)
+    groups = rank_groups(models)
+    first, apart = (groups.verified, groups.self_reported) if groups.verified else (groups.self_reported, [])
     floors = floor_names(s.entry for s in full)
     ds = full[0].entry.dataset
     headers = [("#", "number"), ("vs above", "text"), ("model", "text"), ("revision", "text")]
-    headers += [("narrator", "text"), ("kind", "text"), ("main metric", "text")]
+    headers += [("narrator", "text"), ("status", "text"), ("sessions", "number"), ("kind", "text")]
+    headers += [("main metric", "text")]
     headers += [("main score (95 % CI)", "number"), *((f, "number") for f in floors), ("R@10", "number")]
     headers += [("CKA", "number"), ("parameters", "number"), ("n", "number")]
     head = "".join(
         f'<th scope="col" data-type="{kind}" title="{esc(name)}">{esc(_short_label(name))}</th>'
         for name, kind in headers
     )
-    rows = [
-        "<tr>" + num_cell(rank, str(rank)) + _pair_cell(pairing) + "".join(_entry_cells(s, floors)) + "</tr>"
-        for rank, (s, pairing) in enumerate(zip(models, pairings, strict=True), start=1)
-    ]
-    label = f'<td class="reference-label" data-sort="">{esc(REFERENCE_LEVEL_LABEL)}</td>'
-    level_rows = [
-        '<tr class="reference-level">' + label + _pair_cell(None) + "".join(_entry_cells(s, floors)) + "</tr>"
-        for s in levels
-    ]
+
+    def ranked_rows(group: Sequence[StoredEntry]) -> list[str]:
+        return [
+            "<tr>" + num_cell(rank, str(rank)) + _pair_cell(pairing) + "".join(_entry_cells(s, floors)) + "</tr>"
+            for rank, (s, pairing) in enumerate(zip(group, pair_adjacent_rows(group), strict=True), start=1)
+        ]
+
+    def labelled_rows(group: Sequence[StoredEntry], text: str, css: str) -> list[str]:
+        label = f'<td class="reference-label" data-sort="">{esc(text)}</td>'
+        return [
+            f'<tr class="{css}">' + label + _pair_cell(None) + "".join(_entry_cells(s, floors)) + "</tr>" for s in group
+        ]
+
+    rows = ranked_rows(first)
+    level_rows = labelled_rows(levels, REFERENCE_LEVEL_LABEL, "reference-level")
     caption = (
         f"Dataset {esc(dataset_label(ds.repo))} (revision {esc(ds.revision or '-')}, fingerprint "
         f"{esc(ds.fingerprint)}, task version {esc(ds.task_version)}, data origin {esc(ds.data_origin)}). "
         "Main score: sbert_matched, else retrieval_r10. One row per model, revision and narrator. "
         f"{esc(NOT_SIGNIFICANT_MARK)}: {esc(NOT_SIGNIFICANT_LEGEND)}; {esc(NOT_PAIRED_MARK)}: "
-        f"{esc(NOT_PAIRED_LEGEND)} (in the ranked order; hover for the difference). Click a header to sort."
+        f"{esc(NOT_PAIRED_LEGEND)} (in the ranked order; hover for the difference). Ranking rules: "
+        f"{esc(RANKING_RULES)}. Click a header to sort."
     )
     if any(s.entry.scorer_space for s in full):
         caption += f" {esc(SCORER_SPACE_MARK)}: {esc(SCORER_SPACE_LEGEND)}."
@@ -147,6 +163,20 @@ def _task_table(task: str, entries: Sequence[StoredEntry]) -> str:
             "predictions score): shown for comparison, not ranked."
         )
     body = "<tbody>\n" + "\n".join(rows) + "\n</tbody>\n"
+    if apart:
+        body += (
+            '<tbody class="self-reported">\n<tr class="group-label"><th scope="rowgroup" colspan="99">Self-reported '
+            "(not re-scored by the maintainer), ranked apart</th></tr>\n"
+            + "\n".join(ranked_rows(apart))
+            + "\n</tbody>\n"
+        )
+    if groups.incomplete:
+        body += (
+            '<tbody class="incomplete">\n<tr class="group-label"><th scope="rowgroup" colspan="99">Not ranked: '
+            "these entries leave out a test session (see the sessions column)</th></tr>\n"
+            + "\n".join(labelled_rows(groups.incomplete, "not ranked", "incomplete-coverage"))
+            + "\n</tbody>\n"
+        )
     if levels:
         body += '<tbody class="reference-levels">\n' + "\n".join(level_rows) + "\n</tbody>\n"
     return (

@@ -251,23 +251,80 @@ def floor_names(entries: Iterable[ResultEntry]) -> list[str]:
     return metric_order(m.name for e in entries for m in e.metrics if FLOOR_PATTERN.match(m.name))
 
 
+SECONDARY_METRIC = {"sbert_matched": R10_METRIC, R10_METRIC: "sbert_matched"}
+"""The tie-break of each main metric: equal main scores are ordered by this metric (higher first)."""
+TIE_BREAK_LEGEND = (
+    "equal main scores are ordered by R@10 (rows ranked by SBERT) or by SBERT matched (rows ranked by R@10)"
+)
+
+
 def ranked_full_population(entries: Iterable[StoredEntry]) -> list[StoredEntry]:
     """Full-population entries (empty subset slug) sorted by main score, best first.
 
     Scores of different metrics are never ranked against each other: entries with ``sbert_matched`` come
     first, then those ranked by ``retrieval_r10``, then those with neither. Each (model, revision,
-    narrator) is a row of its own. Ties are broken by model name, revision, then narrator label, so the
-    order never depends on input order.
+    narrator) is a row of its own. Equal main scores are ordered by :data:`SECONDARY_METRIC` (higher first; an
+    entry without it after those with it), then by model name, revision and narrator label, so the order never
+    depends on input order.
     """
 
-    def key(stored: StoredEntry) -> tuple[int, float, str, str, str]:
+    def key(stored: StoredEntry) -> tuple[int, float, int, float, str, str, str]:
         main = find_main_metric(stored.entry)
+        names = (stored.model_name, stored.revision, stored.narrator)
         if main is None:
-            return (len(MAIN_METRICS), 0.0, stored.model_name, stored.revision, stored.narrator)
+            return (len(MAIN_METRICS), 0.0, 1, 0.0, *names)
         value = main.value if main.higher_is_better else -main.value
-        return (MAIN_METRICS.index(main.name), -value, stored.model_name, stored.revision, stored.narrator)
+        second = find_metric(stored.entry, SECONDARY_METRIC[main.name])
+        tie = (0, -second.value) if second is not None else (1, 0.0)
+        return (MAIN_METRICS.index(main.name), -value, *tie, *names)
 
     return sorted((s for s in entries if s.subset == ""), key=key)
+
+
+def session_coverage(stored: StoredEntry) -> tuple[int, int]:
+    """``(sessions scored, test sessions of the task)``.
+
+    The second adds the sessions listed as skipped (``session:<id>``, "no predictions for this session").
+    """
+    missing = sum(1 for s in stored.entry.skipped if s.name.startswith("session:"))
+    return len(stored.entry.sessions), len(stored.entry.sessions) + missing
+
+
+def is_verified(stored: StoredEntry) -> bool:
+    """Whether a maintainer re-scored the entry from its predictions (``leaderboard rescore``)."""
+    return stored.entry.verification is not None
+
+
+@dataclass(frozen=True)
+class RankedGroups:
+    """The rows of one task's table, by the ranking rules.
+
+    Attributes:
+        verified: Re-scored by the maintainer and covering every test session, ranked (best first).
+        self_reported: Self-reported entries covering every test session, ranked apart (best first).
+        incomplete: Entries that leave out a test session: listed with their coverage, never ranked.
+    """
+
+    verified: list[StoredEntry]
+    self_reported: list[StoredEntry]
+    incomplete: list[StoredEntry]
+
+
+RANKING_RULES = (
+    "a row ranks only if it covers every test session of the task (others are listed with their coverage); "
+    "verified rows (re-scored by the maintainer from the submitted predictions) and self-reported rows are "
+    "ranked apart; each model, revision and narrator is a row of its own; " + TIE_BREAK_LEGEND
+)
+
+
+def rank_groups(ranked: Sequence[StoredEntry]) -> RankedGroups:
+    """Split rows already in rank order (:func:`ranked_full_population`) by the ranking rules (order kept)."""
+    complete = [s for s in ranked if session_coverage(s)[0] == session_coverage(s)[1]]
+    return RankedGroups(
+        verified=[s for s in complete if is_verified(s)],
+        self_reported=[s for s in complete if not is_verified(s)],
+        incomplete=[s for s in ranked if session_coverage(s)[0] != session_coverage(s)[1]],
+    )
 
 
 def format_value(value: float | None, digits: int = 3) -> str:

@@ -7,7 +7,9 @@ with one row per (stimulus, frame) and registered columns inside their range, ``
 equal to the frame table's rows, the file at the path its content implies. Across files: one dataset
 (revision, fingerprint, task version) per task, the expected fingerprint when given, no duplicate entries
 (also under a renamed model or a case variant; entries of different narrators are different entries),
-and nothing dropped silently between revisions of a model.
+nothing dropped silently between revisions of a model, and no task mixing data origins (simulated entries never
+beside real-data rows). Verified entries (``leaderboard rescore``): the predictions file beside the entry hashes to
+``predictions_sha256``; given the dataset, it is scored again and every number must match.
 
 A metric without an interval and without ``no_interval_reason`` is not reported: problems have no
 severity levels here, and every problem refuses the folder.
@@ -25,7 +27,9 @@ from pathlib import Path
 import jsonschema
 
 import neurrator_bench.scorers  # noqa: F401  (registers every metric in METRICS)
-from neurrator_bench.errors import ResultEntryError
+from neurrator_bench.builders.shards import file_sha256
+from neurrator_bench.dataset_access import DatasetHandle
+from neurrator_bench.errors import NeurratorError, ResultEntryError
 from neurrator_bench.leaderboard.store import (
     StoredEntry,
     created_at,
@@ -288,6 +292,16 @@ def _dataset_problems(entries: Sequence[StoredEntry], expected: Mapping[str, str
             )
         first = reference.setdefault(ds.task, stored)
         ref = first.entry.dataset
+        if ds.data_origin != ref.data_origin:
+            problems.append(
+                Problem(
+                    stored.path,
+                    f"task {ds.task!r}: data origin {ds.data_origin!r} beside {ref.data_origin!r} in {first.path}; "
+                    "entries on simulated data are never ranked with real-data rows (keep them in separate results "
+                    "folders)",
+                    (first.path,),
+                )
+            )
         for field in ("revision", "fingerprint", "task_version"):
             if getattr(ds, field) != getattr(ref, field):
                 problems.append(
@@ -402,13 +416,67 @@ def _dropped_problems(entries: Sequence[StoredEntry]) -> list[Problem]:
     return list(dict.fromkeys(problems))
 
 
-def validate_results(results_dir: Path, *, expected_fingerprints: Mapping[str, str] | None = None) -> list[Problem]:
+def _verification_problems(entries: Sequence[StoredEntry], dataset: DatasetHandle | None, encoder) -> list[Problem]:
+    """Verified entries: the predictions file beside the entry hashes as recorded; with ``dataset``, re-scored."""
+    from neurrator_bench.leaderboard.rescore import rescore_differences
+
+    problems = []
+    for stored in entries:
+        verification = stored.entry.verification
+        if verification is None:
+            continue
+        preds = stored.path.with_name(verification.predictions_file)
+        if not preds.is_file():
+            problems.append(
+                Problem(stored.path, f"field 'verification.predictions_file': verified, but {preds} does not exist")
+            )
+            continue
+        digest = file_sha256(preds)
+        if digest != stored.entry.predictions_sha256:
+            problems.append(
+                Problem(
+                    stored.path,
+                    f"field 'predictions_sha256': {stored.entry.predictions_sha256}, but {preds.name} hashes to "
+                    f"{digest} (the predictions changed after the re-score)",
+                    (preds,),
+                )
+            )
+            continue
+        if dataset is None or stored.entry.dataset.fingerprint != dataset.task_fingerprint(stored.task):
+            continue
+        if encoder is None:
+            from neurrator_bench.text_embedding import SentenceEncoder
+
+            encoder = SentenceEncoder()  # loaded once for every re-score
+        try:
+            differences = rescore_differences(stored.path, stored.entry, dataset, encoder=encoder)
+        except NeurratorError as exc:
+            problems.append(Problem(stored.path, f"verified entry could not be re-scored: {exc}"))
+            continue
+        if differences:
+            shown = "; ".join(differences[:5]) + (f"; ... {len(differences) - 5} more" if len(differences) > 5 else "")
+            problems.append(
+                Problem(stored.path, f"verified scores do not match a re-score of {preds.name}: {shown}", (preds,))
+            )
+    return problems
+
+
+def validate_results(
+    results_dir: Path,
+    *,
+    expected_fingerprints: Mapping[str, str] | None = None,
+    dataset: DatasetHandle | None = None,
+    encoder=None,
+) -> list[Problem]:
     """Check every entry of a results folder and the entries against each other.
 
     Args:
         results_dir: The results folder (``<model>/<revision>/<task><subset><narrator>.json`` below it).
         expected_fingerprints: Optional ``{task: dataset fingerprint}``; an entry of such a task with another
             fingerprint is a problem.
+        dataset: Optional dataset: every verified entry scored on it (same task fingerprint) is re-scored from its
+            predictions file with its recorded options, and every number that differs is a problem.
+        encoder: Sentence encoder of those re-scores (default: the scorer's model, created once per entry).
 
     Returns:
         The problems found, each naming its file; an empty list means valid.
@@ -431,6 +499,7 @@ def validate_results(results_dir: Path, *, expected_fingerprints: Mapping[str, s
     problems.extend(_dataset_problems(valid, expected_fingerprints))
     problems.extend(_duplicate_problems(valid))
     problems.extend(_dropped_problems(valid))
+    problems.extend(_verification_problems(valid, dataset, encoder))
     return problems
 
 

@@ -156,14 +156,27 @@ def leaderboard() -> None:
 
 @leaderboard.command("validate")
 @click.argument("results_dir", type=click.Path(path_type=Path, exists=True, file_okay=False))
-def leaderboard_validate(results_dir: Path) -> None:
-    """Check every entry (schema, ranges, NaN, duplicates, fingerprints, dropped metrics); non-zero exit if any fail.
+@click.option(
+    "--dataset",
+    default=None,
+    help="Also re-score every verified entry of this dataset from its predictions file and compare each number.",
+)
+def leaderboard_validate(results_dir: Path, dataset: str | None) -> None:
+    """Check every entry; non-zero exit if any fail.
 
-    Example: neurrator-bench leaderboard validate results
+    Checks: schema, ranges, NaN, duplicates, fingerprints, data origins, dropped metrics, the predictions hash of
+    verified entries, and with --dataset their scores against a re-score.
+
+    Example: neurrator-bench leaderboard validate results --dataset dataset
     """
+    from neurrator_bench.dataset_access import open_dataset
     from neurrator_bench.leaderboard.validate import validate_results
 
-    problems = validate_results(results_dir)
+    try:
+        ds = open_dataset(dataset) if dataset else None
+    except NeurratorError as exc:
+        fail(exc)
+    problems = validate_results(results_dir, dataset=ds)
     for p in problems:
         click.echo(str(p), err=True)
     if problems:
@@ -197,14 +210,48 @@ def leaderboard_build(results_dir: Path, out_dir: Path, title: str, interrogatio
 
 
 @leaderboard.command("submit")
-@click.argument("model_dir", type=click.Path(path_type=Path, exists=True, file_okay=False))
-@click.option("--repo", "repo_id", required=True, help="Hugging Face dataset repo of results.")
+@click.argument("targets", nargs=-1, required=True, type=click.Path(path_type=Path, exists=True))
+@click.option("--repo", "repo_id", default=None, help="Hugging Face dataset repo of results (entries mode).")
 @click.option("--offline", is_flag=True, help="Only write the submission bundle and say what to upload.")
-def leaderboard_submit(model_dir: Path, repo_id: str, offline: bool) -> None:
-    """Validate RESULTS_DIR/<model> and open a pull request with its entries on a Hub dataset repo.
+@click.option("--model-name", default=None, help="Predictions mode: the model's name.")
+@click.option("--model-revision", default="main", show_default=True, help="Predictions mode: the model revision.")
+@click.option("--task", "tasks", multiple=True, help="Predictions mode: task of each plain file, in order.")
+@click.option("--narrator", "narrator_kind", default=None, help="Predictions mode: narrator of files that name none.")
+@click.option("--narrator-model", default=None, help="Predictions mode: narrator model id.")
+@click.option("--out", "out_dir", type=click.Path(path_type=Path), default=None, help="Predictions mode: bundle.")
+@click.option("--overwrite", is_flag=True, help="Predictions mode: replace an existing bundle folder.")
+def leaderboard_submit(
+    targets: tuple[Path, ...],
+    repo_id: str | None,
+    offline: bool,
+    model_name: str | None,
+    model_revision: str,
+    tasks: tuple[str, ...],
+    narrator_kind: str | None,
+    narrator_model: str | None,
+    out_dir: Path | None,
+    overwrite: bool,
+) -> None:
+    """Submit predictions for re-scoring (PREDICTIONS... --model-name N --out BUNDLE), or entries (MODEL_DIR --repo R).
 
-    Example: neurrator-bench leaderboard submit results/my-model --repo org/neurrator-results
+    Predictions mode bundles prediction files (the package's parquet or plain parquet / CSV) with the model's
+    metadata into BUNDLE (bundle.json lists each file's task and sha256); the maintainer runs `leaderboard rescore`
+    on it and the entries it writes are marked verified. Entries mode (one RESULTS_DIR/<model> folder) validates
+    self-reported entries and opens a pull request with them on a Hub dataset repo.
+
+    Examples: neurrator-bench leaderboard submit preds.parquet --model-name my-model --out bundle;
+    neurrator-bench leaderboard submit results/my-model --repo org/neurrator-results
     """
+    if all(p.is_file() for p in targets):
+        _submit_predictions(
+            targets, model_name, model_revision, tasks, narrator_kind, narrator_model, out_dir, overwrite
+        )
+        return
+    if len(targets) != 1 or not targets[0].is_dir():
+        raise click.UsageError("give prediction files, or one RESULTS_DIR/<model> folder")
+    if repo_id is None:
+        raise click.UsageError("entries mode (a model folder) needs --repo")
+    model_dir = targets[0]
     from neurrator_bench.leaderboard.submit import submit_results
 
     try:
@@ -215,6 +262,52 @@ def leaderboard_submit(model_dir: Path, repo_id: str, offline: bool) -> None:
         click.echo(f"opened {outcome.pr_url}")
     else:
         click.echo(f"offline ({outcome.offline_reason}); bundle written to {outcome.bundle_dir}: see UPLOAD.md there")
+
+
+def _submit_predictions(files, model_name, model_revision, tasks, narrator_kind, narrator_model, out_dir, overwrite):
+    from neurrator_bench.leaderboard.rescore import make_bundle
+    from neurrator_bench.schemas.result_entry import ModelMeta, NarratorMeta
+
+    if model_name is None or out_dir is None:
+        raise click.UsageError("predictions mode needs --model-name and --out BUNDLE")
+    narrator = None
+    if narrator_kind or narrator_model:
+        narrator = NarratorMeta(kind=narrator_kind or "unspecified", model_id=narrator_model)
+    try:
+        bundle = make_bundle(
+            files,
+            out_dir,
+            model=ModelMeta(name=model_name, revision=model_revision),
+            tasks=tasks,
+            narrator=narrator,
+            overwrite=overwrite,
+        )
+    except (NeurratorError, FileExistsError, ValueError) as exc:
+        fail(exc)
+    for item in bundle.files:
+        click.echo(f"  {item.path}: task {item.task}, sha256 {item.sha256[:12]}")
+    click.echo(f"wrote {out_dir}: send it to the maintainer, who runs `neurrator-bench leaderboard rescore`")
+
+
+@leaderboard.command("rescore")
+@click.argument("bundle_dir", type=click.Path(path_type=Path, exists=True, file_okay=False))
+@click.option("--dataset", required=True, help="Dataset folder or Hub dataset repo id the predictions were made on.")
+@click.option("--out", "results_dir", type=click.Path(path_type=Path), required=True, help="Results folder.")
+@scoring_flags
+def leaderboard_rescore(bundle_dir: Path, dataset: str, results_dir: Path, scoring) -> None:
+    """Score every file of a submission bundle with the package's scorer and write verified entries.
+
+    Example: neurrator-bench leaderboard rescore bundle --dataset dataset --out results
+    """
+    from neurrator_bench.dataset_access import open_dataset
+    from neurrator_bench.leaderboard.rescore import rescore_bundle
+
+    try:
+        written = rescore_bundle(bundle_dir, open_dataset(dataset), results_dir, options=scoring)
+    except (NeurratorError, KeyError, ValueError) as exc:
+        fail(exc)
+    for item in written:
+        echo_entry(item.entry, item.path)
 
 
 @click.command()

@@ -179,6 +179,24 @@ class SimilarityMatrix(BaseModel):
     values: list[list[float]]
 
 
+class Verification(BaseModel):
+    """How a maintainer re-scored the entry from the submitted predictions (None on an entry: self-reported).
+
+    ``leaderboard rescore`` writes it: the predictions file travels beside the entry (``predictions_file``,
+    relative to the entry's folder, hashed in ``ResultEntry.predictions_sha256``) and ``scoring`` holds every
+    option of the run, so ``leaderboard validate --dataset`` can score the file again and compare each number.
+    """
+
+    model_config = ConfigDict(extra="forbid")
+    status: Literal["verified"] = "verified"
+    method: str = Field("maintainer re-score of the submitted predictions with the package's scorer")
+    predictions_file: str = Field(description="the predictions file, relative to the entry's folder")
+    bundle_sha256: str = Field(description="sha256 of the submission bundle's bundle.json")
+    scoring: dict[str, int | float | bool] = Field(description="the ScoringOptions of the re-score")
+    rescored_at: str
+    rescored_with: str = Field(description="package version of the re-score")
+
+
 class ResultEntry(BaseModel):
     """A leaderboard result entry (schema version 2)."""
 
@@ -211,6 +229,9 @@ class ResultEntry(BaseModel):
     frame_table: FrameTable | None = None
     per_session: list[SessionMetrics] = Field(default_factory=list)
     similarity: SimilarityMatrix | None = None
+    verification: Verification | None = Field(
+        None, description="set by a maintainer re-score (leaderboard rescore); None: a self-reported entry"
+    )
     evaluation_time_s: float
     created_at: str
     environment: dict[str, str]

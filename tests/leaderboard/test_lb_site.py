@@ -99,9 +99,11 @@ def test_index_shows_main_score_floors_r10_cka_params_n(site: Path) -> None:
     cells = [html.unescape(c) for c in re.findall(r"<td[^>]*>(.*?)</td>", row)]
     assert cells[1] == ""  # "vs above": nothing above the first row
     assert re.sub("<[^>]+>", "", cells[2]) == "neurrator/reference"
-    assert cells[3:8] == ["v2", "retrieval", "reference", "sbert_matched", "0.650 [0.630, 0.670]"]
-    assert cells[8:11] == ["0.120 [0.100, 0.140]", "0.080 [0.060, 0.100]", "0.210 [0.190, 0.230]"]  # floors
-    assert cells[11:] == ["0.325 [0.305, 0.345]", "0.217", "12.3M", "200"]  # R@10, CKA, parameters, n
+    # revision, narrator, status (nothing re-scored by a maintainer), sessions covered / test sessions
+    assert cells[3:7] == ["v2", "retrieval", "self-reported", "1/1"]
+    assert cells[7:10] == ["reference", "sbert_matched", "0.650 [0.630, 0.670]"]
+    assert cells[10:13] == ["0.120 [0.100, 0.140]", "0.080 [0.060, 0.100]", "0.210 [0.190, 0.230]"]  # floors
+    assert cells[13:] == ["0.325 [0.305, 0.345]", "0.217", "12.3M", "200"]  # R@10, CKA, parameters, n
     assert 'data-sort="12300000"' in row
 
 

@@ -1,0 +1,268 @@
+"""Submissions as predictions: bundle them (``leaderboard submit``) and re-score them (``leaderboard rescore``).
+
+A bundle (:mod:`neurrator_bench.schemas.submission_bundle`) holds prediction files, never scores. The
+maintainer re-scores each file with :func:`neurrator_bench.scoring.score_predictions`, the function behind
+``neurrator-bench score``, so a verified entry holds exactly the numbers a local ``score`` run with the same
+options prints. The entry is written with a :class:`~neurrator_bench.schemas.result_entry.Verification` and the
+predictions file is copied beside it (``<entry stem>.predictions<suffix>``), so ``leaderboard validate`` can
+check the file's hash and, given the dataset, score it again (:func:`rescore_problems`).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import shutil
+import tempfile
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from neurrator_bench import __version__
+from neurrator_bench.atomic_files import write_atomic
+from neurrator_bench.dataset_access import DatasetHandle
+from neurrator_bench.errors import PredictionsError, ResultEntryError
+from neurrator_bench.provenance import utc_now
+from neurrator_bench.schemas.predictions import read_predictions
+from neurrator_bench.schemas.result_entry import (
+    TIME_FIELDS,
+    ModelMeta,
+    NarratorMeta,
+    ResultEntry,
+    Subset,
+    Verification,
+    entry_path,
+    write_entry,
+)
+from neurrator_bench.schemas.submission_bundle import (
+    BUNDLE_FILE,
+    PREDICTION_SUFFIXES,
+    PREDICTIONS_DIR,
+    BundleFile,
+    SubmissionBundle,
+    bundle_sha256,
+    read_bundle,
+    write_bundle_json,
+)
+from neurrator_bench.scoring import ScoringOptions, score_predictions
+from neurrator_bench.text_embedding import SentenceEncoder
+
+PREDICTIONS_INFIX = ".predictions"
+RESCORE_ABS_TOL = 1e-9  # re-scores are deterministic; this only absorbs JSON float round-trips
+
+
+def _suffix(path: Path) -> str:
+    name = path.name.lower()
+    for suffix in sorted(PREDICTION_SUFFIXES, key=len, reverse=True):
+        if name.endswith(suffix):
+            return suffix
+    raise PredictionsError(f"{path}: expected a predictions file ending in {', '.join(PREDICTION_SUFFIXES)}")
+
+
+def make_bundle(
+    predictions: Sequence[Path],
+    out: Path,
+    *,
+    model: ModelMeta,
+    tasks: Sequence[str] = (),
+    narrator: NarratorMeta | None = None,
+    subset: Subset | None = None,
+    overwrite: bool = False,
+) -> SubmissionBundle:
+    """Copy prediction files into a new bundle folder with their ``bundle.json``.
+
+    Every file is read and validated first (:func:`read_predictions`). Its task comes from its own metadata;
+    a plain file (no metadata) needs one ``tasks`` item, given in file order (``--task`` once per plain file).
+
+    Args:
+        predictions: Prediction files (the package's parquet, or plain parquet / CSV).
+        out: The bundle folder to create.
+        model: Model metadata of every entry the bundle will give.
+        tasks: Tasks of the plain files, in order.
+        narrator: Narrator of every file whose metadata does not name one.
+        subset: The units the model was restricted to (default: all).
+        overwrite: Replace an existing bundle folder.
+
+    Raises:
+        FileExistsError: ``out`` exists and ``overwrite`` is False.
+        PredictionsError: An unreadable file, a plain file without a task, a file whose metadata names another
+            task than given, or more tasks given than plain files.
+    """
+    out = Path(out)
+    if out.exists() and not overwrite:
+        raise FileExistsError(f"submission bundle {out}: already exists; pass overwrite=True (--overwrite)")
+    plain_tasks = list(tasks)
+    items: list[tuple[Path, BundleFile]] = []
+    for path in map(Path, predictions):
+        preds = read_predictions(path)
+        if preds.task is not None:
+            task = preds.task
+        elif plain_tasks:
+            task = plain_tasks.pop(0)
+        else:
+            raise PredictionsError(
+                f"{path}: a plain predictions file names no task; give --task for it (once per plain file, in order)"
+            )
+        name = f"{len(items):02d}-{task}{_suffix(path)}"
+        file_narrator = None if preds.narrator else narrator
+        items.append(
+            (
+                path,
+                BundleFile(
+                    path=f"{PREDICTIONS_DIR}/{name}",
+                    task=task,
+                    sha256=preds.sha256,
+                    narrator=file_narrator,
+                    subset=subset or Subset(),
+                ),
+            )
+        )
+    if plain_tasks:
+        raise PredictionsError(f"--task given {len(tasks)} time(s), for fewer plain predictions files: {plain_tasks}")
+    bundle = SubmissionBundle(
+        model=model, package_version=__version__, created_at=utc_now(), files=[item for _, item in items]
+    )
+    out.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
+    try:
+        (staging / PREDICTIONS_DIR).mkdir()
+        for source, item in items:
+            shutil.copyfile(source, staging / item.path)
+        write_bundle_json(staging, bundle)
+        read_bundle(staging)  # the copies hash as listed
+        staging.chmod(0o755)
+        if out.exists():
+            shutil.rmtree(out)
+        staging.replace(out)
+    finally:
+        if staging.exists():
+            shutil.rmtree(staging)
+    return bundle
+
+
+@dataclass(frozen=True)
+class RescoredEntry:
+    """One entry written by :func:`rescore_bundle`: its path and content."""
+
+    path: Path
+    entry: ResultEntry
+
+
+def predictions_copy_path(entry_file: Path, suffix: str) -> Path:
+    """Where a verified entry's predictions file lives: ``<entry stem>.predictions<suffix>`` beside it."""
+    return entry_file.with_name(entry_file.stem + PREDICTIONS_INFIX + suffix)
+
+
+def rescore_bundle(
+    bundle_dir: Path,
+    ds: DatasetHandle,
+    results_dir: Path,
+    *,
+    options: ScoringOptions | None = None,
+    encoder: SentenceEncoder | None = None,
+) -> list[RescoredEntry]:
+    """Score every file of a bundle against ``ds`` and write verified entries into ``results_dir``.
+
+    Each file goes through :func:`score_predictions` exactly as ``neurrator-bench score`` runs it (same
+    alignment checks: a file for another task, another dataset fingerprint, unknown or missing ids is
+    refused, naming the bundle file).
+
+    Raises:
+        ResultEntryError: The bundle is unreadable, lists a missing file, or a file changed since bundling.
+        PredictionsError: A file does not fit its task or the dataset.
+    """
+    bundle_dir = Path(bundle_dir)
+    bundle = read_bundle(bundle_dir)
+    opts = options or ScoringOptions()
+    digest = bundle_sha256(bundle_dir)
+    scored: list[tuple[BundleFile, ResultEntry]] = []
+    for item in bundle.files:
+        preds = read_predictions(bundle_dir / item.path)
+        if preds.task is not None and preds.task != item.task:
+            raise PredictionsError(
+                f"{bundle_dir / item.path}: metadata field 'task' is {preds.task!r}, but {BUNDLE_FILE} lists it for "
+                f"task {item.task!r}"
+            )
+        entry = score_predictions(
+            preds,
+            ds,
+            item.task,
+            model=bundle.model,
+            subset=item.subset,
+            encoder=encoder,
+            options=opts,
+            narrator=item.narrator,
+        )
+        scored.append((item, entry))  # every file scores before anything is written
+    out: list[RescoredEntry] = []
+    for item, scored_entry in scored:
+        path = entry_path(results_dir, scored_entry)
+        copy = predictions_copy_path(path, _suffix(Path(item.path)))
+        source = bundle_dir / item.path
+        write_atomic(copy, lambda tmp, source=source: shutil.copyfile(source, tmp))
+        entry = scored_entry.model_copy(
+            update={
+                "verification": Verification(
+                    predictions_file=copy.name,
+                    bundle_sha256=digest,
+                    scoring=dataclasses.asdict(opts),
+                    rescored_at=utc_now(),
+                    rescored_with=__version__,
+                )
+            }
+        )
+        out.append(RescoredEntry(write_entry(results_dir, entry), entry))
+    return out
+
+
+def _numbers(entry: ResultEntry) -> dict:
+    """Everything a re-score must reproduce: the entry less times, environment, verification and paths."""
+    data = entry.model_dump(exclude={*TIME_FIELDS, "environment", "verification", "git_hash", "package_version"})
+    data["dataset"].pop("repo", None)
+    return data
+
+
+def _differences(a: object, b: object, where: str) -> list[str]:
+    if isinstance(a, dict) and isinstance(b, dict):
+        out = []
+        for key in sorted(set(a) | set(b), key=str):
+            out += _differences(a.get(key), b.get(key), f"{where}.{key}" if where else str(key))
+        return out
+    if isinstance(a, list) and isinstance(b, list):
+        if len(a) != len(b):
+            return [f"{where}: {len(a)} items, re-score has {len(b)}"]
+        out = []
+        for i, (x, y) in enumerate(zip(a, b, strict=True)):
+            label = x.get("name") if isinstance(x, dict) and "name" in x else i
+            out += _differences(x, y, f"{where}[{label}]")
+        return out
+    if isinstance(a, float) or isinstance(b, float):
+        if isinstance(a, int | float) and isinstance(b, int | float) and abs(a - b) <= RESCORE_ABS_TOL:
+            return []
+    return [] if a == b else [f"{where}: {a!r}, re-score gives {b!r}"]
+
+
+def rescore_differences(
+    entry_file: Path, entry: ResultEntry, ds: DatasetHandle, *, encoder: SentenceEncoder | None = None
+) -> list[str]:
+    """Score a verified entry's predictions file again and list every number that differs from the entry.
+
+    Raises:
+        ResultEntryError: The entry is not verified or its predictions file is missing.
+    """
+    if entry.verification is None:
+        raise ResultEntryError(f"{entry_file}: field 'verification': the entry is self-reported, nothing to re-score")
+    preds_file = Path(entry_file).with_name(entry.verification.predictions_file)
+    if not preds_file.is_file():
+        raise ResultEntryError(f"{entry_file}: field 'verification.predictions_file': {preds_file} does not exist")
+    opts = ScoringOptions(**entry.verification.scoring)
+    again = score_predictions(
+        read_predictions(preds_file),
+        ds,
+        entry.dataset.task,
+        model=entry.model,
+        subset=entry.subset,
+        encoder=encoder,
+        options=opts,
+        narrator=entry.narrator,
+    )
+    return _differences(_numbers(entry), _numbers(again), "")
