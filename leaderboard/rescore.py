@@ -12,13 +12,12 @@ from __future__ import annotations
 
 import dataclasses
 import shutil
-import tempfile
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 from neurrator_bench import __version__
-from neurrator_bench.atomic_files import write_atomic
+from neurrator_bench.atomic_files import replaced_folder, write_atomic
 from neurrator_bench.dataset_access import DatasetHandle
 from neurrator_bench.errors import PredictionsError, ResultEntryError
 from neurrator_bench.provenance import utc_now
@@ -121,21 +120,12 @@ def make_bundle(
     bundle = SubmissionBundle(
         model=model, package_version=__version__, created_at=utc_now(), files=[item for _, item in items]
     )
-    out.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
-    try:
+    with replaced_folder(out) as staging:
         (staging / PREDICTIONS_DIR).mkdir()
         for source, item in items:
             shutil.copyfile(source, staging / item.path)
         write_bundle_json(staging, bundle)
         read_bundle(staging)  # the copies hash as listed
-        staging.chmod(0o755)
-        if out.exists():
-            shutil.rmtree(out)
-        staging.replace(out)
-    finally:
-        if staging.exists():
-            shutil.rmtree(staging)
     return bundle
 
 

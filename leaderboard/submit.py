@@ -12,12 +12,11 @@ import importlib
 import logging
 import re
 import shlex
-import shutil
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from neurrator_bench.atomic_files import replaced_folder
 from neurrator_bench.errors import ResultEntryError
 from neurrator_bench.leaderboard.validate import Problem, raise_if_invalid, validate_results
 from neurrator_bench.schemas.result_entry import read_entry
@@ -138,9 +137,7 @@ def _write_bundle(
 ) -> Path:
     if bundle_dir.exists() and not overwrite:
         raise FileExistsError(f"submission bundle {bundle_dir}: already exists; pass overwrite=True to replace it")
-    bundle_dir.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=f".{bundle_dir.name}.", dir=bundle_dir.parent))
-    try:
+    with replaced_folder(bundle_dir) as staging:
         for path_in_repo, data in files.items():
             target = staging / path_in_repo
             target.parent.mkdir(parents=True, exist_ok=True)
@@ -148,13 +145,6 @@ def _write_bundle(
         (staging / UPLOAD_FILE).write_text(
             _upload_md(repo_id, model_name, bundle_dir, files=files, message=message, reason=reason), encoding="utf-8"
         )
-        staging.chmod(0o755)
-        if bundle_dir.exists():
-            shutil.rmtree(bundle_dir)
-        staging.replace(bundle_dir)
-    finally:
-        if staging.exists():
-            shutil.rmtree(staging)
     return bundle_dir
 
 

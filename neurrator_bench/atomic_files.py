@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import os
+import shutil
 import tempfile
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 
@@ -38,3 +40,24 @@ def write_atomic(path: Path, write: Callable[[str], object]) -> Path:
         if Path(tmp).exists():
             Path(tmp).unlink()
     return path
+
+
+@contextmanager
+def replaced_folder(out: Path) -> Iterator[Path]:
+    """Fill a staging folder beside ``out``; when the block succeeds, it replaces ``out``.
+
+    The staging folder is removed when the block raises, so ``out`` is either the old folder (or absent) or the
+    complete new one, never half-written.
+    """
+    out = Path(out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
+    try:
+        yield staging
+        staging.chmod(0o755)
+        if out.exists():
+            shutil.rmtree(out)
+        staging.replace(out)
+    finally:
+        if staging.exists():
+            shutil.rmtree(staging)
