@@ -374,7 +374,8 @@ def _celltype(
     return [metric], SimilarityMatrix(names=list(names), values=np.round(matrix, 6).tolist()), []
 
 
-def _narrator(preds: Predictions, narrator: NarratorMeta | None) -> NarratorMeta | None:
+def resolve_narrator(preds: Predictions, narrator: NarratorMeta | None) -> NarratorMeta | None:
+    """The narrator an entry of ``preds`` records: None without narrations, else ``narrator``, else the file's."""
     if preds.narration is None:
         return None
     if narrator is not None:
@@ -484,7 +485,7 @@ def score_predictions(
             + (f"@{manifest.captioner_revision}" if manifest.captioner_revision else ""),
         ),
         model=model,
-        narrator=_narrator(preds, narrator),
+        narrator=resolve_narrator(preds, narrator),
         predictions_sha256=preds.sha256,
         gallery={s: int(np.unique(g, axis=0).shape[0]) for s, g in inputs.galleries.items()},
         gallery_frames={s: int(g.shape[0]) for s, g in inputs.galleries.items()},

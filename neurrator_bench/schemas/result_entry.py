@@ -190,7 +190,10 @@ class Verification(BaseModel):
     model_config = ConfigDict(extra="forbid")
     status: Literal["verified"] = "verified"
     method: str = Field("maintainer re-score of the submitted predictions with the package's scorer")
-    predictions_file: str = Field(description="the predictions file, relative to the entry's folder")
+    predictions_file: str = Field(
+        pattern=r"^[A-Za-z0-9][A-Za-z0-9._+@=,~-]*\.predictions\.(parquet|csv|csv\.gz)$",
+        description="the predictions file's name, in the entry's folder",
+    )
     bundle_sha256: str = Field(description="sha256 of the submission bundle's bundle.json")
     scoring: dict[str, int | float | bool] = Field(description="the ScoringOptions of the re-score")
     rescored_at: str

@@ -17,7 +17,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from neurrator_bench.builders.shards import file_sha256
 from neurrator_bench.errors import ResultEntryError
-from neurrator_bench.schemas.result_entry import ModelMeta, NarratorMeta, Subset
+from neurrator_bench.schemas.result_entry import ModelMeta, NarratorMeta, Subset, narrator_slug, subset_slug
 
 BUNDLE_SCHEMA_VERSION = 1
 BUNDLE_FILE = "bundle.json"
@@ -34,7 +34,7 @@ class BundleFile(BaseModel):
     split: Literal["test"] = Field("test", description="the split the predictions are for")
     sha256: str = Field(pattern=r"^[0-9a-f]{64}$")
     narrator: NarratorMeta | None = Field(
-        None, description="how the narrations were made (None: the file's own metadata, else 'unspecified')"
+        None, description="how the narrations were made, as the entry will record it (None: no narrations)"
     )
     subset: Subset = Field(default_factory=Subset)
 
@@ -59,6 +59,32 @@ class SubmissionBundle(BaseModel):
     package_version: str
     created_at: str
     files: list[BundleFile] = Field(min_length=1)
+
+
+def check_unique(files: list[BundleFile], where: Path | str) -> None:
+    """Refuse a path listed twice, or two files that would give one entry (task, split, narrator slug, subset).
+
+    Raises:
+        ResultEntryError: Naming ``where`` and both list positions.
+    """
+    seen: dict[str, int] = {}
+    keys: dict[tuple, int] = {}
+    for i, item in enumerate(files):
+        if item.path in seen:
+            raise ResultEntryError(
+                f"{where}: files[{i}].path {item.path!r} is listed twice (also files[{seen[item.path]}])"
+            )
+        seen[item.path] = i
+        key = (item.task, item.split, narrator_slug(item.narrator), subset_slug(item.subset))
+        if key in keys:
+            narrator = narrator_slug(item.narrator) or "phrase (default)"
+            subset = subset_slug(item.subset) or "all units"
+            raise ResultEntryError(
+                f"{where}: files[{i}] ({item.path}) would give the same entry as files[{keys[key]}]: task "
+                f"{item.task!r}, split {item.split!r}, narrator {narrator!r}, subset {subset!r}; give the narrators "
+                "different kinds or revisions"
+            )
+        keys[key] = i
 
 
 def bundle_sha256(bundle_dir: Path) -> str:
@@ -88,21 +114,12 @@ def read_bundle(bundle_dir: Path) -> SubmissionBundle:
         bundle = SubmissionBundle.model_validate(json.loads(path.read_text(encoding="utf-8")))
     except (OSError, ValueError) as exc:
         raise ResultEntryError(f"{path}: {exc}") from exc
-    seen: dict[str, int] = {}
-    keys: dict[tuple, int] = {}
+    check_unique(bundle.files, path)
     for i, item in enumerate(bundle.files):
         where = f"{path}: files[{i}]"
-        if item.path in seen:
-            raise ResultEntryError(f"{where}.path: {item.path!r} is listed twice (also files[{seen[item.path]}])")
-        seen[item.path] = i
-        key = (item.task, item.split, item.narrator.label() if item.narrator else None, item.subset.model_dump_json())
-        if key in keys:
-            raise ResultEntryError(
-                f"{where}: a second file for task {item.task!r}, split {item.split!r} with the same narrator and "
-                f"subset as files[{keys[key]}]"
-            )
-        keys[key] = i
         file = bundle_dir / item.path
+        if file.is_symlink():
+            raise ResultEntryError(f"{where}.path: {item.path!r} is a symbolic link; a bundle holds its own files")
         if not file.is_file():
             raise ResultEntryError(f"{where}.path: the bundle lists {item.path!r}, but {file} does not exist")
         digest = file_sha256(file)

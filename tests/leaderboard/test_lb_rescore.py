@@ -23,6 +23,7 @@ from neurrator_bench.leaderboard.validate import validate_results
 from neurrator_bench.schemas.predictions import write_predictions
 from neurrator_bench.schemas.result_entry import (
     ModelMeta,
+    NarratorMeta,
     SkippedMetric,
     Verification,
     entry_path,
@@ -175,6 +176,35 @@ def test_bad_bundles_and_bad_files_get_clear_errors(tmp_path, ds):
     with pytest.raises(ResultEntryError, match="expected 'predictions/<name>'"):
         read_bundle(tmp_path / "b3")
     assert not (tmp_path / "r").exists()  # nothing written by a refused bundle
+
+
+def test_two_narrators_of_one_task_bundle_as_two_entries_and_one_narrator_twice_is_refused(tmp_path, ds):
+    retrieval = noisy_predictions(ds, TASK, tmp_path / "r.parquet")
+    s = load_samples(ds, TASK, "test")
+    llava = write_predictions(
+        tmp_path / "l.parquet",
+        s["sample_id"].tolist(),
+        dataset_fingerprint=ds.task_fingerprint(TASK),
+        task=TASK,
+        narration=s["caption"].tolist(),
+        narrator={"kind": "llava", "model_id": "llava-hf/llava-1.5-7b-hf"},
+    )
+    bundle = make_bundle([retrieval, llava], tmp_path / "b", model=ModelMeta(name="m"))
+    assert [f.narrator.kind for f in bundle.files] == ["retrieval", "llava"]
+    # a plain file declared as retrieval beside the package's retrieval file: one entry path, refused up front
+    plain = tmp_path / "plain.parquet"
+    pd.DataFrame({"sample_id": s["sample_id"], "narration": s["caption"]}).to_parquet(plain)
+    with pytest.raises(ResultEntryError, match=r"files\[1\] .* would give the same entry as files\[0\]"):
+        make_bundle(
+            [retrieval, plain],
+            tmp_path / "b2",
+            model=ModelMeta(name="m"),
+            tasks=[TASK],
+            narrator=NarratorMeta(kind="retrieval"),
+        )
+    assert not (tmp_path / "b2").exists()
+    with pytest.raises(KeyError, match="nm1-contiguous-midle"):
+        make_bundle([plain], tmp_path / "b3", model=ModelMeta(name="m"), tasks=["nm1-contiguous-midle"])
 
 
 def verification() -> Verification:
