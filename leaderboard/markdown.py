@@ -24,6 +24,7 @@ from pathlib import Path, PureWindowsPath
 
 from neurrator_bench.leaderboard.store import (
     CKA_METRIC,
+    INCOMPLETE_GROUP,
     NOT_PAIRED_LEGEND,
     NOT_PAIRED_MARK,
     NOT_SIGNIFICANT_LEGEND,
@@ -32,19 +33,21 @@ from neurrator_bench.leaderboard.store import (
     RANKING_RULES,
     SCORER_SPACE_LEGEND,
     SCORER_SPACE_MARK,
+    SELF_REPORTED_GROUP,
+    VERIFIED_GROUP,
     StoredEntry,
+    coverage_label,
     find_main_metric,
     find_metric,
     floor_names,
     format_parameters,
     format_score,
     group_by_task,
-    is_verified,
     model_label,
     pair_adjacent_rows,
     rank_groups,
     ranked_full_population,
-    session_coverage,
+    status_label,
 )
 from neurrator_bench.provenance import origin_badge_text
 from neurrator_bench.schemas.result_entry import ResultEntry, entry_path
@@ -113,7 +116,6 @@ def _row(cells: Iterable[str]) -> str:
 def _cells(s: StoredEntry, floors: Sequence[str]) -> list[str]:
     """Model, revision, narrator, main metric, main score, floors, R@10, CKA, parameters, n, status, sessions."""
     main = find_main_metric(s.entry)
-    scored, total = session_coverage(s)
     return [
         escape_markdown(model_label(s)),
         escape_markdown(s.revision),
@@ -125,8 +127,8 @@ def _cells(s: StoredEntry, floors: Sequence[str]) -> list[str]:
         format_score(find_metric(s.entry, CKA_METRIC)),
         format_parameters(s.entry.model.n_parameters),
         str(main.n) if main else "-",
-        "verified" if is_verified(s) else "self-reported",
-        f"{scored}/{total}",
+        status_label(s),
+        coverage_label(s),
     ]
 
 
@@ -173,8 +175,8 @@ def render_markdown(entries: Iterable[ResultEntry], *, title: str = "neurrator-b
         ranked_groups = [
             (heading, group)
             for heading, group in (
-                ("Verified (re-scored by the maintainer from the submitted predictions):", groups.verified),
-                ("Self-reported (ranked apart from verified rows):", groups.self_reported),
+                (f"{VERIFIED_GROUP}:", groups.verified),
+                (f"{SELF_REPORTED_GROUP}:", groups.self_reported),
             )
             if group
         ]
@@ -190,7 +192,7 @@ def render_markdown(entries: Iterable[ResultEntry], *, title: str = "neurrator-b
             lines.append("")
         if groups.incomplete:
             lines += [
-                "Not ranked (these entries leave out a test session of the task):",
+                f"{INCOMPLETE_GROUP}:",
                 "",
                 _row(escape_markdown(h) for h in ["model", *columns]),
                 _row(["---", *align]),

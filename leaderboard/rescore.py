@@ -5,7 +5,7 @@ maintainer re-scores each file with :func:`neurrator_bench.scoring.score_predict
 ``neurrator-bench score``, so a verified entry holds exactly the numbers a local ``score`` run with the same
 options prints. The entry is written with a :class:`~neurrator_bench.schemas.result_entry.Verification` and the
 predictions file is copied beside it (``<entry stem>.predictions<suffix>``), so ``leaderboard validate`` can
-check the file's hash and, given the dataset, score it again (:func:`rescore_problems`).
+check the file's hash and, given the dataset, score it again (:func:`rescore_differences`).
 """
 
 from __future__ import annotations

@@ -42,6 +42,7 @@ from neurrator_bench.leaderboard.page_parts import (
 from neurrator_bench.leaderboard.store import (
     CKA_METRIC,
     FLOOR_PATTERN,
+    INCOMPLETE_GROUP,
     NOT_PAIRED_LEGEND,
     NOT_PAIRED_MARK,
     NOT_SIGNIFICANT_LEGEND,
@@ -50,21 +51,23 @@ from neurrator_bench.leaderboard.store import (
     RANKING_RULES,
     SCORER_SPACE_LEGEND,
     SCORER_SPACE_MARK,
+    SELF_REPORTED_GROUP,
     RowPairing,
     StoredEntry,
+    coverage_label,
     find_main_metric,
     find_metric,
     floor_names,
     format_parameters,
     group_by_model,
     group_by_task,
-    is_verified,
     load_entries,
     model_slug,
     pair_adjacent_rows,
     rank_groups,
     ranked_full_population,
     session_coverage,
+    status_label,
 )
 from neurrator_bench.leaderboard.validate import raise_if_invalid, validate_results
 
@@ -94,8 +97,8 @@ def _entry_cells(s: StoredEntry, floors: Sequence[str]) -> list[str]:
         text_cell(s.model_name, link),
         text_cell(s.revision),
         text_cell(s.narrator, css="narrator"),
-        text_cell("verified" if is_verified(s) else "self-reported", css="verification"),
-        num_cell(scored / total if total else None, f"{scored}/{total}"),
+        text_cell(status_label(s), css="verification"),
+        num_cell(scored / total if total else None, coverage_label(s)),
         text_cell(s.entry.model.kind or ""),
         text_cell(main.name if main else ""),
         metric_cell(main),
@@ -112,6 +115,12 @@ def _pair_cell(pairing: RowPairing | None) -> str:
     if pairing is None or pairing.status == "first":
         return '<td class="pair" data-sort=""></td>'
     return text_cell(pairing.mark, title=pairing.describe(), css="pair")
+
+
+def _group_body(css: str, heading: str, rows: Sequence[str]) -> str:
+    """A further ``<tbody>`` of a task table, headed by its group's heading (the sorter leaves it in place)."""
+    label = f'<tr class="group-label"><th scope="rowgroup" colspan="99">{esc(heading)}</th></tr>'
+    return f'<tbody class="{esc(css)}">\n{label}\n' + "\n".join(rows) + "\n</tbody>\n"
 
 
 def _task_table(task: str, entries: Sequence[StoredEntry]) -> str:
@@ -164,18 +173,10 @@ def _task_table(task: str, entries: Sequence[StoredEntry]) -> str:
         )
     body = "<tbody>\n" + "\n".join(rows) + "\n</tbody>\n"
     if apart:
-        body += (
-            '<tbody class="self-reported">\n<tr class="group-label"><th scope="rowgroup" colspan="99">Self-reported '
-            "(not re-scored by the maintainer), ranked apart</th></tr>\n"
-            + "\n".join(ranked_rows(apart))
-            + "\n</tbody>\n"
-        )
+        body += _group_body("self-reported", SELF_REPORTED_GROUP, ranked_rows(apart))
     if groups.incomplete:
-        body += (
-            '<tbody class="incomplete">\n<tr class="group-label"><th scope="rowgroup" colspan="99">Not ranked: '
-            "these entries leave out a test session (see the sessions column)</th></tr>\n"
-            + "\n".join(labelled_rows(groups.incomplete, "not ranked", "incomplete-coverage"))
-            + "\n</tbody>\n"
+        body += _group_body(
+            "incomplete", INCOMPLETE_GROUP, labelled_rows(groups.incomplete, "not ranked", "incomplete-coverage")
         )
     if levels:
         body += '<tbody class="reference-levels">\n' + "\n".join(level_rows) + "\n</tbody>\n"

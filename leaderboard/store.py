@@ -290,9 +290,31 @@ def session_coverage(stored: StoredEntry) -> tuple[int, int]:
     return len(stored.entry.sessions), len(stored.entry.sessions) + missing
 
 
+def covers_every_session(stored: StoredEntry) -> bool:
+    """Whether the entry scored every test session of its task (:func:`session_coverage`)."""
+    scored, total = session_coverage(stored)
+    return scored == total
+
+
+def coverage_label(stored: StoredEntry) -> str:
+    """``"scored/total"`` test sessions, as the tables show coverage."""
+    return "{}/{}".format(*session_coverage(stored))
+
+
 def is_verified(stored: StoredEntry) -> bool:
     """Whether a maintainer re-scored the entry from its predictions (``leaderboard rescore``)."""
     return stored.entry.verification is not None
+
+
+def status_label(stored: StoredEntry) -> str:
+    """``"verified"`` or ``"self-reported"``: the tables' status column."""
+    return "verified" if is_verified(stored) else "self-reported"
+
+
+VERIFIED_GROUP = "Verified (re-scored by the maintainer from the submitted predictions)"
+SELF_REPORTED_GROUP = "Self-reported (ranked apart from verified rows)"
+INCOMPLETE_GROUP = "Not ranked (these entries leave out a test session of the task)"
+"""Headings of the row groups of a task table (site and markdown)."""
 
 
 @dataclass(frozen=True)
@@ -319,11 +341,11 @@ RANKING_RULES = (
 
 def rank_groups(ranked: Sequence[StoredEntry]) -> RankedGroups:
     """Split rows already in rank order (:func:`ranked_full_population`) by the ranking rules (order kept)."""
-    complete = [s for s in ranked if session_coverage(s)[0] == session_coverage(s)[1]]
+    complete = {id(s): covers_every_session(s) for s in ranked}
     return RankedGroups(
-        verified=[s for s in complete if is_verified(s)],
-        self_reported=[s for s in complete if not is_verified(s)],
-        incomplete=[s for s in ranked if session_coverage(s)[0] != session_coverage(s)[1]],
+        verified=[s for s in ranked if complete[id(s)] and is_verified(s)],
+        self_reported=[s for s in ranked if complete[id(s)] and not is_verified(s)],
+        incomplete=[s for s in ranked if not complete[id(s)]],
     )
 
 

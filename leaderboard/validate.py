@@ -487,7 +487,7 @@ def validate_results(
             fingerprint is a problem.
         dataset: Optional dataset: every verified entry scored on it (same task fingerprint) is re-scored from its
             predictions file with its recorded options, and every number that differs is a problem.
-        encoder: Sentence encoder of those re-scores (default: the scorer's model, created once per entry).
+        encoder: Sentence encoder of those re-scores (default: the scorer's model, loaded once for all of them).
 
     Returns:
         The problems found, each naming its file; an empty list means valid.

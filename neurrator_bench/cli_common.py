@@ -12,6 +12,18 @@ def fail(exc: Exception) -> None:
     raise click.ClickException(str(exc)) from exc
 
 
+def narrator_from_flags(kind: str | None, model_id: str | None, revision: str | None = None):
+    """The ``NarratorMeta`` that ``--narrator``/``--narrator-model``/``--narrator-revision`` name (None: none given).
+
+    A model id or revision without a kind is recorded as kind ``unspecified``.
+    """
+    if not (kind or model_id or revision):
+        return None
+    from neurrator_bench.schemas.result_entry import NarratorMeta
+
+    return NarratorMeta(kind=kind or "unspecified", model_id=model_id, revision=revision)
+
+
 _scoring_flags = [
     click.option("--seed", type=int, default=0, show_default=True, help="Seed of bootstrap, derangement, probes."),
     click.option("--n-boot", type=int, default=1000, show_default=True, help="Bootstrap resamples per CI."),

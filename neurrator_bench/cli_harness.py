@@ -6,7 +6,7 @@ from pathlib import Path
 
 import click
 
-from neurrator_bench.cli_common import echo_entry, fail, scoring_flags, subset_flags
+from neurrator_bench.cli_common import echo_entry, fail, narrator_from_flags, scoring_flags, subset_flags
 from neurrator_bench.errors import NeurratorError
 from neurrator_bench.inference import DEFAULT_NARRATOR, NARRATORS
 
@@ -66,14 +66,10 @@ def score(
     """
     from neurrator_bench.dataset_access import open_dataset
     from neurrator_bench.schemas.predictions import read_predictions
-    from neurrator_bench.schemas.result_entry import ModelMeta, NarratorMeta, write_entry
+    from neurrator_bench.schemas.result_entry import ModelMeta, write_entry
     from neurrator_bench.scoring import score_predictions
 
-    narrator = None
-    if narrator_kind or narrator_model or narrator_revision:
-        narrator = NarratorMeta(
-            kind=narrator_kind or "unspecified", model_id=narrator_model, revision=narrator_revision
-        )
+    narrator = narrator_from_flags(narrator_kind, narrator_model, narrator_revision)
     try:
         ds = open_dataset(dataset, revision=revision)
         entry = score_predictions(

@@ -12,6 +12,7 @@ import click
 import numpy as np
 
 from neurrator_bench.cli_common import fail
+from neurrator_bench.cli_harness import narrator_option
 from neurrator_bench.errors import NeurratorError
 
 
@@ -34,7 +35,7 @@ from neurrator_bench.errors import NeurratorError
     help="SAE directory (sae.safetensors + sae.json); default: train one on the dataset into OUT/sae.",
 )
 @click.option("--out", "out_dir", type=click.Path(path_type=Path, file_okay=False), required=True)
-@click.option("--narrator", default="auto", show_default=True, help="auto, phrase, retrieval or llava.")
+@narrator_option
 @click.option("--n-boot", type=click.IntRange(min=1), default=200, show_default=True, help="Bootstrap resamples.")
 @click.option(
     "--permutations", type=click.IntRange(min=0), default=1000, show_default=True, help="Classifier permutations."

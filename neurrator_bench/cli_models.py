@@ -7,7 +7,7 @@ from pathlib import Path
 
 import click
 
-from neurrator_bench.cli_common import echo_entry, fail, scoring_flags
+from neurrator_bench.cli_common import echo_entry, fail, narrator_from_flags, scoring_flags
 from neurrator_bench.errors import NeurratorError
 from neurrator_bench.realdata import REAL_NM1_EXTRACT
 
@@ -266,13 +266,11 @@ def leaderboard_submit(
 
 def _submit_predictions(files, model_name, model_revision, tasks, narrator_kind, narrator_model, out_dir, overwrite):
     from neurrator_bench.leaderboard.rescore import make_bundle
-    from neurrator_bench.schemas.result_entry import ModelMeta, NarratorMeta
+    from neurrator_bench.schemas.result_entry import ModelMeta
 
     if model_name is None or out_dir is None:
         raise click.UsageError("predictions mode needs --model-name and --out BUNDLE")
-    narrator = None
-    if narrator_kind or narrator_model:
-        narrator = NarratorMeta(kind=narrator_kind or "unspecified", model_id=narrator_model)
+    narrator = narrator_from_flags(narrator_kind, narrator_model)
     try:
         bundle = make_bundle(
             files,

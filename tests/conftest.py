@@ -42,3 +42,19 @@ def built_dataset(sim_dir, tmp_path_factory) -> Path:
     out = tmp_path_factory.mktemp("ds") / "dataset"
     # stride 4 (about one sample per movie frame) keeps the suite fast; the rules are the same at stride 1
     return build_dataset([sim_dir], out, prebinned=[REAL_MAT], window=WindowSpec(stride=TEST_STRIDE)).path
+
+
+@pytest.fixture(scope="module")
+def ds(built_dataset):
+    """The opened ``built_dataset`` (one handle per test module)."""
+    from neurrator_bench.dataset_access import open_dataset
+
+    return open_dataset(built_dataset)
+
+
+@pytest.fixture(scope="module")
+def encoder():
+    """The offline SBERT encoder (all-MiniLM-L6-v2), loaded once per test module."""
+    from neurrator_bench.text_embedding import SentenceEncoder
+
+    return SentenceEncoder()

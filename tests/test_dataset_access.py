@@ -13,7 +13,6 @@ from neurrator_bench.dataset_access import (
     load_patch_rows,
     load_session_split,
     load_supervised,
-    open_dataset,
     zscore_windows,
 )
 from neurrator_bench.errors import DatasetFormatError
@@ -21,11 +20,6 @@ from neurrator_bench.errors import DatasetFormatError
 SID = "9000800803"
 TASK = "nm1-sparse-random"
 STIM = "natural_movie_one"
-
-
-@pytest.fixture(scope="module")
-def ds(built_dataset):
-    return open_dataset(built_dataset)
 
 
 @pytest.fixture(scope="module")

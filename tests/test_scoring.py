@@ -8,24 +8,13 @@ import pytest
 from click.testing import CliRunner
 
 from neurrator_bench.cli import main
-from neurrator_bench.dataset_access import load_frame_targets, load_samples, open_dataset
+from neurrator_bench.dataset_access import load_frame_targets, load_samples
 from neurrator_bench.schemas.predictions import read_predictions, write_predictions
 from neurrator_bench.schemas.result_entry import SCHEMA_FILE, ModelMeta, json_schema
 from neurrator_bench.scoring import ScoringOptions, score_predictions
-from neurrator_bench.text_embedding import SentenceEncoder
 
 TASK = "nm1-contiguous-middle"
 FAST = ScoringOptions(n_boot=50, celltype_permutations=5)
-
-
-@pytest.fixture(scope="module")
-def ds(built_dataset):
-    return open_dataset(built_dataset)
-
-
-@pytest.fixture(scope="module")
-def encoder():
-    return SentenceEncoder()
 
 
 @pytest.fixture(scope="module")

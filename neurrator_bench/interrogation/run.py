@@ -33,6 +33,7 @@ import pandas as pd
 from sklearn.decomposition import PCA
 from threadpoolctl import threadpool_limits
 
+from neurrator_bench.builders.targets import EMBEDDED_TARGET_SPEC
 from neurrator_bench.dataset_access import DatasetHandle, split_frames
 from neurrator_bench.errors import ModelDirectoryError
 from neurrator_bench.evaluation import checked_model
@@ -61,7 +62,6 @@ from neurrator_bench.text_embedding import DEFAULT_SENTENCE_MODEL, SentenceEncod
 
 logger = logging.getLogger(__name__)
 DEFAULT_POPULATIONS = ("pseudo-PV", "pseudo-SST", "pseudo-VIP")
-EMBEDDED_TARGETS = "embedded-minilm-patches"
 N_TOP_FRAMES = 8
 SIMILARITY_PERMUTATIONS = 20
 
@@ -463,7 +463,7 @@ def interrogate(
 
     corpus = labelling_corpus(ds, task, sae)
     concept_emb = encoder.encode(list(opts.concepts))
-    bank_emb = encoder.encode(list(ca.CONCEPT_BANK)) if ds.manifest.target_model == EMBEDDED_TARGETS else None
+    bank_emb = encoder.encode(list(ca.CONCEPT_BANK)) if ds.manifest.target_model == EMBEDDED_TARGET_SPEC else None
     truth = None
     if simulation_dir is not None:
         if ds.data_origin(task) != "simulated":

@@ -17,12 +17,12 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from neurrator_bench.builders.shards import file_sha256
 from neurrator_bench.errors import ResultEntryError
+from neurrator_bench.schemas.predictions import SUFFIXES as PREDICTION_SUFFIXES
 from neurrator_bench.schemas.result_entry import ModelMeta, NarratorMeta, Subset, narrator_slug, subset_slug
 
 BUNDLE_SCHEMA_VERSION = 1
 BUNDLE_FILE = "bundle.json"
 PREDICTIONS_DIR = "predictions"
-PREDICTION_SUFFIXES = (".parquet", ".csv", ".csv.gz")
 
 
 class BundleFile(BaseModel):

@@ -13,7 +13,7 @@ import pytest
 from neurrator_bench.baselines import BASELINES, get_trainer
 from neurrator_bench.baselines.cebra_knn import embed, load_network
 from neurrator_bench.baselines.common import window_features
-from neurrator_bench.dataset_access import load_samples, load_supervised, open_dataset
+from neurrator_bench.dataset_access import load_samples, load_supervised
 from neurrator_bench.errors import ModelDirectoryError
 from neurrator_bench.model_kinds import MODEL_KINDS, load_model, read_model_config
 from neurrator_bench.scorers.retrieval import recall_at_k, retrieval_ranks
@@ -27,11 +27,6 @@ RETRIEVAL_TASK = "nm1-sparse-random"
 LEARNED = ("ridge", "pca-knn", "cebra-knn", "retrieval-encoder")
 ALLOWED_SUFFIXES = {".json", ".npz", ".safetensors"}
 pytestmark = pytest.mark.filterwarnings("ignore:`torch.jit.script` is deprecated:DeprecationWarning")
-
-
-@pytest.fixture(scope="module")
-def ds(built_dataset):
-    return open_dataset(built_dataset)
 
 
 @pytest.fixture(scope="module")

@@ -10,7 +10,7 @@ import pytest
 from click.testing import CliRunner
 
 from neurrator_bench.cli import main
-from neurrator_bench.dataset_access import load_frame_targets, load_samples, open_dataset
+from neurrator_bench.dataset_access import load_frame_targets, load_samples
 from neurrator_bench.errors import PredictionsError, ResultEntryError
 from neurrator_bench.leaderboard.rescore import make_bundle, rescore_bundle, rescore_differences
 from neurrator_bench.leaderboard.store import (
@@ -32,23 +32,12 @@ from neurrator_bench.schemas.result_entry import (
 )
 from neurrator_bench.schemas.submission_bundle import read_bundle
 from neurrator_bench.scoring import ScoringOptions
-from neurrator_bench.text_embedding import SentenceEncoder
 from tests.leaderboard.entries import make_entry, metric
 
 TASK = "nm1-contiguous-middle"
 OTHER = "nm1-front-only"
 FAST = ScoringOptions(n_boot=30, celltype=False)
 SCORE_FLAGS = ["--n-boot", "30", "--permutations", "0"]
-
-
-@pytest.fixture(scope="module")
-def ds(built_dataset):
-    return open_dataset(built_dataset)
-
-
-@pytest.fixture(scope="module")
-def encoder():
-    return SentenceEncoder()
 
 
 def noisy_predictions(ds, task, path, *, seed=0):
@@ -70,7 +59,9 @@ def noisy_predictions(ds, task, path, *, seed=0):
     )
 
 
-def test_bundle_rescores_to_the_numbers_of_a_local_score_run_and_tampering_is_caught(tmp_path, ds, built_dataset):
+def test_bundle_rescores_to_the_numbers_of_a_local_score_run_and_tampering_is_caught(
+    tmp_path, ds, encoder, built_dataset
+):
     preds = noisy_predictions(ds, TASK, tmp_path / "preds.parquet")
     runner = CliRunner()
     local = runner.invoke(
@@ -112,7 +103,6 @@ def test_bundle_rescores_to_the_numbers_of_a_local_score_run_and_tampering_is_ca
     assert a.predictions_sha256 == b.predictions_sha256
     copy = verified_file.with_name(b.verification.predictions_file)
     assert copy.is_file() and copy.read_bytes() == preds.read_bytes()
-    encoder = SentenceEncoder()
     assert validate_results(results, dataset=ds, encoder=encoder) == []
 
     # a tampered score in the verified entry: caught by the re-score
