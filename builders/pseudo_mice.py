@@ -29,7 +29,7 @@ from neurrator_bench.builders.session_samples import (
     write_samples,
 )
 from neurrator_bench.builders.shards import atomic_write_parquet, build_table
-from neurrator_bench.schemas.dataset import SESSIONS_FEATURES, UNITS_FEATURES, WindowSpec
+from neurrator_bench.schemas.dataset import PSEUDO_MOUSE_PREFIX, SESSIONS_FEATURES, UNITS_FEATURES, WindowSpec
 from neurrator_bench.tasks import SCENES, TaskSpec
 
 UNION = "tagged"
@@ -89,7 +89,7 @@ def build_pseudo_mice(
             groups.setdefault(UNION, []).append(sid)
     for cell_type, members in sorted(groups.items()):
         sids = sorted(set(members))
-        pseudo_id = f"pseudo-{cell_type}"
+        pseudo_id = f"{PSEUDO_MOUSE_PREFIX}{cell_type}"
         keep_units = [loaded[sid][0].assign(_pos=np.arange(len(loaded[sid][0]))) for sid in sids]
         keep_units = [
             u[u["cell_type"].isin(TAGGED_CELL_TYPES if cell_type == UNION else (cell_type,))] for u in keep_units

@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Literal
 
 import neurrator_bench.scorers  # noqa: F401  (registers every metric in METRICS)
+from neurrator_bench.schemas.dataset import is_pseudo_mouse
 from neurrator_bench.schemas.result_entry import (
     FrameTable,
     MetricResult,
@@ -282,12 +283,17 @@ def ranked_full_population(entries: Iterable[StoredEntry]) -> list[StoredEntry]:
 
 
 def session_coverage(stored: StoredEntry) -> tuple[int, int]:
-    """``(sessions scored, test sessions of the task)``.
+    """``(recorded sessions scored, recorded test sessions of the task)``.
 
     The second adds the sessions listed as skipped (``session:<id>``, "no predictions for this session").
+    Pseudo-mice (``pseudo-*``: tagged units pooled across the recorded sessions) are not counted: the headline
+    scores leave them out (:func:`neurrator_bench.scoring.score_predictions`), and a decoder that knows no tagged
+    unit cannot predict them.
     """
-    missing = sum(1 for s in stored.entry.skipped if s.name.startswith("session:"))
-    return len(stored.entry.sessions), len(stored.entry.sessions) + missing
+    scored = [s for s in stored.entry.sessions if not is_pseudo_mouse(s)]
+    skipped = (s.name.removeprefix("session:") for s in stored.entry.skipped if s.name.startswith("session:"))
+    missing = [s for s in skipped if not is_pseudo_mouse(s)]
+    return len(scored), len(scored) + len(missing)
 
 
 def covers_every_session(stored: StoredEntry) -> bool:

@@ -24,6 +24,13 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 DATASET_SCHEMA_VERSION = 2
 """2: per-bin samples (``bin_index``), ``recordings`` config, ``data_origin``, per-task fingerprints."""
 MANIFEST_FILENAME = "neurrator_manifest.json"
+PSEUDO_MOUSE_PREFIX = "pseudo-"
+"""Session ids ``pseudo-<cell type>`` are genotype pseudo-mice (paper A.3), not recordings of their own."""
+
+
+def is_pseudo_mouse(session_id: str) -> bool:
+    """Whether a session id names a pseudo-mouse (tagged units pooled across recorded sessions)."""
+    return str(session_id).startswith(PSEUDO_MOUSE_PREFIX)
 
 
 def sample_features(window_bins: int, count_dtype: str = "uint8") -> Features:

@@ -208,13 +208,15 @@ def verification() -> Verification:
 
 
 def test_ranking_rules_coverage_verification_and_tie_break(tmp_path):
-    def entry(name, score, r10, *, verified=False, missing=False):
+    def entry(name, score, r10, *, verified=False, missing=False, no_pseudo=False):
         e = make_entry(name, "main", TASK, score=score)
         e.metrics = [m if m.name != "retrieval_r10" else metric("retrieval_r10", r10) for m in e.metrics]
         if verified:
             e.verification = verification()
         if missing:
             e.skipped = [*e.skipped, SkippedMetric(name="session:123", reason="no predictions for this session")]
+        if no_pseudo:  # a baseline that knows no tagged unit: the pseudo-mouse is left out, the recordings are not
+            e.skipped = [*e.skipped, SkippedMetric(name="session:pseudo-tagged", reason="the model knows none")]
         return StoredEntry(entry_path(tmp_path, e), e)
 
     rows = [
@@ -222,14 +224,16 @@ def test_ranking_rules_coverage_verification_and_tie_break(tmp_path):
         entry("self-b", 0.50, 0.20),  # tie on the main score: the higher R@10 ranks first
         entry("verified-low", 0.40, 0.10, verified=True),
         entry("partial-best", 0.90, 0.90, missing=True),
+        entry("no-pseudo", 0.30, 0.10, no_pseudo=True),
     ]
     ranked = ranked_full_population(rows)
-    assert [s.model_name for s in ranked] == ["partial-best", "self-b", "self-a", "verified-low"]
+    assert [s.model_name for s in ranked] == ["partial-best", "self-b", "self-a", "verified-low", "no-pseudo"]
     groups = rank_groups(ranked)
     assert [s.model_name for s in groups.verified] == ["verified-low"]
-    assert [s.model_name for s in groups.self_reported] == ["self-b", "self-a"]
+    assert [s.model_name for s in groups.self_reported] == ["self-b", "self-a", "no-pseudo"]
     assert [s.model_name for s in groups.incomplete] == ["partial-best"]
     assert session_coverage(rows[3]) == (1, 2) and session_coverage(rows[0]) == (1, 1)
+    assert session_coverage(rows[4]) == (1, 1)
 
     # the markdown table ranks them so, and says why the best score is not ranked
     from neurrator_bench.leaderboard.markdown import render_markdown
@@ -238,7 +242,7 @@ def test_ranking_rules_coverage_verification_and_tie_break(tmp_path):
     verified_at, self_at, partial_at = (text.index(t) for t in ("Verified (", "Self-reported (", "Not ranked ("))
     assert verified_at < self_at < partial_at
     ranks = dict((m, r) for r, m in re.findall(r"^\| (\d) \| [^|]* \| ([a-z-]+) \|", text, re.M))
-    assert ranks == {"verified-low": "1", "self-b": "1", "self-a": "2"}  # two rankings; the partial row has none
+    assert ranks == {"verified-low": "1", "self-b": "1", "self-a": "2", "no-pseudo": "3"}  # partial row: none
     assert "1/2" in text.split("Not ranked (")[1]
 
 
