@@ -77,13 +77,22 @@ def _concerns(problem: Problem, model_dir: Path) -> bool:
     return any(root in p.resolve().parents for p in (problem.path, *problem.others))
 
 
-def _collect(model_dir: Path) -> tuple[str, dict[str, bytes]]:
-    """The model name and ``{path in repo: file bytes}`` of every entry under ``model_dir``."""
+def _collect(model_dir: Path) -> tuple[str, dict[str, bytes], int]:
+    """The model name, ``{path in repo: file bytes}`` and the entry count of ``model_dir``.
+
+    A verified entry's predictions file (``verification.predictions_file``, beside it) travels with it, so the
+    results repo can check its hash and re-score it as the local folder can.
+    """
     files = sorted(p for p in model_dir.glob("*/*.json") if not p.name.startswith("."))
     if not files:
         raise ResultEntryError(f"model folder {model_dir}: expected <revision>/<task>.json entry files, found none")
-    name = read_entry(files[0]).model.name
-    return name, {f"results/{model_dir.name}/{p.parent.name}/{p.name}": p.read_bytes() for p in files}
+    entries = [read_entry(p) for p in files]
+    paths = list(files)
+    for path, entry in zip(files, entries, strict=True):
+        if entry.verification is not None:
+            paths.append(path.with_name(entry.verification.predictions_file))
+    payload = {f"results/{model_dir.name}/{p.parent.name}/{p.name}": p.read_bytes() for p in sorted(paths)}
+    return entries[0].model.name, payload, len(files)
 
 
 def _upload_md(
@@ -191,9 +200,9 @@ def submit_results(
         if other not in mine:
             logger.warning("not part of this submission: %s", other)
     raise_if_invalid(results_dir, mine)
-    model_name, files = _collect(model_dir)
+    model_name, files, n_entries = _collect(model_dir)
     revisions = sorted({path.split("/")[2] for path in files})
-    message = f"Add results of {model_name} (revisions {', '.join(revisions)}; {len(files)} entries)"
+    message = f"Add results of {model_name} (revisions {', '.join(revisions)}; {n_entries} entries)"
     reason = "offline=True was requested"
     if not offline:
         from huggingface_hub import CommitOperationAdd

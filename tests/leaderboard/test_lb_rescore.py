@@ -254,3 +254,17 @@ def test_simulated_and_real_entries_of_one_task_are_refused(tmp_path):
     write_entry(tmp_path, real)
     problems = validate_results(tmp_path)
     assert any("entries on simulated data are never ranked with real-data rows" in p.message for p in problems)
+
+
+def test_verified_entries_travel_with_their_predictions_in_an_entries_submission(tmp_path, ds, encoder):
+    from neurrator_bench.leaderboard.submit import submit_results
+
+    preds = noisy_predictions(ds, TASK, tmp_path / "p.parquet")
+    make_bundle([preds], tmp_path / "b", model=ModelMeta(name="m"))
+    (written,) = rescore_bundle(tmp_path / "b", ds, tmp_path / "results", options=FAST, encoder=encoder)
+    outcome = submit_results(tmp_path / "results" / "m", "org/results", offline=True, bundle_dir=tmp_path / "s")
+    copy = written.path.with_name(written.entry.verification.predictions_file)
+    assert outcome.files == (f"results/m/main/{written.path.name}", f"results/m/main/{copy.name}")
+    assert (tmp_path / "s" / "results" / "m" / "main" / copy.name).read_bytes() == preds.read_bytes()
+    upload = (tmp_path / "s" / "UPLOAD.md").read_text()
+    assert "(revisions main; 1 entries)" in upload
