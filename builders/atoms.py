@@ -1,7 +1,8 @@
 """Disjoint sample "atoms" so that every task's splits are unions of shared files (no duplicated data).
 
 For one stimulus, the tasks that use it are ordered by name; a presentation's *atom code* has one
-character per such task: ``t`` (train), ``v`` (validation), ``s`` (test) or ``x`` (unused by that task).
+character per such task: ``t`` (train), ``v`` (validation), ``s`` (test), ``f`` (the sealed final test, see
+:mod:`neurrator_bench.builders.sealing`) or ``x`` (unused by that task).
 Samples with equal codes go to ``data/<stimulus>/<code>/<session_id>.parquet``; a task's split is the
 union of the atoms whose character at the task's position is the split's letter.
 """
@@ -14,7 +15,7 @@ import numpy as np
 
 from neurrator_bench.tasks import TaskSpec
 
-SPLIT_CODES = {"train": "t", "validation": "v", "test": "s", None: "x"}
+SPLIT_CODES = {"train": "t", "validation": "v", "test": "s", "final": "f", None: "x"}
 UNUSED = "x"
 
 

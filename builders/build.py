@@ -41,6 +41,7 @@ from neurrator_bench.builders.origin import combined_origin, nwb_data_origin
 from neurrator_bench.builders.prebinned import PREBINNED_PREFIX, build_prebinned
 from neurrator_bench.builders.pseudo_mice import build_pseudo_mice
 from neurrator_bench.builders.remote_nwb import NWBLocation, RemoteNWB
+from neurrator_bench.builders.sealing import SEAL_SEED, sealed_frames
 from neurrator_bench.builders.session_samples import ROW_DIGEST_MODULUS, SessionOutput, build_session
 from neurrator_bench.builders.shards import file_sha256
 from neurrator_bench.builders.sources import (
@@ -53,6 +54,7 @@ from neurrator_bench.builders.stimulus_bundle import StimulusSet, load_allen_tem
 from neurrator_bench.builders.targets import load_target_extractor
 from neurrator_bench.errors import DatasetFormatError
 from neurrator_bench.schemas.dataset import MANIFEST_FILENAME, ConfigFiles, DatasetManifest, WindowSpec
+from neurrator_bench.schemas.sealed_references import SEALED_FILENAME, SealedFinal, SealedReferencesManifest
 from neurrator_bench.tasks import TASKS, TaskSpec
 
 logger = logging.getLogger(__name__)
@@ -68,6 +70,8 @@ class BuildResult:
 
     path: Path
     manifest: DatasetManifest
+    sealed_dir: Path | None = None
+    """The maintainer folder of the sealed references (``--seal-final``), else None."""
     timings: dict[str, float] = field(default_factory=dict)
     """Seconds ``reading`` NWB, ``counting`` spikes and ``writing`` samples, summed over the sessions built in
     this call (sessions finished by an earlier, interrupted call count 0)."""
@@ -133,9 +137,11 @@ class _State:
         if entry is None:
             return None
         root = self.path.parent.parent
-        for rel, digest in entry["files"].items():
-            if not (root / rel).exists() or file_sha256(root / rel) != digest:
-                logger.warning("step %s: %s is missing or changed; redoing the step", step, rel)
+        listed = [(root / rel, digest) for rel, digest in entry["files"].items()]
+        listed += [(root / "_build" / "sealed" / rel, d) for rel, d in entry.get("sealed_files", {}).items()]
+        for path, digest in listed:
+            if not path.exists() or file_sha256(path) != digest:
+                logger.warning("step %s: %s is missing or changed; redoing the step", step, path)
                 return None
         return entry
 
@@ -163,6 +169,9 @@ def build_dataset(
     device: str = "cpu",
     batch_size: int | None = None,
     remote: Sequence[RemoteNWB] = (),
+    seal_final: float | None = None,
+    seal_seed: int = SEAL_SEED,
+    sealed_dir: Path | None = None,
 ) -> BuildResult:
     """Build a spike-to-text dataset folder.
 
@@ -190,17 +199,30 @@ def build_dataset(
             ``dask.distributed`` client's ``get_executor()``) that runs :func:`session_step`; it must see
             the staging folder (``<out>.partial``) on a shared file system. Overrides ``workers``; the
             caller owns its lifetime.
+        seal_final: Seal at least this fraction of each task's test frames into a ``final`` split whose
+            references go only to ``sealed_dir`` (:mod:`neurrator_bench.builders.sealing`); None: no final split.
+        seal_seed: Seed of the sealed-cluster draw.
+        sealed_dir: The maintainer folder of the sealed references (default ``<out>.sealed``, beside ``out``;
+            never inside it).
 
     Returns:
         The finished dataset's path and manifest.
 
     Raises:
-        FileExistsError: ``out`` exists and ``overwrite`` is False.
+        FileExistsError: ``out`` (or the sealed folder) exists and ``overwrite`` is False.
     """
     window = window or WindowSpec()
     out = Path(out)
     if out.exists() and not overwrite:
         raise FileExistsError(f"{out} already exists; pass overwrite=True (--overwrite) to replace it")
+    if seal_final is not None:
+        sealed_dir = Path(sealed_dir) if sealed_dir is not None else out.with_name(out.name + ".sealed")
+        if sealed_dir.resolve().is_relative_to(out.resolve()):
+            raise ValueError(f"the sealed references folder {sealed_dir} must not be inside the dataset folder {out}")
+        if sealed_dir.exists() and not overwrite:
+            raise FileExistsError(f"{sealed_dir} already exists; pass overwrite=True (--overwrite) to replace it")
+        if prebinned and not inputs and not remote:
+            raise ValueError("--seal-final seals the NWB-built tasks; pre-binned configs alone have none to seal")
     task_specs: list[TaskSpec] = [TASKS.get(t) for t in (tasks or TASKS.names())]
     sources = resolve_nwb_inputs([Path(p) for p in inputs]) if inputs else []
     sources += [SessionSource(session_id_from_name(Path(r.name)), r, "remote") for r in remote]
@@ -221,6 +243,7 @@ def build_dataset(
         "image_model_device": "cuda" if str(device).startswith("cuda") else "cpu",
         "sources": sorted(source_hashes.values()),
         "prebinned": sorted(file_sha256(Path(p)) for p in prebinned),
+        "seal_final": None if seal_final is None else {"fraction": seal_final, "seed": seal_seed},
         "package_version": __version__,
     }
     root = out.with_name(out.name + ".partial")
@@ -246,17 +269,36 @@ def build_dataset(
     captioner_meta = {"id": None, "revision": None}
     captions = {}
     session_ids: list[str] = []
+    sealed: SealedFinal | None = None
+    sealed_root = root / "_build" / "sealed"
     if sources:
         stimuli = None
         entry = state.done("stimuli")
         if entry is None:
             stimuli = find_stimuli([Path(p) for p in inputs], stimuli_dir, stim_names)
+            if seal_final is not None:
+                sizes = {name: len(st.frames) for name, st in stimuli.items()}
+                sealed = sealed_frames(task_specs, sizes, fraction=seal_final, seed=seal_seed)
             cap = load_captioner(captioner, device=device, **({"batch_size": batch_size} if batch_size else {}))
-            written, captions = write_stimuli_config(root, stimuli, cap, progress=progress)
-            state.finish("stimuli", written, captioner={"id": cap.captioner_id, "revision": cap.revision})
+            written, captions, sealed_written = write_stimuli_config(
+                root,
+                stimuli,
+                cap,
+                progress=progress,
+                sealed=sealed.frames if sealed else None,
+                sealed_root=sealed_root,
+            )
+            state.finish(
+                "stimuli",
+                written,
+                captioner={"id": cap.captioner_id, "revision": cap.revision},
+                sealed=sealed.model_dump() if sealed else None,
+                sealed_files=sealed_written,
+            )
             entry = state.steps["stimuli"]
         else:
             captions = read_captions(root, stim_names)
+            sealed = SealedFinal.model_validate(entry["sealed"]) if entry.get("sealed") else None
         files.update(entry["files"])
         captioner_meta = entry["captioner"]
         entry = state.done("targets")
@@ -270,14 +312,21 @@ def build_dataset(
                 progress=progress,
                 **({"batch_size": batch_size} if batch_size else {}),
             )
-            written = write_targets_config(root, stimuli, extractor, progress=progress)
+            written, sealed_written = write_targets_config(
+                root,
+                stimuli,
+                extractor,
+                progress=progress,
+                sealed=sealed.frames if sealed else None,
+                sealed_root=sealed_root,
+            )
             meta = {
                 "model_id": extractor.model_id,
                 "revision": extractor.revision,
                 "n_patches": extractor.n_patches,
                 "dim": extractor.dim,
             }
-            state.finish("targets", written, target=meta)
+            state.finish("targets", written, target=meta, sealed_files=sealed_written)
             entry = state.steps["targets"]
         files.update(entry["files"])
         target_meta = entry["target"]
@@ -292,6 +341,7 @@ def build_dataset(
             captions=captions,
             tagged_dir=tagged_dir,
             stim_names=stim_names,
+            sealed=sealed.frames if sealed else None,
         )
         with _session_runner(workers, executor) as submit:
             # every session is submitted at once; results are recorded in input order, each once it and the
@@ -397,8 +447,19 @@ def build_dataset(
         digests=(sample_digests, norm_digests),
         source_sha256=dict(sorted((s.nwb_path.name, source_hashes[str(s.nwb_path)]) for s in sources)),
         optotagging=[line.as_dict() for line in merge_line_summaries(optotagging)],
+        sealed=sealed,
+        sealed_files={
+            **state.steps.get("stimuli", {}).get("sealed_files", {}),
+            **state.steps.get("targets", {}).get("sealed_files", {}),
+        },
+        sealed_dir=sealed_dir,
     )
-    return BuildResult(path=result.path, manifest=result.manifest, timings=timings)
+    return BuildResult(
+        path=result.path,
+        manifest=result.manifest,
+        sealed_dir=sealed_dir if result.manifest.sealed_final else None,
+        timings=timings,
+    )
 
 
 def session_step(
@@ -412,6 +473,7 @@ def session_step(
     captions: dict[str, np.ndarray],
     tagged_dir: Path,
     stim_names: Sequence[str],
+    sealed: dict[str, list[int]] | None = None,
 ) -> tuple[str, float, SessionOutput]:
     """Read one session NWB and write its artefacts under the staging ``root`` (the unit of a parallel build).
 
@@ -434,6 +496,7 @@ def session_step(
         captions=captions,
         tagged_dir=tagged_dir,
         data_origin=data_origin,
+        sealed=sealed,
     )
     return str(recording.session_id), reading, result
 
@@ -541,6 +604,9 @@ def _finish(
     digests,
     source_sha256,
     optotagging,
+    sealed: SealedFinal | None = None,
+    sealed_files: dict[str, str] | None = None,
+    sealed_dir: Path | None = None,
 ) -> BuildResult:
     configs: dict[str, ConfigFiles] = {}
     for task in task_specs:
@@ -609,6 +675,7 @@ def _finish(
         source_sha256=source_sha256,
         optotagging=optotagging,
         dropped=dropped,
+        sealed_final=sealed,
         task_fingerprints={
             t.name: task_fingerprint(
                 t,
@@ -625,6 +692,15 @@ def _finish(
     )
     write_text_atomic(root / MANIFEST_FILENAME, manifest.model_dump_json(indent=2))
     write_text_atomic(root / "README.md", render_card(manifest))
+    if sealed is not None:
+        # the references leave the staging folder before it becomes the dataset: never inside it
+        staged = root / "_build" / "sealed"
+        refs = SealedReferencesManifest(dataset_fingerprint=manifest.fingerprint, sealed=sealed, files=sealed_files)
+        write_text_atomic(staged / SEALED_FILENAME, refs.model_dump_json(indent=2))
+        if sealed_dir.exists():
+            shutil.rmtree(sealed_dir)
+        sealed_dir.parent.mkdir(parents=True, exist_ok=True)
+        shutil.move(str(staged), str(sealed_dir))
     shutil.rmtree(root / "_build", ignore_errors=True)
     if out.exists():
         shutil.rmtree(out)

@@ -182,6 +182,7 @@ def render_card(
     for name, version in sorted(manifest.task_versions.items()):
         spec = TASKS.get(name)
         lines += [f"### `{name}` (version {version}; paper {spec.paper_section})", "", spec.rule_text, ""]
+    lines += _sealed_lines(manifest)
     lines += ["## Sizes", "", "| config | split | rows |", "|---|---|---|"]
     for config, splits in manifest.split_sizes.items():
         for split, n in splits.items():
@@ -267,6 +268,45 @@ def _origin_lines(manifest: DatasetManifest) -> list[str]:
             "not on mouse visual cortex.",
         ]
     return [*lines, ""]
+
+
+def _sealed_lines(manifest: DatasetManifest) -> list[str]:
+    """The live and final test (``build --seal-final``); nothing when the dataset has no final split."""
+    sealed = manifest.sealed_final
+    if sealed is None:
+        return []
+    counts = ", ".join(f"{len(f)} frames of `{s}`" for s, f in sealed.frames.items())
+    shares = ", ".join(
+        f"`{t}` {share:.1%} ({sealed.task_clusters.get(t, 0)} clusters)" for t, share in sealed.task_fraction.items()
+    )
+    return [
+        "## Live test and sealed final test",
+        "",
+        "Every task has two test splits. **`test`** is the live test: its captions and targets are in this dataset, "
+        "and anyone can score on it with `neurrator-bench score`. **`final`** is the sealed final test: its spikes are "
+        "here (the `final` split of each task), but its `caption` column is null, and the captions, frame images and "
+        "targets of its frames were written only to a separate maintainer folder, never to this dataset or this card. "
+        "A model predicts the final samples (`neurrator-bench narrate MODEL --split final`) and submits the file "
+        "(`neurrator-bench leaderboard submit`); only the maintainer can score it (`leaderboard rescore --references`). "
+        "Live and final scores are ranked in separate tables.",
+        "",
+        f"Sealed: {counts} (at least {sealed.fraction:g} of each task's test frames; seed {sealed.seed}; movie frames "
+        f"in clusters of {sealed.block_frames}, scene images one by one). Share of each task's test frames that is "
+        f"sealed: {shares}. In the public `stimuli` config the sealed frames have a null caption and image; in the "
+        "`targets` config their `patches` and `pooled` are NaN (rows stay indexed by frame). Retrieval on the live "
+        "test ranks among the public frames only; on the final test among every frame. The final test's intervals "
+        "resample its clusters: a task with few sealed clusters (a 200-frame block at 0.1 seals one or two) gets "
+        "approximate intervals, and its entries say so; seal a larger fraction for a final test that ranks finely.",
+        "",
+        "Sealing is global (package's choice; the paper has no sealed test): a frame's caption is the same on every "
+        "repeat, so a sealed frame is never trained on in any task. Every train or validation window whose span, "
+        "extended back by the guard band's latency, overlaps the display of a sealed frame is dropped "
+        "(`sealed:<task>` in the dropped-windows table). In a repeat-holdout task the final test is therefore a frame "
+        "holdout and reads lower than the live test. The movie itself is public (Allen), so the seal stops tuning on "
+        "the benchmark's own references, not a party who re-captions the public frames; final entries are re-scored "
+        "by the maintainer from predictions.",
+        "",
+    ]
 
 
 def _dropped_lines(manifest: DatasetManifest) -> list[str]:

@@ -12,7 +12,6 @@ not match. `download_sessions` writes the allensdk cache layout
 
 from __future__ import annotations
 
-import hashlib
 import http.client
 import json
 import logging
@@ -27,6 +26,7 @@ from pathlib import Path
 
 from tqdm import tqdm
 
+from neurrator_bench.atomic_files import file_sha256 as sha256_file
 from neurrator_bench.builders.hash_cache import cached_sha256
 from neurrator_bench.errors import DownloadError
 
@@ -44,15 +44,6 @@ _UNSATISFIED_RANGE = re.compile(r"bytes\s+\*/(\d+)")
 
 class _IncompleteTransferError(Exception):
     """A transfer ended early or must restart; the caller retries."""
-
-
-def sha256_file(path: Path, chunk_bytes: int = 1 << 20) -> str:
-    """Hex sha256 of a file, read in chunks of ``chunk_bytes``."""
-    digest = hashlib.sha256()
-    with Path(path).open("rb") as handle:
-        while chunk := handle.read(chunk_bytes):
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
 def part_path(dest: Path) -> Path:

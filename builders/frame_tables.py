@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import io
 import logging
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 import numpy as np
+import pyarrow as pa
 import pyarrow.parquet as pq
 from PIL import Image as PILImage
 from tqdm.auto import tqdm
@@ -29,15 +30,42 @@ def png_bytes(frame: np.ndarray) -> bytes:
     return buf.getvalue()
 
 
+def _sealed_mask(sealed: Mapping[str, Sequence[int]] | None, name: str, n: int) -> np.ndarray:
+    mask = np.zeros(n, dtype=bool)
+    if sealed is not None:
+        mask[np.asarray(sealed.get(name, []), dtype=np.int64)] = True
+    return mask
+
+
+def _write_sealed(sealed_root: Path | None, rel: str, table: pa.Table, mask: np.ndarray, out: dict[str, str]) -> None:
+    """Rows ``mask`` of ``table`` to ``sealed_root / rel`` (the maintainer folder), recorded in ``out``."""
+    if mask.any():
+        if sealed_root is None:
+            raise ValueError("sealed frames given without a folder for their references")
+        out[rel] = atomic_write_parquet(table.take(pa.array(np.flatnonzero(mask))), sealed_root / rel)
+
+
 def write_stimuli_config(
-    root: Path, stimuli: Mapping[str, StimulusSet], captioner: Captioner, *, progress: bool = False
-) -> tuple[dict[str, str], dict[str, np.ndarray]]:
+    root: Path,
+    stimuli: Mapping[str, StimulusSet],
+    captioner: Captioner,
+    *,
+    progress: bool = False,
+    sealed: Mapping[str, Sequence[int]] | None = None,
+    sealed_root: Path | None = None,
+) -> tuple[dict[str, str], dict[str, np.ndarray], dict[str, str]]:
     """Caption every frame and write ``data/stimuli/<stimulus>.parquet``.
 
+    Sealed frames (:mod:`neurrator_bench.builders.sealing`) get a null caption and a null image here; their
+    rows go to ``sealed_root/stimuli/<stimulus>.parquet``.
+
     Returns:
-        ``(files, captions)``: relative path -> sha256, and stimulus -> (n_frames,) object array of captions.
+        ``(files, captions, sealed_files)``: relative path -> sha256 of the public files, stimulus ->
+        (n_frames,) object array of the public captions (None where sealed), and relative path (under
+        ``sealed_root``) -> sha256 of the sealed files.
     """
     files: dict[str, str] = {}
+    sealed_files: dict[str, str] = {}
     captions: dict[str, np.ndarray] = {}
     for name in tqdm(sorted(stimuli), desc="captions", disable=not progress):
         stim = stimuli[name]
@@ -47,16 +75,20 @@ def write_stimuli_config(
                 f"captioner {captioner.captioner_id!r} returned {len(text)} captions "
                 f"for {len(stim.frames)} frames of {name}"
             )
-        captions[name] = np.array(text, dtype=object)
+        mask = _sealed_mask(sealed, name, len(text))
         cols = {
             "stimulus": [name] * len(text),
             "frame": np.arange(len(text), dtype=np.int32),
             "caption": list(text),
             "image": [{"bytes": png_bytes(f), "path": None} for f in stim.frames],
         }
+        _write_sealed(sealed_root, f"stimuli/{name}.parquet", build_table(cols, STIMULI_FEATURES), mask, sealed_files)
+        cols["caption"] = [None if m else c for c, m in zip(text, mask, strict=True)]
+        cols["image"] = [None if m else im for im, m in zip(cols["image"], mask, strict=True)]
+        captions[name] = np.array(cols["caption"], dtype=object)
         rel = f"data/stimuli/{name}.parquet"
         files[rel] = atomic_write_parquet(build_table(cols, STIMULI_FEATURES), root / rel)
-    return files, captions
+    return files, captions, sealed_files
 
 
 def read_captions(root: Path, names: list[str]) -> dict[str, np.ndarray]:
@@ -69,18 +101,29 @@ def read_captions(root: Path, names: list[str]) -> dict[str, np.ndarray]:
 
 
 def write_targets_config(
-    root: Path, stimuli: Mapping[str, StimulusSet], extractor: TargetExtractor, *, progress: bool = False
-) -> dict[str, str]:
+    root: Path,
+    stimuli: Mapping[str, StimulusSet],
+    extractor: TargetExtractor,
+    *,
+    progress: bool = False,
+    sealed: Mapping[str, Sequence[int]] | None = None,
+    sealed_root: Path | None = None,
+) -> tuple[dict[str, str], dict[str, str]]:
     """Extract targets of every frame and write ``data/targets/<stimulus>-<k>.parquet`` shards.
 
+    Sealed frames keep their row with NaN ``patches`` and ``pooled`` (so rows stay indexed by frame); their
+    real targets go to ``sealed_root/targets/<stimulus>-<k>.parquet``.
+
     Returns:
-        relative path -> sha256.
+        ``(files, sealed_files)``: relative path -> sha256 of the public shards and of the sealed ones.
     """
     files: dict[str, str] = {}
+    sealed_files: dict[str, str] = {}
     features = target_features(extractor.n_patches, extractor.dim)
     for name in sorted(stimuli):
         stim = stimuli[name]
         n = len(stim.frames)
+        mask = _sealed_mask(sealed, name, n)
         for shard, lo in enumerate(
             tqdm(range(0, n, TARGET_ROWS_PER_SHARD), desc=f"targets {name}", disable=not progress)
         ):
@@ -97,6 +140,16 @@ def write_targets_config(
                 "patches": patches.astype(np.float16),
                 "pooled": pooled_targets(patches).astype(np.float32),
             }
+            shard_mask = mask[lo:hi]
+            _write_sealed(
+                sealed_root,
+                f"targets/{name}-{shard:05d}.parquet",
+                build_table(cols, features),
+                shard_mask,
+                sealed_files,
+            )
+            cols["patches"][shard_mask] = np.nan
+            cols["pooled"][shard_mask] = np.nan
             rel = f"data/targets/{name}-{shard:05d}.parquet"
             files[rel] = atomic_write_parquet(build_table(cols, features), root / rel)
-    return files
+    return files, sealed_files

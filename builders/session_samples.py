@@ -324,6 +324,7 @@ def build_session(
     captions: Mapping[str, np.ndarray],
     tagged_dir: Path,
     data_origin: str = "allen",
+    sealed: Mapping[str, Sequence[int]] | None = None,
 ) -> SessionOutput:
     """Write every artefact of one recorded session under ``root``.
 
@@ -336,6 +337,8 @@ def build_session(
         captions: stimulus -> (n_frames,) caption per frame.
         tagged_dir: Where to leave the optotagged units' windows (``.npz``) for the pseudo-mice step.
         data_origin: ``allen``, ``simulated`` or ``unknown`` (read from the NWB file by the caller).
+        sealed: stimulus -> sealed frames (``build --seal-final``): test samples on them go to ``final``,
+            train/validation windows near their display are dropped (:mod:`neurrator_bench.builders.sealing`).
 
     Returns:
         The files and atoms written.
@@ -383,6 +386,21 @@ def build_session(
             guard = fit & overlaps(samples.t_start - window.guard_s, samples.t_start + span_s, spans)
             splits[task.name][guard] = None
             out.dropped[f"guard:{task.name}"] = out.dropped.get(f"guard:{task.name}", 0) + int(guard.sum())
+        seal = np.asarray((sealed or {}).get(stimulus, []), dtype=np.int64)
+        if seal.size:
+            shown = np.isin(pres.frame, seal)
+            near = overlaps(
+                samples.t_start - window.guard_s,
+                samples.t_start + span_s,
+                np.column_stack([pres.onset[shown], pres.stop[shown]]),
+            )
+            on_sealed = np.isin(samples.frame, seal)
+            for task in tasks_using(stimulus, tasks):
+                split = splits[task.name]
+                drop = np.isin(split, ["train", "validation"]) & near
+                split[drop] = None
+                split[(split == "test") & on_sealed] = "final"
+                out.dropped[f"sealed:{task.name}"] = out.dropped.get(f"sealed:{task.name}", 0) + int(drop.sum())
         codes = codes_from_splits(stimulus, tasks, splits, n=len(samples))
         used = np.array([is_used(c) for c in codes.tolist()], dtype=bool)
         samples, codes = samples.take(used), codes[used]

@@ -7,7 +7,6 @@ features are stored in the parquet schema metadata, so plain ``load_dataset(fold
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -16,6 +15,8 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 from datasets import Features
+
+from neurrator_bench.atomic_files import file_sha256
 
 ROW_GROUP_SIZE = 1024
 COMPRESSION = "zstd"
@@ -80,12 +81,3 @@ def atomic_write_parquet(table: pa.Table, path: Path) -> str:
     digest = file_sha256(tmp)
     tmp.replace(path)
     return digest
-
-
-def file_sha256(path: Path, chunk: int = 1 << 20) -> str:
-    """sha256 hex digest of a file."""
-    h = hashlib.sha256()
-    with path.open("rb") as fh:
-        while block := fh.read(chunk):
-            h.update(block)
-    return h.hexdigest()

@@ -20,7 +20,6 @@ Two sources give the same :class:`StimulusSet` records:
 
 from __future__ import annotations
 
-import hashlib
 import json
 import logging
 import re
@@ -34,6 +33,7 @@ import numpy as np
 import pandas as pd
 from PIL import Image
 
+from neurrator_bench.atomic_files import file_sha256 as sha256_file
 from neurrator_bench.errors import DatasetFormatError
 
 logger = logging.getLogger(__name__)
@@ -77,22 +77,6 @@ class StimulusSet:
     def patch_contents(self) -> list[list[str]] | list[list[dict[str, float]]] | None:
         """What the embedded target space embeds: the mixtures when present, else the dominant phrases."""
         return self.patch_mixtures if self.patch_mixtures is not None else self.patch_descriptions
-
-
-def sha256_file(path: Path) -> str:
-    """Hex SHA-256 digest of a file's bytes.
-
-    Args:
-        path: File to hash.
-
-    Returns:
-        The 64-character lowercase hex digest.
-    """
-    digest = hashlib.sha256()
-    with path.open("rb") as handle:
-        for chunk in iter(lambda: handle.read(_HASH_CHUNK), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
 def _read_bundle_index(path: Path) -> dict:

@@ -57,7 +57,7 @@ def latest_full_population(entries: Sequence[StoredEntry]) -> list[StoredEntry]:
     for s in entries:
         if s.subset:
             continue
-        key = (s.task, model_slug(s.model_name), s.narrator)
+        key = (s.board, model_slug(s.model_name), s.narrator)
         if key not in latest or created_at(s.entry) > created_at(latest[key].entry):
             latest[key] = s
     return list(latest.values())

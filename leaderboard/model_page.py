@@ -37,6 +37,7 @@ from neurrator_bench.leaderboard.store import (
     metric_order,
     model_slug,
 )
+from neurrator_bench.leaderboard.tables import entry_anchor, entry_json_path
 from neurrator_bench.schemas.result_entry import MetricResult, NarratorMeta, ResultEntry, subset_slug
 from neurrator_bench.scorers.metric_registry import METRICS
 
@@ -207,9 +208,14 @@ def _entry_section(site: Path, s: StoredEntry) -> str:
     label = entry_label(s)
     stem = safe_stem(label)
     plot_dir = f"plots/{model_slug(s.model_name)}/{s.revision}"
+    anchor = entry_anchor(s)
+    split = "" if e.dataset.split == "test" else f" <span class='badge final'>{esc(e.dataset.split)} test</span>"
     parts = [
-        f"<h3>{esc(s.task)} <span class='muted'>{esc(s.subset or 'all units')}</span> "
-        f"<span class='narrator'>narrator: {esc(s.narrator)}</span>{origin_badge(e.dataset.data_origin)}</h3>",
+        f"<section class='entry' id='{esc(anchor)}'>",
+        f"<h3>{esc(s.task)}{split} <span class='muted'>{esc(s.subset or 'all units')}</span> "
+        f"<span class='narrator'>narrator: {esc(s.narrator)}</span>{origin_badge(e.dataset.data_origin)} "
+        f"<a class='permalink' href='#{esc(anchor)}' title='permalink to this entry'>permalink</a> "
+        f"<a class='entry-json' href='../{href(entry_json_path(s))}' download>json</a></h3>",
         definition_list([*narrator_items(e.narrator), *scoring_items(e)]),
         _metrics_table(e.metrics),
     ]
@@ -229,6 +235,7 @@ def _entry_section(site: Path, s: StoredEntry) -> str:
         plot_similarity(e.similarity, site / rel, title=f"{s.model_name}@{s.revision} {label}: similarity")
         parts.append(figure(f"../{rel}", f"Cross-population similarity, {label}"))
     parts.append(_provenance(e))
+    parts.append("</section>")
     return "\n".join(parts)
 
 

@@ -26,7 +26,6 @@ from neurrator_bench.leaderboard.markdown import (
     REFERENCE_LEVEL_LABEL,
     dataset_label,
     render_markdown,
-    split_reference_levels,
 )
 from neurrator_bench.leaderboard.model_page import model_html
 from neurrator_bench.leaderboard.page_parts import (
@@ -57,17 +56,27 @@ from neurrator_bench.leaderboard.store import (
     coverage_label,
     find_main_metric,
     find_metric,
-    floor_names,
     format_parameters,
     group_by_model,
     group_by_task,
     load_entries,
     model_slug,
-    pair_adjacent_rows,
-    rank_groups,
-    ranked_full_population,
     session_coverage,
     status_label,
+)
+from neurrator_bench.leaderboard.tables import (
+    REFERENCE_LEVEL,
+    BoardRow,
+    Download,
+    board_layout,
+    board_records,
+    board_stem,
+    copy_entry_json,
+    entry_anchor,
+    entry_json_path,
+    entry_order,
+    entry_record,
+    write_downloads,
 )
 from neurrator_bench.leaderboard.validate import raise_if_invalid, validate_results
 
@@ -117,87 +126,164 @@ def _pair_cell(pairing: RowPairing | None) -> str:
     return text_cell(pairing.mark, title=pairing.describe(), css="pair")
 
 
+FILTER_KEYS = (
+    ("board", "board"),
+    ("narrator", "narrator"),
+    ("origin", "data origin"),
+    ("status", "status"),
+    ("subset", "units"),
+)
+"""Row attributes the filters of the page act on (``data-<key>``), with their labels."""
+
+
+def _row_attributes(s: StoredEntry) -> str:
+    """``data-*`` attributes of a row: what the filters match (escaped)."""
+    values = {
+        "board": s.board,
+        "narrator": s.narrator,
+        "origin": s.entry.dataset.data_origin,
+        "status": status_label(s),
+        "subset": s.subset or "all units",
+    }
+    return "".join(f' data-{k}="{esc(v)}"' for k, v in values.items())
+
+
+def model_page_path(s: StoredEntry) -> str:
+    """Site-relative path of the entry's model page."""
+    return f"models/{model_slug(s.model_name)}.html"
+
+
+def _permalink_cell(s: StoredEntry) -> str:
+    """The last cell of a row: the entry's permalink and its JSON."""
+    links = (
+        f'<a class="permalink" href="{href(model_page_path(s))}#{esc(entry_anchor(s))}">entry</a> '
+        f'<a class="entry-json" href="{href(entry_json_path(s))}">json</a>'
+    )
+    return text_cell(entry_anchor(s), links)
+
+
+def _downloads(download: Download, what: str) -> str:
+    return (
+        f'<p class="downloads">Download {esc(what)}: '
+        f'<a class="csv" href="{href(download.csv)}" download>CSV</a> '
+        f'<a class="json" href="{href(download.json)}" download>JSON</a></p>'
+    )
+
+
 def _group_body(css: str, heading: str, rows: Sequence[str]) -> str:
     """A further ``<tbody>`` of a task table, headed by its group's heading (the sorter leaves it in place)."""
     label = f'<tr class="group-label"><th scope="rowgroup" colspan="99">{esc(heading)}</th></tr>'
     return f'<tbody class="{esc(css)}">\n{label}\n' + "\n".join(rows) + "\n</tbody>\n"
 
 
-def _task_table(task: str, entries: Sequence[StoredEntry]) -> str:
-    full = ranked_full_population(entries)
-    if not full:
-        return f"<h2>{esc(task)}</h2>\n<p class='muted'>Only subset entries for this task (see the model pages).</p>"
-    models, levels = split_reference_levels(full)
-    groups = rank_groups(models)
-    first, apart = (groups.verified, groups.self_reported) if groups.verified else (groups.self_reported, [])
-    floors = floor_names(s.entry for s in full)
+def _task_table(board: str, entries: Sequence[StoredEntry], site: Path) -> str:
+    layout = board_layout(board, entries)
+    if layout is None:
+        return (
+            f"<section class='board' data-board='{esc(board)}'><h2>{esc(board)}</h2>\n"
+            "<p class='muted'>Only subset entries for this task (see the model pages).</p></section>"
+        )
+    full = [row.stored for row in layout.rows]
+    floors = layout.floors
     ds = full[0].entry.dataset
     headers = [("#", "number"), ("vs above", "text"), ("model", "text"), ("revision", "text")]
     headers += [("narrator", "text"), ("status", "text"), ("sessions", "number"), ("kind", "text")]
     headers += [("main metric", "text")]
     headers += [("main score (95 % CI)", "number"), *((f, "number") for f in floors), ("R@10", "number")]
-    headers += [("CKA", "number"), ("parameters", "number"), ("n", "number")]
+    headers += [("CKA", "number"), ("parameters", "number"), ("n", "number"), ("entry", "text")]
     head = "".join(
         f'<th scope="col" data-type="{kind}" title="{esc(name)}">{esc(_short_label(name))}</th>'
         for name, kind in headers
     )
 
-    def ranked_rows(group: Sequence[StoredEntry]) -> list[str]:
-        return [
-            "<tr>" + num_cell(rank, str(rank)) + _pair_cell(pairing) + "".join(_entry_cells(s, floors)) + "</tr>"
-            for rank, (s, pairing) in enumerate(zip(group, pair_adjacent_rows(group), strict=True), start=1)
-        ]
+    def render(row: BoardRow) -> str:
+        s = row.stored
+        if row.rank is not None:
+            first = num_cell(row.rank, str(row.rank)) + _pair_cell(row.pairing)
+            css = ""
+        else:
+            text = REFERENCE_LEVEL_LABEL if row.group == REFERENCE_LEVEL else "not ranked"
+            css = ' class="reference-level"' if row.group == REFERENCE_LEVEL else ' class="incomplete-coverage"'
+            first = f'<td class="reference-label" data-sort="">{esc(text)}</td>' + _pair_cell(None)
+        cells = first + "".join(_entry_cells(s, floors)) + _permalink_cell(s)
+        return f"<tr{css} data-row{_row_attributes(s)}>" + cells + "</tr>"
 
-    def labelled_rows(group: Sequence[StoredEntry], text: str, css: str) -> list[str]:
-        label = f'<td class="reference-label" data-sort="">{esc(text)}</td>'
-        return [
-            f'<tr class="{css}">' + label + _pair_cell(None) + "".join(_entry_cells(s, floors)) + "</tr>" for s in group
-        ]
-
-    rows = ranked_rows(first)
-    level_rows = labelled_rows(levels, REFERENCE_LEVEL_LABEL, "reference-level")
+    by_group: dict[str, list[str]] = {}
+    for row in layout.rows:
+        by_group.setdefault(row.group, []).append(render(row))
+    groups = list(by_group)
     caption = (
         f"Dataset {esc(dataset_label(ds.repo))} (revision {esc(ds.revision or '-')}, fingerprint "
-        f"{esc(ds.fingerprint)}, task version {esc(ds.task_version)}, data origin {esc(ds.data_origin)}). "
-        "Main score: sbert_matched, else retrieval_r10. One row per model, revision and narrator. "
-        f"{esc(NOT_SIGNIFICANT_MARK)}: {esc(NOT_SIGNIFICANT_LEGEND)}; {esc(NOT_PAIRED_MARK)}: "
+        f"{esc(ds.fingerprint)}, task version {esc(ds.task_version)}, split {esc(ds.split)}, data origin "
+        f"{esc(ds.data_origin)}). Main score: sbert_matched, else retrieval_r10. One row per model, revision and "
+        f"narrator. {esc(NOT_SIGNIFICANT_MARK)}: {esc(NOT_SIGNIFICANT_LEGEND)}; {esc(NOT_PAIRED_MARK)}: "
         f"{esc(NOT_PAIRED_LEGEND)} (in the ranked order; hover for the difference). Ranking rules: "
         f"{esc(RANKING_RULES)}. Click a header to sort."
     )
     if any(s.entry.scorer_space for s in full):
         caption += f" {esc(SCORER_SPACE_MARK)}: {esc(SCORER_SPACE_LEGEND)}."
-    if levels:
+    if REFERENCE_LEVEL in by_group:
         caption += (
             f" Rows labelled &ldquo;{esc(REFERENCE_LEVEL_LABEL)}&rdquo; are floor models (what content-free "
             "predictions score): shown for comparison, not ranked."
         )
-    body = "<tbody>\n" + "\n".join(rows) + "\n</tbody>\n"
-    if apart:
-        body += _group_body("self-reported", SELF_REPORTED_GROUP, ranked_rows(apart))
-    if groups.incomplete:
-        body += _group_body(
-            "incomplete", INCOMPLETE_GROUP, labelled_rows(groups.incomplete, "not ranked", "incomplete-coverage")
-        )
-    if levels:
-        body += '<tbody class="reference-levels">\n' + "\n".join(level_rows) + "\n</tbody>\n"
+    body = "<tbody>\n" + "\n".join(by_group[groups[0]]) + "\n</tbody>\n"
+    css_of = {SELF_REPORTED_GROUP: "self-reported", INCOMPLETE_GROUP: "incomplete"}
+    for group in groups[1:]:
+        if group == REFERENCE_LEVEL:
+            body += '<tbody class="reference-levels">\n' + "\n".join(by_group[group]) + "\n</tbody>\n"
+        else:
+            body += _group_body(css_of.get(group, "group"), group, by_group[group])
+    download = write_downloads(site, board_stem(board), board, board_records(layout))
+    if ds.split == "final":
+        title = f"{esc(ds.task)} <span class='badge final'>sealed final test</span>"
+    else:
+        title = esc(board)
     return (
-        f"<h2 id='task-{esc(safe_stem(task))}'>{esc(task)}{origin_badge(ds.data_origin)}</h2>\n"
-        f'<div class="table-wrap"><table class="sortable leaderboard" data-task="{esc(task)}">\n'
-        f"<caption>{caption}</caption>\n<thead><tr>{head}</tr></thead>\n{body}</table></div>"
+        f"<section class='board' data-board='{esc(board)}'>\n"
+        f"<h2 id='task-{esc(safe_stem(board))}'>{title}{origin_badge(ds.data_origin)}</h2>\n"
+        f'<div class="table-wrap"><table class="sortable leaderboard" data-task="{esc(board)}">\n'
+        f"<caption>{caption}</caption>\n<thead><tr>{head}</tr></thead>\n{body}</table></div>\n"
+        f"{_downloads(download, 'this table')}\n</section>"
     )
 
 
-def _index_html(title: str, stored: Sequence[StoredEntry]) -> str:
+def _filters(stored: Sequence[StoredEntry], target: str) -> str:
+    """Selects that show only the rows of ``target`` (an element id) whose attributes match (leaderboard.js)."""
+    options: dict[str, set[str]] = {key: set() for key, _ in FILTER_KEYS}
+    for s in stored:
+        for key, value in zip(
+            [k for k, _ in FILTER_KEYS],
+            [s.board, s.narrator, s.entry.dataset.data_origin, status_label(s), s.subset or "all units"],
+            strict=True,
+        ):
+            options[key].add(value)
+    parts = []
+    for key, label in FILTER_KEYS:
+        items = "".join(f'<option value="{esc(v)}">{esc(v)}</option>' for v in sorted(options[key]))
+        parts.append(
+            f'<label>{esc(label)} <select data-key="{esc(key)}"><option value="">all</option>{items}</select></label>'
+        )
+    return (
+        f'<form class="filters" data-filter-for="{esc(target)}">{" ".join(parts)} '
+        '<span class="filter-count" aria-live="polite"></span></form>'
+    )
+
+
+def _index_html(title: str, stored: Sequence[StoredEntry], site: Path) -> str:
     parts = [f"<h1>{esc(title)}</h1>"]
     parts.append(
         "<p class='muted'>Spike-to-language decoding on Allen Brain Observatory Neuropixels (BO1.1). "
         "Every score carries its 95 % bootstrap confidence interval. "
-        "<a href='leaderboard.md'>Markdown version</a>.</p>"
+        "<a href='leaderboard.md'>Markdown version</a>; <a href='entries.html'>every entry</a> (subsets, "
+        "narrators, splits), with filters and downloads.</p>"
     )
     if not stored:
         parts.append("<p>No result entries.</p>")
-    for task, entries in group_by_task(stored).items():
-        parts.append(_task_table(task, entries))
+    else:
+        parts.append(_filters(stored, "boards"))
+    boards = [_task_table(board, entries, site) for board, entries in group_by_task(stored).items()]
+    parts.append("<div id='boards'>\n" + "\n".join(boards) + "\n</div>")
     models = group_by_model(stored)
     if models:
         items = "".join(
@@ -207,6 +293,47 @@ def _index_html(title: str, stored: Sequence[StoredEntry]) -> str:
         )
         parts.append(f"<h2>Models</h2>\n<ul class='models'>{items}</ul>")
     return page(title, "\n".join(parts), root="")
+
+
+def _entries_html(title: str, stored: Sequence[StoredEntry], site: Path) -> str:
+    """Every entry in one filterable, sortable table (every task, split, subset and narrator)."""
+    order = entry_order(stored)
+    download = write_downloads(site, "entries", "every entry", [entry_record(s) for s in order])
+    headers = ["model", "revision", "board", "units", "narrator", "status", "data origin", "sessions"]
+    headers += ["main metric", "main score (95 % CI)", "R@10", "n", "entry"]
+    numeric = {"sessions", "main score (95 % CI)", "R@10", "n"}
+    head = "".join(f'<th scope="col" data-type="{"number" if h in numeric else "text"}">{esc(h)}</th>' for h in headers)
+    rows = []
+    for s in order:
+        main = find_main_metric(s.entry)
+        scored, total = session_coverage(s)
+        cells = [
+            text_cell(s.model_name, f'<a href="{href(model_page_path(s))}">{esc(s.model_name)}</a>'),
+            text_cell(s.revision),
+            text_cell(s.board),
+            text_cell(s.subset or "all units"),
+            text_cell(s.narrator, css="narrator"),
+            text_cell(status_label(s), css="verification"),
+            text_cell(s.entry.dataset.data_origin),
+            num_cell(scored / total if total else None, coverage_label(s)),
+            text_cell(main.name if main else ""),
+            metric_cell(main),
+            metric_cell(find_metric(s.entry, R10_METRIC)),
+            num_cell(main.n if main else None, str(main.n) if main else "-"),
+            _permalink_cell(s),
+        ]
+        rows.append(f"<tr data-row{_row_attributes(s)}>" + "".join(cells) + "</tr>")
+    body = [
+        f"<p><a href='index.html'>&larr; {esc(title)}</a></p>",
+        "<h1>Every entry</h1>",
+        "<p class='muted'>One row per entry file: every task and split, every unit subset, every narrator. "
+        "The leaderboard tables rank full-population entries only.</p>",
+        _filters(stored, "entries"),
+        '<div class="table-wrap"><table class="sortable entries" id="entries">'
+        f"<thead><tr>{head}</tr></thead>\n<tbody>\n" + "\n".join(rows) + "\n</tbody></table></div>",
+        _downloads(download, "every entry"),
+    ]
+    return page(f"every entry - {title}", "\n".join(body), root="")
 
 
 def _replace_dir(staging: Path, out_dir: Path) -> None:
@@ -316,7 +443,10 @@ def build_site(
                 staging / "models" / f"{model_slug(name)}.html",
                 model_html(staging, title, name, entries, interrogations=links.get(name, [])),
             )
-        write_text_atomic(staging / "index.html", _index_html(title, stored))
+        for s in stored:
+            copy_entry_json(staging, s)
+        write_text_atomic(staging / "index.html", _index_html(title, stored, staging))
+        write_text_atomic(staging / "entries.html", _entries_html(title, stored, staging))
         write_text_atomic(staging / "leaderboard.md", render_markdown((s.entry for s in stored), title=title))
         write_text_atomic(staging / SITE_MARKER, "generated by neurrator-bench; this folder is replaced on rebuild\n")
         staging.chmod(0o755)

@@ -27,6 +27,7 @@ from neurrator_bench.schemas.result_entry import (
     ResultEntry,
     narrator_slug,
     read_entry,
+    split_slug,
     subset_slug,
 )
 from neurrator_bench.scorers.frame_stats import PairedDifference, paired_frame_difference
@@ -68,6 +69,15 @@ class StoredEntry:
         return self.entry.dataset.task
 
     @property
+    def board(self) -> str:
+        """The table the entry ranks in: its task (live test), or ``"<task> (final)"`` (sealed final test).
+
+        Live and final scores are never ranked together.
+        """
+        ds = self.entry.dataset
+        return ds.task if ds.split == "test" else f"{ds.task} ({ds.split})"
+
+    @property
     def model_name(self) -> str:
         """The model name as written in the entry (may contain ``/``)."""
         return self.entry.model.name
@@ -100,7 +110,7 @@ def row_key(stored: StoredEntry) -> tuple[str, str, str]:
 
 def entry_label(stored: StoredEntry) -> str:
     """Task, subset and narrator slug of an entry (its file stem): ``"nm1-contiguous-middle~llava"``."""
-    return f"{stored.task}{stored.subset}{narrator_slug(stored.entry.narrator)}"
+    return f"{stored.task}{split_slug(stored.entry.dataset.split)}{stored.subset}{narrator_slug(stored.entry.narrator)}"
 
 
 def model_slug(name: str) -> str:
@@ -174,10 +184,10 @@ def load_entries(results_dir: Path) -> list[StoredEntry]:
 
 
 def group_by_task(entries: Iterable[StoredEntry]) -> dict[str, list[StoredEntry]]:
-    """Group entries by task name, tasks sorted, entries in input order."""
+    """Group entries by board (:attr:`StoredEntry.board`: the task, its final test apart), sorted, in input order."""
     groups: dict[str, list[StoredEntry]] = {}
     for stored in entries:
-        groups.setdefault(stored.task, []).append(stored)
+        groups.setdefault(stored.board, []).append(stored)
     return dict(sorted(groups.items()))
 
 

@@ -321,7 +321,7 @@ def _duplicate_problems(entries: Sequence[StoredEntry]) -> list[Problem]:
     by_content: dict[tuple[str, str, str, str], StoredEntry] = {}
     for stored in entries:
         slug = narrator_slug(stored.entry.narrator)
-        key = (model_slug(stored.model_name).casefold(), stored.revision.casefold(), stored.task, stored.subset, slug)
+        key = (model_slug(stored.model_name).casefold(), stored.revision.casefold(), stored.board, stored.subset, slug)
         other = by_key.setdefault(key, stored)
         if other is not stored:
             problems.append(
@@ -335,7 +335,7 @@ def _duplicate_problems(entries: Sequence[StoredEntry]) -> list[Problem]:
             )
             continue
         metrics = json.dumps([m.model_dump() for m in stored.entry.metrics], sort_keys=True)
-        first = by_content.setdefault((stored.task, stored.subset, slug, metrics), stored)
+        first = by_content.setdefault((stored.board, stored.subset, slug, metrics), stored)
         if model_slug(first.model_name).casefold() != model_slug(stored.model_name).casefold():
             problems.append(
                 Problem(
@@ -380,7 +380,7 @@ def _dropped_problems(entries: Sequence[StoredEntry]) -> list[Problem]:
         revisions = list(revision_time)
         by_revision: dict[str, dict[tuple[str, str, str], StoredEntry]] = {r: {} for r in revisions}
         for stored in ordered:
-            by_revision[stored.revision][(stored.task, stored.subset, narrator_slug(stored.entry.narrator))] = stored
+            by_revision[stored.revision][(stored.board, stored.subset, narrator_slug(stored.entry.narrator))] = stored
         for i, later in enumerate(revisions[1:], start=1):
             later_entries = by_revision[later]
             any_later = next(iter(later_entries.values()))
@@ -416,8 +416,14 @@ def _dropped_problems(entries: Sequence[StoredEntry]) -> list[Problem]:
     return list(dict.fromkeys(problems))
 
 
-def _verification_problems(entries: Sequence[StoredEntry], dataset: DatasetHandle | None, encoder) -> list[Problem]:
-    """Verified entries: the predictions file beside the entry hashes as recorded; with ``dataset``, re-scored."""
+def _verification_problems(
+    entries: Sequence[StoredEntry], dataset: DatasetHandle | None, encoder, references=None
+) -> list[Problem]:
+    """Verified entries: the predictions file beside the entry hashes as recorded; with ``dataset``, re-scored.
+
+    A final-split entry is re-scored only with the sealed ``references``; without them it is reported as not
+    re-scored (never silently passed).
+    """
     from neurrator_bench.leaderboard.rescore import rescore_differences
 
     problems = []
@@ -460,7 +466,9 @@ def _verification_problems(entries: Sequence[StoredEntry], dataset: DatasetHandl
 
             encoder = SentenceEncoder()  # loaded once for every re-score
         try:
-            differences = rescore_differences(stored.path, stored.entry, dataset, encoder=encoder)
+            differences = rescore_differences(
+                stored.path, stored.entry, dataset, encoder=encoder, references=references
+            )
         except NeurratorError as exc:
             problems.append(Problem(stored.path, f"verified entry could not be re-scored: {exc}"))
             continue
@@ -478,6 +486,7 @@ def validate_results(
     expected_fingerprints: Mapping[str, str] | None = None,
     dataset: DatasetHandle | None = None,
     encoder=None,
+    references=None,
 ) -> list[Problem]:
     """Check every entry of a results folder and the entries against each other.
 
@@ -488,6 +497,7 @@ def validate_results(
         dataset: Optional dataset: every verified entry scored on it (same task fingerprint) is re-scored from its
             predictions file with its recorded options, and every number that differs is a problem.
         encoder: Sentence encoder of those re-scores (default: the scorer's model, loaded once for all of them).
+        references: The sealed references of ``dataset`` (:func:`open_references`), to re-score final entries.
 
     Returns:
         The problems found, each naming its file; an empty list means valid.
@@ -510,7 +520,7 @@ def validate_results(
     problems.extend(_dataset_problems(valid, expected_fingerprints))
     problems.extend(_duplicate_problems(valid))
     problems.extend(_dropped_problems(valid))
-    problems.extend(_verification_problems(valid, dataset, encoder))
+    problems.extend(_verification_problems(valid, dataset, encoder, references))
     return problems
 
 

@@ -166,6 +166,20 @@ def simulate(out: Path, preset: str, seed: int, n_sessions: int | None, overwrit
     show_default=True,
     help="Sessions built at once in a local process pool (the output is byte-identical for any value).",
 )
+@click.option(
+    "--seal-final",
+    type=click.FloatRange(min=0, max=0.5, min_open=True),
+    default=None,
+    help="Seal at least this fraction of each task's test frames (30-frame clusters) into a 'final' split whose "
+    "captions and targets go only to the maintainer folder (--sealed-dir); its spikes stay public.",
+)
+@click.option("--seal-seed", type=int, default=None, help="Seed of the sealed-cluster draw (default 20261204).")
+@click.option(
+    "--sealed-dir",
+    type=click.Path(path_type=Path, file_okay=False),
+    default=None,
+    help="Maintainer folder of the sealed references (default: <out>.sealed, beside the dataset; never publish it).",
+)
 @click.option("--overwrite", is_flag=True, help="Replace an existing dataset / discard an unfinished build.")
 @click.option(
     "--push-to-hub", "repo_id", default=None, help="Publish to this Hugging Face dataset repo after building."
@@ -201,6 +215,9 @@ def build(
     device,
     batch_size,
     workers,
+    seal_final,
+    seal_seed,
+    sealed_dir,
     overwrite,
     repo_id,
     revision,
@@ -248,6 +265,8 @@ def build(
             raise click.UsageError("--cache-url / --no-templates only apply with --download or --sessions")
     if revision and not repo_id:
         raise click.UsageError("--revision only applies with --push-to-hub")
+    if (seal_seed is not None or sealed_dir is not None) and seal_final is None:
+        raise click.UsageError("--seal-seed / --sealed-dir only apply with --seal-final FRACTION")
     if allow_simulated and not repo_id:
         raise click.UsageError("--allow-simulated only applies with --push-to-hub")
     start = time.perf_counter()
@@ -293,12 +312,24 @@ def build(
             device=device,
             batch_size=batch_size,
             remote=remote,
+            seal_final=seal_final,
+            sealed_dir=sealed_dir,
+            **({"seal_seed": seal_seed} if seal_seed is not None else {}),
         )
     except (NeurratorError, FileExistsError, FileNotFoundError, KeyError, ValueError) as exc:
         fail(exc)
     click.echo(f"built {result.path} in {time.perf_counter() - start:.1f} s; fingerprint {result.manifest.fingerprint}")
     for name, splits in result.manifest.split_sizes.items():
         click.echo(f"  {name}: " + ", ".join(f"{s}={n}" for s, n in splits.items()))
+    if result.manifest.sealed_final is not None:
+        sealed = result.manifest.sealed_final
+        frames = ", ".join(f"{s} {len(f)}" for s, f in sealed.frames.items())
+        for task, n in sealed.task_clusters.items():
+            click.echo(f"  {task}: {sealed.task_fraction[task]:.1%} of the test frames sealed, {n} cluster(s)")
+        click.echo(
+            f"sealed final test: frames {frames}; references in {result.sealed_dir} "
+            "(maintainers only: never publish it)"
+        )
     if repo_id:
         from neurrator_bench.builders.hub import push_dataset_to_hub
 

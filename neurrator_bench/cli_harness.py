@@ -42,6 +42,19 @@ narrator_option = click.option(
     default=None,
     help="Sentence model the predicting model was trained against, if any (flags training in the scorer's space).",
 )
+@click.option(
+    "--split",
+    type=click.Choice(["test", "final"]),
+    default="test",
+    show_default=True,
+    help="test: the public live test; final: the sealed final test (needs --references, the maintainer folder).",
+)
+@click.option(
+    "--references",
+    type=click.Path(path_type=Path, exists=True, file_okay=False),
+    default=None,
+    help="Maintainer folder of the sealed references (written by `build --seal-final`), for --split final.",
+)
 @scoring_flags
 def score(
     predictions,
@@ -55,6 +68,8 @@ def score(
     narrator_model,
     narrator_revision,
     text_space,
+    split,
+    references,
     scoring,
 ) -> None:
     """Score a predictions file (sample_id + embedding and/or narration); runs no model code.
@@ -70,8 +85,15 @@ def score(
     from neurrator_bench.scoring import score_predictions
 
     narrator = narrator_from_flags(narrator_kind, narrator_model, narrator_revision)
+    if references is not None and split != "final":
+        raise click.UsageError("--references only applies with --split final")
     try:
         ds = open_dataset(dataset, revision=revision)
+        refs = None
+        if references is not None:
+            from neurrator_bench.schemas.sealed_references import open_references
+
+            refs = open_references(references, dataset_fingerprint=ds.manifest.fingerprint)
         entry = score_predictions(
             read_predictions(predictions),
             ds,
@@ -79,6 +101,8 @@ def score(
             model=ModelMeta(name=model_name or predictions.stem, revision=model_revision, text_space=text_space),
             options=scoring,
             narrator=narrator,
+            split=split,
+            references=refs,
         )
         path = write_entry(results_dir, entry) if results_dir is not None else None
     except (NeurratorError, KeyError, ValueError) as exc:
@@ -150,8 +174,15 @@ def evaluate(
     required=True,
     help="Predictions parquet to write.",
 )
+@click.option(
+    "--split",
+    type=click.Choice(["test", "final"]),
+    default="test",
+    show_default=True,
+    help="final: the sealed final test's samples (submit the file; only the maintainer can score it).",
+)
 @subset_flags
-def narrate_cmd(model_dir, dataset, task, narrator, llava, out_file, unit_specs, n_units, draws) -> None:
+def narrate_cmd(model_dir, dataset, task, narrator, llava, out_file, split, unit_specs, n_units, draws) -> None:
     """Write the predictions parquet (sample_id, embedding, narration) that `score` accepts.
 
     Example: neurrator-bench narrate models/ref --dataset ds --task nm1-front-only --out preds.parquet
@@ -171,6 +202,7 @@ def narrate_cmd(model_dir, dataset, task, narrator, llava, out_file, unit_specs,
             llava=llava,
             unit_filters=parse_unit_filters(unit_specs),
             n_units=n_units,
+            split=split,
         )
     except (NeurratorError, KeyError, ValueError) as exc:
         fail(exc)

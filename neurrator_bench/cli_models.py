@@ -149,6 +149,15 @@ def demo(out_dir, seed, task, prebinned, no_realdata, overwrite) -> None:
     )
 
 
+def _open_references(references: Path | None, ds):
+    """The sealed references of ``ds`` read from ``references`` (None when not given)."""
+    if references is None:
+        return None
+    from neurrator_bench.schemas.sealed_references import open_references
+
+    return open_references(references, dataset_fingerprint=ds.manifest.fingerprint)
+
+
 @click.group()
 def leaderboard() -> None:
     """Validate result entries, build the static site, submit results."""
@@ -161,7 +170,13 @@ def leaderboard() -> None:
     default=None,
     help="Also re-score every verified entry of this dataset from its predictions file and compare each number.",
 )
-def leaderboard_validate(results_dir: Path, dataset: str | None) -> None:
+@click.option(
+    "--references",
+    type=click.Path(path_type=Path, exists=True, file_okay=False),
+    default=None,
+    help="Maintainer folder of the dataset's sealed references (build --seal-final): re-scores verified final entries.",
+)
+def leaderboard_validate(results_dir: Path, dataset: str | None, references: Path | None) -> None:
     """Check every entry; non-zero exit if any fail.
 
     Checks: schema, ranges, NaN, duplicates, fingerprints, data origins, dropped metrics, the predictions hash of
@@ -172,11 +187,14 @@ def leaderboard_validate(results_dir: Path, dataset: str | None) -> None:
     from neurrator_bench.dataset_access import open_dataset
     from neurrator_bench.leaderboard.validate import validate_results
 
+    if references is not None and not dataset:
+        raise click.UsageError("--references only applies with --dataset")
     try:
         ds = open_dataset(dataset) if dataset else None
+        refs = _open_references(references, ds)
     except NeurratorError as exc:
         fail(exc)
-    problems = validate_results(results_dir, dataset=ds)
+    problems = validate_results(results_dir, dataset=ds, references=refs)
     for p in problems:
         click.echo(str(p), err=True)
     if problems:
@@ -220,6 +238,13 @@ def leaderboard_build(results_dir: Path, out_dir: Path, title: str, interrogatio
 @click.option("--narrator-model", default=None, help="Predictions mode: narrator model id.")
 @click.option("--out", "out_dir", type=click.Path(path_type=Path), default=None, help="Predictions mode: bundle.")
 @click.option("--overwrite", is_flag=True, help="Predictions mode: replace an existing bundle folder.")
+@click.option(
+    "--split",
+    type=click.Choice(["test", "final"]),
+    default="test",
+    show_default=True,
+    help="Predictions mode: split of plain files (package files name their own; final = the sealed final test).",
+)
 def leaderboard_submit(
     targets: tuple[Path, ...],
     repo_id: str | None,
@@ -231,6 +256,7 @@ def leaderboard_submit(
     narrator_model: str | None,
     out_dir: Path | None,
     overwrite: bool,
+    split: str,
 ) -> None:
     """Submit predictions for re-scoring (PREDICTIONS... --model-name N --out BUNDLE), or entries (MODEL_DIR --repo R).
 
@@ -244,7 +270,7 @@ def leaderboard_submit(
     """
     if all(p.is_file() for p in targets):
         _submit_predictions(
-            targets, model_name, model_revision, tasks, narrator_kind, narrator_model, out_dir, overwrite
+            targets, model_name, model_revision, tasks, narrator_kind, narrator_model, out_dir, overwrite, split
         )
         return
     if len(targets) != 1 or not targets[0].is_dir():
@@ -264,7 +290,9 @@ def leaderboard_submit(
         click.echo(f"offline ({outcome.offline_reason}); bundle written to {outcome.bundle_dir}: see UPLOAD.md there")
 
 
-def _submit_predictions(files, model_name, model_revision, tasks, narrator_kind, narrator_model, out_dir, overwrite):
+def _submit_predictions(
+    files, model_name, model_revision, tasks, narrator_kind, narrator_model, out_dir, overwrite, split
+):
     from neurrator_bench.leaderboard.rescore import make_bundle
     from neurrator_bench.schemas.result_entry import ModelMeta
 
@@ -279,11 +307,12 @@ def _submit_predictions(files, model_name, model_revision, tasks, narrator_kind,
             tasks=tasks,
             narrator=narrator,
             overwrite=overwrite,
+            split=split,
         )
     except (NeurratorError, FileExistsError, ValueError) as exc:
         fail(exc)
     for item in bundle.files:
-        click.echo(f"  {item.path}: task {item.task}, sha256 {item.sha256[:12]}")
+        click.echo(f"  {item.path}: task {item.task}, split {item.split}, sha256 {item.sha256[:12]}")
     click.echo(f"wrote {out_dir}: send it to the maintainer, who runs `neurrator-bench leaderboard rescore`")
 
 
@@ -291,8 +320,14 @@ def _submit_predictions(files, model_name, model_revision, tasks, narrator_kind,
 @click.argument("bundle_dir", type=click.Path(path_type=Path, exists=True, file_okay=False))
 @click.option("--dataset", required=True, help="Dataset folder or Hub dataset repo id the predictions were made on.")
 @click.option("--out", "results_dir", type=click.Path(path_type=Path), required=True, help="Results folder.")
+@click.option(
+    "--references",
+    type=click.Path(path_type=Path, exists=True, file_okay=False),
+    default=None,
+    help="Maintainer folder of the dataset's sealed references (build --seal-final): scores final-split files.",
+)
 @scoring_flags
-def leaderboard_rescore(bundle_dir: Path, dataset: str, results_dir: Path, scoring) -> None:
+def leaderboard_rescore(bundle_dir: Path, dataset: str, results_dir: Path, references: Path | None, scoring) -> None:
     """Score every file of a submission bundle with the package's scorer and write verified entries.
 
     Example: neurrator-bench leaderboard rescore bundle --dataset dataset --out results
@@ -301,7 +336,10 @@ def leaderboard_rescore(bundle_dir: Path, dataset: str, results_dir: Path, scori
     from neurrator_bench.leaderboard.rescore import rescore_bundle
 
     try:
-        written = rescore_bundle(bundle_dir, open_dataset(dataset), results_dir, options=scoring)
+        ds = open_dataset(dataset)
+        written = rescore_bundle(
+            bundle_dir, ds, results_dir, options=scoring, references=_open_references(references, ds)
+        )
     except (NeurratorError, KeyError, ValueError) as exc:
         fail(exc)
     for item in written:

@@ -374,11 +374,19 @@ class FrameTargets:
         pooled: (n_frames, dim) float32, row f = frame f.
         patches: (n_frames, n_patches, dim) float16, or None when not loaded.
         captions: (n_frames,) captions of the ``stimuli`` config.
+
+    In a dataset with a sealed final test (``build --seal-final``) the rows of sealed frames are NaN and their
+    captions None (:attr:`public` is False there); their references are in the maintainer folder only.
     """
 
     pooled: np.ndarray
     patches: np.ndarray | None
     captions: np.ndarray
+
+    @property
+    def public(self) -> np.ndarray:
+        """(n_frames,) bool: frames whose targets are published (False for sealed frames)."""
+        return np.isfinite(self.pooled).all(axis=1)
 
 
 def load_frame_targets(ds: DatasetHandle, stimulus: str, *, patches: bool = False) -> FrameTargets:
@@ -407,7 +415,8 @@ def load_frame_targets(ds: DatasetHandle, stimulus: str, *, patches: bool = Fals
     patch_arr = load_patch_rows(ds, stimulus, frames) if patches else None
     stim = read_table(ds, "stimuli", columns=["stimulus", "frame", "caption"]).to_pandas()
     stim = stim[stim["stimulus"] == stimulus].sort_values("frame")
-    return FrameTargets(pooled=pooled, patches=patch_arr, captions=stim["caption"].to_numpy(dtype=object))
+    captions = np.array([c if isinstance(c, str) else None for c in stim["caption"].tolist()], dtype=object)
+    return FrameTargets(pooled=pooled, patches=patch_arr, captions=captions)
 
 
 def target_files(ds: DatasetHandle, stimulus: str) -> list[Path]:

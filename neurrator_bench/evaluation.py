@@ -96,8 +96,12 @@ def narrate(
     n_units: int | None = None,
     seed: int = 0,
     sessions: Sequence[str] | None = None,
+    split: str = "test",
 ) -> tuple[Path, dict[str, str]]:
-    """Predict and narrate the test split (``sessions`` only, when given) and write the predictions parquet.
+    """Predict and narrate a split (``sessions`` only, when given) and write the predictions parquet.
+
+    ``split`` is ``test`` (the live test) or ``final`` (the sealed final test: its spikes are public, its
+    references are not, so the file can only be scored by the maintainer: ``leaderboard submit``).
 
     Returns:
         ``(path, skipped sessions -> reason)``.
@@ -108,6 +112,7 @@ def narrate(
         model,
         ds,
         task,
+        split=split,
         sessions=sessions,
         unit_filters=unit_filters,
         n_units=n_units,
@@ -123,6 +128,7 @@ def narrate(
         embedding=pred.pooled,
         narration=pred.narration,
         narrator=pred.narrator,
+        split=split,
     )
     return path, pred.skipped_sessions
 

@@ -49,6 +49,7 @@ from neurrator_bench.schemas.result_entry import (
     Statistics,
     Subset,
 )
+from neurrator_bench.schemas.sealed_references import FINAL_SPLIT, SealedReferences
 from neurrator_bench.scorers.celltype_probe import celltype_classifier
 from neurrator_bench.scorers.floor_pools import FLOOR_POOL_VERSION, OFF_TOPIC, WORD_SALAD
 from neurrator_bench.scorers.frame_stats import (
@@ -95,28 +96,28 @@ class ScoringOptions:
     session_level: bool = False
 
 
-def align(preds: Predictions, samples: pd.DataFrame) -> tuple[pd.DataFrame, np.ndarray, list[str]]:
-    """Test samples covered by the predictions and the prediction row of each.
+def align(preds: Predictions, samples: pd.DataFrame, split: str = "test") -> tuple[pd.DataFrame, np.ndarray, list[str]]:
+    """Samples of ``split`` covered by the predictions and the prediction row of each.
 
     Returns:
         ``(covered samples sorted by sample_id, prediction row index per sample, uncovered session ids)``.
 
     Raises:
-        PredictionsError: Ids not in the test split, or a session only partly predicted.
+        PredictionsError: Ids not in the split, or a session only partly predicted.
     """
     row = {sid: i for i, sid in enumerate(preds.sample_ids)}
     known = set(samples["sample_id"])
     extra = sorted(set(row) - known)
     if extra:
         raise PredictionsError(
-            f"{preds.path}: column 'sample_id': {len(extra)} id(s) are not in the test split, e.g. {extra[:5]}"
+            f"{preds.path}: column 'sample_id': {len(extra)} id(s) are not in the {split} split, e.g. {extra[:5]}"
         )
     covered_sessions = sorted(set(samples.loc[samples["sample_id"].isin(row), "session_id"]))
     covered = samples[samples["session_id"].isin(covered_sessions)]
     missing = sorted(set(covered["sample_id"]) - set(row))
     if missing:
         raise PredictionsError(
-            f"{preds.path}: column 'sample_id': {len(missing)} test id(s) of the predicted sessions are missing, "
+            f"{preds.path}: column 'sample_id': {len(missing)} {split} id(s) of the predicted sessions are missing, "
             f"e.g. {missing[:5]}"
         )
     uncovered = sorted(set(samples["session_id"]) - set(covered_sessions))
@@ -145,6 +146,32 @@ def check_predictions(preds: Predictions, ds: DatasetHandle, task: str) -> str:
             f"{preds.dataset_fingerprint}, but task {task} of {ds.repo} has {ds.task_fingerprint(task)}"
         )
     return "embedded"
+
+
+def check_split(ds: DatasetHandle, split: str, references: SealedReferences | None) -> None:
+    """Refuse a split the dataset cannot score: an unknown one, or ``final`` without a seal or its references.
+
+    Raises:
+        DatasetFormatError: With what to do instead.
+    """
+    if split not in ("test", FINAL_SPLIT):
+        raise DatasetFormatError(f"split {split!r}: scores are on 'test' (the live test) or '{FINAL_SPLIT}'")
+    if split != FINAL_SPLIT:
+        return
+    if ds.manifest.sealed_final is None:
+        raise DatasetFormatError(
+            f"dataset {ds.repo} has no sealed final split (it was built without --seal-final); score split 'test'"
+        )
+    if references is None:
+        raise DatasetFormatError(
+            f"dataset {ds.repo}: the references of split '{FINAL_SPLIT}' are sealed; scoring it needs the maintainer "
+            "folder written by `build --seal-final` (--references DIR)"
+        )
+    if references.manifest.dataset_fingerprint != ds.manifest.fingerprint:
+        raise DatasetFormatError(
+            f"{references.root}: sealed for dataset fingerprint {references.manifest.dataset_fingerprint[:12]}..., "
+            f"but {ds.repo} has {ds.manifest.fingerprint[:12]}..."
+        )
 
 
 def _weights(values: MetricValues, clusters: Clusters) -> np.ndarray:
@@ -264,11 +291,18 @@ def _score_inputs(
     narrations: list[str] | None,
     encoder: SentenceEncoder | None,
     opts: ScoringOptions,
+    references: SealedReferences | None = None,
 ) -> ScoreInputs:
-    galleries = {}
+    galleries, available = {}, {}
     if embedding is not None:
         for stimulus in sorted(set(head["stimulus"])):
-            galleries[stimulus] = load_frame_targets(ds, stimulus).pooled
+            pooled = load_frame_targets(ds, stimulus).pooled
+            if references is not None:  # the final split ranks among every frame, the sealed ones put back
+                pooled = references.fill_gallery(stimulus, pooled)
+            galleries[stimulus] = pooled
+            public = np.isfinite(pooled).all(axis=1)
+            if not public.all():  # the live test of a sealed dataset: the sealed frames are no candidates
+                available[stimulus] = public
     text = {}
     if narrations is not None:
         text = {
@@ -290,6 +324,7 @@ def _score_inputs(
         movie_stimuli=MOVIES,
         embedding=embedding,
         galleries=galleries,
+        gallery_available=available,
         exclusion_frames=opts.exclusion_frames,
         knn_k=opts.knn_k,
         seed=opts.seed,
@@ -398,6 +433,8 @@ def score_predictions(
     encoder: SentenceEncoder | None = None,
     options: ScoringOptions | None = None,
     narrator: NarratorMeta | None = None,
+    split: str = "test",
+    references: SealedReferences | None = None,
 ) -> ResultEntry:
     """Score aligned predictions and build the result entry.
 
@@ -410,9 +447,13 @@ def score_predictions(
         encoder: SBERT encoder (default all-MiniLM-L6-v2, offline), created only when narrations exist.
         options: Seeds, bootstrap size, exclusion zone, KNN k, permutations, clusters.
         narrator: How the narrations were made (default: the file's metadata, else ``unspecified``).
+        split: ``test`` (the public live test) or ``final`` (the sealed final test of a dataset built with
+            ``--seal-final``; needs ``references``).
+        references: The maintainer's sealed references (:func:`open_references`), for ``split="final"``.
 
     Raises:
-        DatasetFormatError: The dataset lacks the task.
+        DatasetFormatError: The dataset lacks the task, or a final split is asked of a dataset without one or
+            without its references.
         PredictionsError: Fingerprint/task mismatch, bad ids, wrong embedding width.
     """
     opts = options or ScoringOptions()
@@ -420,8 +461,18 @@ def score_predictions(
     spec = get_task(task)
     if task not in ds.manifest.task_versions:
         raise DatasetFormatError(f"dataset {ds.repo} has no task {task!r}; tasks: {', '.join(ds.tasks())}")
+    check_split(ds, split, references)
     source = check_predictions(preds, ds, task)
-    samples, rows, uncovered = align(preds, load_samples(ds, task, "test"))
+    if preds.split is not None and preds.split != split:
+        raise PredictionsError(
+            f"{preds.path}: metadata field 'split' is {preds.split!r}, but split {split!r} is scored"
+        )
+    samples, rows, uncovered = align(preds, load_samples(ds, task, split), split)
+    if split == FINAL_SPLIT:
+        samples["caption"] = [
+            references.caption_of(st, f, source=f"{task}/{FINAL_SPLIT}")
+            for st, f in zip(samples["stimulus"], samples["frame"], strict=True)
+        ]
     sessions = load_sessions(ds).set_index("session_id")
     kinds = sessions["kind"].to_dict()
     lines = sessions.loc[sessions["kind"] == "pseudo-mouse", "cell_line"].to_dict()
@@ -454,7 +505,16 @@ def score_predictions(
         block_frames=opts.block_frames,
         session_level=opts.session_level,
     )
-    inputs = _score_inputs(ds, head, clusters, embedding=embedding, narrations=narrations, encoder=encoder, opts=opts)
+    inputs = _score_inputs(
+        ds,
+        head,
+        clusters,
+        embedding=embedding,
+        narrations=narrations,
+        encoder=encoder,
+        opts=opts,
+        references=references if split == FINAL_SPLIT else None,
+    )
     available = {name for name, x in (("embedding", embedding), ("narration", narrations)) if x is not None}
     results, group_skipped = run_metric_groups(inputs, available)
     skipped += group_skipped
@@ -478,6 +538,7 @@ def score_predictions(
             fingerprint=ds.task_fingerprint(task),
             task=task,
             task_version=spec.version,
+            split=split,
             data_origin=ds.data_origin(task),
             fingerprint_source=source,
             target_model=manifest.target_model + (f"@{manifest.target_revision}" if manifest.target_revision else ""),
@@ -487,8 +548,14 @@ def score_predictions(
         model=model,
         narrator=resolve_narrator(preds, narrator),
         predictions_sha256=preds.sha256,
-        gallery={s: int(np.unique(g, axis=0).shape[0]) for s, g in inputs.galleries.items()},
-        gallery_frames={s: int(g.shape[0]) for s, g in inputs.galleries.items()},
+        gallery={
+            s: int(np.unique(g[inputs.gallery_available.get(s, slice(None))], axis=0).shape[0])
+            for s, g in inputs.galleries.items()
+        },
+        gallery_frames={
+            s: int(inputs.gallery_available[s].sum()) if s in inputs.gallery_available else int(g.shape[0])
+            for s, g in inputs.galleries.items()
+        },
         scorer_model=encoder.model_id if encoder is not None else None,
         scorer_revision=encoder.revision if encoder is not None else None,
         scorer_space=encoder is not None and same_sentence_model(model.text_space, encoder.model_id),

@@ -58,3 +58,22 @@ def encoder():
     from neurrator_bench.text_embedding import SentenceEncoder
 
     return SentenceEncoder()
+
+
+SEALED_TASKS = ("nm1-contiguous-middle", "nm1-repeat-holdout", "scenes-identity-holdout")
+
+
+@pytest.fixture(scope="session")
+def sealed_build(sim_dir, tmp_path_factory):
+    """``(dataset, references)`` of ``sim_dir`` built with ``--seal-final 0.3`` (three tasks).
+
+    0.3 gives the final test of nm1-contiguous-middle several 30-frame resampling blocks (0.1 gives one).
+    """
+    from neurrator_bench.builders.build import build_dataset
+    from neurrator_bench.schemas.dataset import WindowSpec
+
+    out = tmp_path_factory.mktemp("sealed") / "dataset"
+    result = build_dataset(
+        [sim_dir], out, tasks=list(SEALED_TASKS), window=WindowSpec(stride=TEST_STRIDE), seal_final=0.3
+    )
+    return result.path, result.sealed_dir

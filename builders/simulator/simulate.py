@@ -8,7 +8,6 @@ written into `<out>.partial/` and renamed at the end, so an interrupted run neve
 
 from __future__ import annotations
 
-import hashlib
 import json
 import logging
 import shutil
@@ -23,6 +22,7 @@ import pyarrow.parquet as pq
 from tqdm import tqdm
 
 from neurrator_bench import __version__
+from neurrator_bench.atomic_files import file_sha256 as _sha256
 from neurrator_bench.builders.allen_cache import write_cache_manifest
 from neurrator_bench.builders.origin import SIMULATED_SESSION_ID_MIN
 
@@ -65,14 +65,6 @@ class SimulationResult:
     nwb_paths: list[Path]
     stimuli_dir: Path
     session_ids: list[int]
-
-
-def _sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with path.open("rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
 
 
 def _sub_seed(seed: int, *keys: int) -> int:

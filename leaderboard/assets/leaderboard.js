@@ -1,7 +1,10 @@
-/* neurrator-bench leaderboard: sortable tables. Plain JS, no network, no dependencies.
+/* neurrator-bench leaderboard: sortable, filterable tables. Plain JS, no network, no dependencies.
  * A click (or Enter/Space) on a header of a table.sortable sorts the rows of its first tbody by that
  * column: first ascending, then toggling. A second tbody (the unranked reference levels) stays below. Cells sort by their data-sort attribute (else their text);
- * headers with data-type="number" compare numerically; empty values always sort last. */
+ * headers with data-type="number" compare numerically; empty values always sort last.
+ * A form.filters[data-filter-for=ID] holds selects[data-key]: a row (tr[data-row]) inside element ID stays visible
+ * when, for every select with a value, its data-<key> attribute equals that value; a section.board inside ID whose
+ * rows are all hidden is hidden too. Values are compared as text (never parsed as HTML). */
 (function () {
   "use strict";
 
@@ -49,7 +52,56 @@
     header.setAttribute("aria-sort", descending ? "descending" : "ascending");
   }
 
+  function applyFilters(form) {
+    var target = document.getElementById(form.getAttribute("data-filter-for"));
+    if (!target) {
+      return;
+    }
+    var wanted = [];
+    Array.prototype.forEach.call(form.querySelectorAll("select[data-key]"), function (select) {
+      if (select.value !== "") {
+        wanted.push([select.getAttribute("data-key"), select.value]);
+      }
+    });
+    var shown = 0;
+    var rows = target.querySelectorAll("tr[data-row]");
+    Array.prototype.forEach.call(rows, function (row) {
+      var keep = wanted.every(function (pair) {
+        return row.getAttribute("data-" + pair[0]) === pair[1];
+      });
+      row.hidden = !keep;
+      if (keep) {
+        shown += 1;
+      }
+    });
+    Array.prototype.forEach.call(target.querySelectorAll("section.board"), function (section) {
+      var visible = section.querySelectorAll("tr[data-row]:not([hidden])").length;
+      var filteredOut = section.querySelectorAll("tr[data-row]").length > 0 && visible === 0;
+      var board = wanted.filter(function (pair) { return pair[0] === "board"; });
+      section.hidden = filteredOut || (board.length > 0 && section.getAttribute("data-board") !== board[0][1]);
+    });
+    var count = form.querySelector(".filter-count");
+    if (count) {
+      count.textContent = shown + " of " + rows.length + " rows shown";
+    }
+  }
+
+  function initFilters() {
+    Array.prototype.forEach.call(document.querySelectorAll("form.filters[data-filter-for]"), function (form) {
+      form.addEventListener("submit", function (event) {
+        event.preventDefault();
+      });
+      Array.prototype.forEach.call(form.querySelectorAll("select[data-key]"), function (select) {
+        select.addEventListener("change", function () {
+          applyFilters(form);
+        });
+      });
+      applyFilters(form);
+    });
+  }
+
   function init() {
+    initFilters();
     Array.prototype.forEach.call(document.querySelectorAll("table.sortable"), function (table) {
       if (!table.tHead || !table.tBodies.length) {
         return;

@@ -296,12 +296,15 @@ def stimulus_names(ds) -> list[str]:
 
 
 def frames_outside(ds, stimuli: Sequence[str], exclude: dict[str, np.ndarray] | None):
-    """Per stimulus: ``(name, FrameTargets with patches, sorted frames not in exclude[name])``."""
+    """Per stimulus: ``(name, FrameTargets with patches, sorted public frames not in exclude[name])``.
+
+    Sealed frames (``build --seal-final``: NaN targets) are never used.
+    """
     from neurrator_bench.dataset_access import load_frame_targets
 
     for stimulus in stimuli:
         targets = load_frame_targets(ds, stimulus, patches=True)
-        keep = np.setdiff1d(np.arange(len(targets.pooled)), (exclude or {}).get(stimulus, []))
+        keep = np.setdiff1d(np.flatnonzero(targets.public), (exclude or {}).get(stimulus, []))
         yield stimulus, targets, keep
 
 

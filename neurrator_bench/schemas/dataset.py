@@ -21,6 +21,8 @@ from typing import Literal
 from datasets import Array2D, Features, Image, List, Value
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from neurrator_bench.schemas.sealed_references import SealedFinal
+
 DATASET_SCHEMA_VERSION = 2
 """2: per-bin samples (``bin_index``), ``recordings`` config, ``data_origin``, per-task fingerprints."""
 MANIFEST_FILENAME = "neurrator_manifest.json"
@@ -244,7 +246,13 @@ class DatasetManifest(BaseModel):
         description="task -> sha256 over that task's samples, sessions, normalization, stimuli and targets only "
         "(unchanged when another task is added); models, predictions and entries of a task carry it",
     )
+    sealed_final: SealedFinal | None = Field(
+        None,
+        description="the sealed final test (build --seal-final): which frames are sealed; their references are in "
+        "the maintainer folder only (neurrator_bench.schemas.sealed_references)",
+    )
     dropped: dict[str, dict[str, int]] = Field(
         default_factory=dict,
-        description="session -> 'invalid:<stimulus>' / 'guard:<task>' -> windows dropped (invalid span / guard band)",
+        description="session -> 'invalid:<stimulus>' / 'guard:<task>' / 'sealed:<task>' -> windows dropped "
+        "(invalid span / guard band / near a sealed frame)",
     )

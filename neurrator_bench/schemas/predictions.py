@@ -24,8 +24,9 @@ refused. A plain file written by pandas, e.g.::
 
 carries no metadata; the scorer then takes the dataset fingerprint and task from its command line.
 :func:`write_predictions` writes parquet with the schema metadata key ``neurrator_bench`` holding JSON
-``{"schema_version": 2, "dataset_fingerprint": ..., "task": ..., "narrator": {...}}`` (``narrator``
-omitted when unknown; schema_version 1 files lack it), so a file made for another dataset build or task
+``{"schema_version": 2, "dataset_fingerprint": ..., "task": ..., "split": ..., "narrator": {...}}`` (``narrator``
+omitted when unknown; schema_version 1 files lack it; ``split`` is ``test`` or ``final``, absent in files written
+before the sealed final test and read as ``test``), so a file made for another dataset build or task
 can be refused. Every :class:`~neurrator_bench.errors.PredictionsError` message starts with the file path.
 """
 
@@ -77,6 +78,8 @@ class Predictions:
         task: Task name they were made for; None likewise.
         narrator: Narrator provenance from the metadata (e.g. ``{"kind": "retrieval", ...}``), or None.
         sha256: Hex SHA-256 of the file's bytes.
+        split: The split named by the metadata (``test`` when a package file predates the field); None for a
+            plain file.
     """
 
     path: Path
@@ -87,6 +90,7 @@ class Predictions:
     task: str | None
     narrator: dict | None
     sha256: str
+    split: str | None = None
 
     @property
     def has_metadata(self) -> bool:
@@ -103,6 +107,7 @@ def write_predictions(
     embedding: np.ndarray | None = None,
     narration: list[str] | None = None,
     narrator: dict | None = None,
+    split: str = "test",
 ) -> Path:
     """Write a predictions parquet atomically (temporary file, then rename), with metadata.
 
@@ -115,6 +120,7 @@ def write_predictions(
         narration: n narrations.
         narrator: Narrator provenance (any JSON-serialisable dict), stored under the metadata key
             ``narrator``; omitted when None.
+        split: The split the ids are from (``test``, or ``final`` for the sealed final test).
 
     Raises:
         PredictionsError: Wrong suffix, nothing to write, or row counts that disagree with ``sample_ids``.
@@ -140,6 +146,7 @@ def write_predictions(
         "schema_version": PREDICTIONS_SCHEMA_VERSION,
         "dataset_fingerprint": dataset_fingerprint,
         "task": task,
+        "split": split,
     }
     if narrator is not None:
         if not isinstance(narrator, dict):
@@ -232,6 +239,7 @@ def read_predictions(path: Path) -> Predictions:
         dataset_fingerprint=None if meta is None else meta["dataset_fingerprint"],
         task=None if meta is None else meta["task"],
         narrator=None if meta is None else meta.get("narrator"),
+        split=None if meta is None else meta.get("split", "test"),
         sha256=digest,
     )
 
@@ -271,6 +279,10 @@ def _read_metadata(path: Path, schema_meta: dict) -> dict | None:
             raise PredictionsError(f"{path}: schema metadata key '{key}': '{field}' is not a string")
     if meta.get("narrator") is not None and not isinstance(meta["narrator"], dict):
         raise PredictionsError(f"{path}: schema metadata key '{key}': 'narrator' is not a JSON object")
+    if meta.get("split", "test") not in ("test", "final"):
+        raise PredictionsError(
+            f"{path}: schema metadata key '{key}': 'split' is {meta['split']!r}; expected test or final"
+        )
     return meta
 
 

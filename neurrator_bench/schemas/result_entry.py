@@ -67,7 +67,9 @@ class DatasetRef(BaseModel):
     fingerprint: str
     task: str
     task_version: int
-    split: Literal["test"] = "test"
+    split: Literal["test", "final"] = Field(
+        "test", description="test: the public live test; final: the sealed final test (scored by the maintainer)"
+    )
     data_origin: str = Field(
         "unknown", description="allen | simulated | prebinned-extract (or mixed:...) of the task's sessions"
     )
@@ -291,9 +293,17 @@ def narrator_slug(narrator: NarratorMeta | None) -> str:
     return "~" + re.sub(r"[^A-Za-z0-9._+@-]", "-", text)
 
 
+def split_slug(split: str) -> str:
+    """The split part of an entry's file name: ``""`` for the live test, ``".final"`` for the sealed final test."""
+    return "" if split == "test" else f".{split}"
+
+
 def entry_path(results_dir: Path, entry: ResultEntry) -> Path:
-    """``<results>/<model name, / as __>/<revision>/<task><subset slug><narrator slug>.json``."""
-    name = f"{entry.dataset.task}{subset_slug(entry.subset)}{narrator_slug(entry.narrator)}.json"
+    """``<results>/<model name, / as __>/<revision>/<task><split slug><subset slug><narrator slug>.json``."""
+    name = (
+        f"{entry.dataset.task}{split_slug(entry.dataset.split)}{subset_slug(entry.subset)}"
+        f"{narrator_slug(entry.narrator)}.json"
+    )
     return Path(results_dir) / entry.model.name.replace("/", "__") / entry.model.revision / name
 
 

@@ -31,7 +31,9 @@ class BundleFile(BaseModel):
     model_config = ConfigDict(extra="forbid")
     path: str = Field(description="relative to the bundle folder: predictions/<file>")
     task: str
-    split: Literal["test"] = Field("test", description="the split the predictions are for")
+    split: Literal["test", "final"] = Field(
+        "test", description="the split the predictions are for: test (live) or final (sealed; maintainer-scored)"
+    )
     sha256: str = Field(pattern=r"^[0-9a-f]{64}$")
     narrator: NarratorMeta | None = Field(
         None, description="how the narrations were made, as the entry will record it (None: no narrations)"

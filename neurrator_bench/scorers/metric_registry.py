@@ -118,6 +118,8 @@ class ScoreInputs:
         movie_stimuli: Stimuli that are movies (temporal exclusion applies to them only).
         embedding: (n, d) predicted pooled targets, or None.
         galleries: Stimulus -> (n_frames, d) pooled target of every frame of that stimulus.
+        gallery_available: Stimulus -> (n_frames,) bool, the gallery rows that are retrieval candidates
+            (absent: all). The live test of a sealed dataset leaves the sealed frames out.
         narration_emb: (n, e) sentence embeddings of the narrations, or None.
         reference_emb: (n, e) sentence embeddings of the reference captions, or None.
         narrations: n narrations, or None.
@@ -137,6 +139,7 @@ class ScoreInputs:
     movie_stimuli: tuple[str, ...]
     embedding: np.ndarray | None = None
     galleries: dict[str, np.ndarray] = dataclass_field(default_factory=dict)
+    gallery_available: dict[str, np.ndarray] = dataclass_field(default_factory=dict)
     narration_emb: np.ndarray | None = None
     reference_emb: np.ndarray | None = None
     narrations: list[str] | None = None

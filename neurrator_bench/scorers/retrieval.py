@@ -256,7 +256,12 @@ class GalleryRanks:
 
 
 def gallery_ranks(
-    pred: np.ndarray, gallery: np.ndarray, true_frame: np.ndarray, *, exclusion_frames: int = 0
+    pred: np.ndarray,
+    gallery: np.ndarray,
+    true_frame: np.ndarray,
+    *,
+    exclusion_frames: int = 0,
+    available: np.ndarray | None = None,
 ) -> GalleryRanks:
     """Rank each query's true frame among every frame of its stimulus (see the module doc).
 
@@ -265,42 +270,58 @@ def gallery_ranks(
         gallery: (m_frames, d) pooled target of every frame of the stimulus, row = frame index.
         true_frame: (n,) true frame of each query.
         exclusion_frames: Half-width ``k`` of the temporal exclusion zone (0: none).
+        available: (m_frames,) bool, the rows that are candidates (default all). The live test of a dataset
+            with a sealed final split ranks among the public frames only: sealed rows (NaN in the public
+            ``targets``) are not candidates, and ``n_frames`` counts the available rows.
 
     Returns:
         :class:`GalleryRanks`.
 
     Raises:
-        ValueError: On non-finite values, mismatched widths, out-of-range frames or a negative zone.
+        ValueError: On non-finite available values, mismatched widths, out-of-range or unavailable true
+            frames, or a negative zone.
     """
-    frames_arr = as_finite_array("gallery", gallery, ndim=2)
-    m = frames_arr.shape[0]
+    raw = np.asarray(gallery)
+    if available is None:
+        keep = np.ones(raw.shape[0] if raw.ndim else 0, dtype=bool)
+    else:
+        keep = np.asarray(available, dtype=bool)
+        if raw.ndim != 2 or keep.shape != (raw.shape[0],):
+            raise ValueError(f"available: expected shape ({raw.shape[0] if raw.ndim else 0},), found {keep.shape}")
+    frames_arr = as_finite_array("gallery", raw[keep] if available is not None else raw, ndim=2)
+    m = keep.size
     truth = as_index_array("true_frame", true_frame, upper=m)
+    if not keep[truth].all():
+        bad = np.unique(truth[~keep[truth]])[:5].tolist()
+        raise ValueError(f"true_frame: frames {bad} are not available in the gallery (sealed?)")
     if isinstance(exclusion_frames, bool) or not isinstance(exclusion_frames, (int, np.integer)):
         raise ValueError(f"exclusion_frames: expected an int >= 0, found {exclusion_frames!r}")
     if exclusion_frames < 0:
         raise ValueError(f"exclusion_frames: expected an int >= 0, found {exclusion_frames!r}")
-    unique, inverse = np.unique(frames_arr, axis=0, return_inverse=True)
-    inverse = inverse.reshape(-1)
+    unique, kept_inverse = np.unique(frames_arr, axis=0, return_inverse=True)
+    inverse = np.full(m, -1, dtype=np.int64)
+    inverse[keep] = kept_inverse.reshape(-1)
     true_code = inverse[truth]
     if exclusion_frames == 0:
         ranks = retrieval_ranks(pred, unique, true_code)
-        return GalleryRanks(ranks, np.full(truth.size, unique.shape[0]), m, unique.shape[0])
+        return GalleryRanks(ranks, np.full(truth.size, unique.shape[0]), int(keep.sum()), unique.shape[0])
     queries = as_finite_array("pred", pred, ndim=2)
     ranks = np.empty(truth.size, dtype=np.int64)
     size = np.empty(truth.size, dtype=np.int64)
-    total = np.bincount(inverse, minlength=unique.shape[0])
+    total = np.bincount(inverse[keep], minlength=unique.shape[0])
     order = np.argsort(truth, kind="stable")
     distinct, starts = np.unique(truth[order], return_index=True)
     for f, lo_row, hi_row in zip(distinct, starts, [*starts[1:], truth.size], strict=True):
         rows = order[lo_row:hi_row]
         zone = inverse[max(0, f - exclusion_frames) : min(m, f + exclusion_frames + 1)]
+        zone = zone[zone >= 0]
         allowed = (total - np.bincount(zone, minlength=unique.shape[0])) > 0
         allowed[inverse[f]] = True
         kept = np.flatnonzero(allowed)
         position = np.searchsorted(kept, inverse[f])
         ranks[rows] = retrieval_ranks(queries[rows], unique[kept], np.full(rows.size, position))
         size[rows] = kept.size
-    return GalleryRanks(ranks, size, m, unique.shape[0])
+    return GalleryRanks(ranks, size, int(keep.sum()), unique.shape[0])
 
 
 def _retrieval_group(inputs: ScoreInputs) -> list[MetricValues]:
@@ -315,7 +336,13 @@ def _retrieval_group(inputs: ScoreInputs) -> list[MetricValues]:
         if rows.size == 0:
             continue
         zone = inputs.exclusion_frames if stimulus in inputs.movie_stimuli else 0
-        result = gallery_ranks(inputs.embedding[rows], gallery, inputs.frame[rows], exclusion_frames=zone)
+        result = gallery_ranks(
+            inputs.embedding[rows],
+            gallery,
+            inputs.frame[rows],
+            exclusion_frames=zone,
+            available=inputs.gallery_available.get(stimulus),
+        )
         ranks[rows], size[rows] = result.ranks, result.gallery_size
     weights = inputs.clusters.frame_weights()
     out = [

@@ -55,9 +55,14 @@ def driver(tmp_path_factory):
         options.add_argument(arg)
     profile = tmp_path_factory.mktemp("chrome-profile")
     options.add_argument(f"--user-data-dir={profile}")
+    downloads = tmp_path_factory.mktemp("downloads")
+    options.add_experimental_option(
+        "prefs", {"download.default_directory": str(downloads), "download.prompt_for_download": False}
+    )
     options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
     browser = webdriver.Chrome(service=Service(str(CHROMEDRIVER)), options=options)
     browser.set_page_load_timeout(20)
+    browser.download_dir = downloads
     yield browser
     browser.quit()
     shutil.rmtree(profile, ignore_errors=True)
@@ -99,13 +104,13 @@ def test_index_loads_sorts_and_escapes(driver, site: Path) -> None:
     assert model_header.get_attribute("aria-sort") == "descending"
     assert column(nm1, 2) == sorted(ranked, reverse=True)
 
-    params_header = nm1.find_elements(By.CSS_SELECTOR, "thead th")[-2]
+    params_header = nm1.find_elements(By.CSS_SELECTOR, "thead th")[-3]
     assert params_header.text.startswith("parameters")
     params_header.click()  # numeric, ascending; the model without a count ("-") sorts last
-    assert column(nm1, -2) == ["1.0k", "1.0k", "480.0k", "12.3M", "12.3M", "-"]
+    assert column(nm1, -3) == ["1.0k", "1.0k", "480.0k", "12.3M", "12.3M", "-"]
     assert model_header.get_attribute("aria-sort") is None
     params_header.click()
-    assert column(nm1, -2) == ["12.3M", "12.3M", "480.0k", "1.0k", "1.0k", "-"]
+    assert column(nm1, -3) == ["12.3M", "12.3M", "480.0k", "1.0k", "1.0k", "-"]
 
     assert EVIL in driver.find_element(By.TAG_NAME, "body").text  # literal text
     assert EVIL in [cell.text for cell in nm1.find_elements(By.CSS_SELECTOR, "tbody td")]
@@ -134,5 +139,96 @@ def test_evil_detail_page_shows_text_only(driver, site: Path) -> None:
     assert body.count(EVIL) >= 3 and "javascript:alert(1)" in body
     assert driver.find_elements(By.CSS_SELECTOR, 'img[src="x"]') == []
     assert driver.find_elements(By.CSS_SELECTOR, 'a[href^="javascript"]') == []
+    assert_no_alert(driver)
+    assert_no_console_errors(driver)
+
+
+def visible_rows(driver, container: str) -> list:
+    return [r for r in driver.find_elements(By.CSS_SELECTOR, f"#{container} tr[data-row]") if r.is_displayed()]
+
+
+def choose(driver, key: str, value: str) -> None:
+    from selenium.webdriver.support.ui import Select
+
+    Select(driver.find_element(By.CSS_SELECTOR, f'select[data-key="{key}"]')).select_by_value(value)
+
+
+def test_filters_narrow_rows_and_boards(driver, site: Path) -> None:
+    driver.get((site / "index.html").as_uri())
+    every = visible_rows(driver, "boards")
+    assert len(every) == len(driver.find_elements(By.CSS_SELECTOR, "#boards tr[data-row]")) == 10  # 6 + 4 rows
+    choose(driver, "narrator", "retrieval")
+    shown = visible_rows(driver, "boards")
+    assert 0 < len(shown) < len(every)
+    assert {r.get_attribute("data-narrator") for r in shown} == {"retrieval"}
+    assert driver.find_element(By.CSS_SELECTOR, ".filter-count").text == f"{len(shown)} of {len(every)} rows shown"
+    choose(driver, "board", TASKS[1])
+    sections = driver.find_elements(By.CSS_SELECTOR, "section.board")
+    assert [s.get_attribute("data-board") for s in sections if s.is_displayed()] == [TASKS[1]]
+    assert {r.get_attribute("data-board") for r in visible_rows(driver, "boards")} == {TASKS[1]}
+    choose(driver, "narrator", "")
+    choose(driver, "board", "")
+    assert len(visible_rows(driver, "boards")) == len(every)
+    # a planted payload as a filter value: an option whose text is the payload, matched as text
+    choose(driver, "narrator", f"llava ({EVIL})")
+    (row,) = visible_rows(driver, "boards")
+    assert row.get_attribute("data-narrator") == f"llava ({EVIL})"
+    assert driver.find_elements(By.CSS_SELECTOR, 'img[src="x"]') == []
+    assert_no_alert(driver)
+    assert_no_console_errors(driver)
+
+
+def test_entries_page_filters_subsets(driver, site: Path) -> None:
+    driver.get((site / "entries.html").as_uri())
+    every = visible_rows(driver, "entries")
+    subsets = {r.get_attribute("data-subset") for r in every}
+    assert "all units" in subsets and len(subsets) > 1  # the region-subset entries are listed here
+    region = sorted(subsets - {"all units"})[0]
+    choose(driver, "subset", region)
+    shown = visible_rows(driver, "entries")
+    assert shown and {r.get_attribute("data-subset") for r in shown} == {region}
+    assert EVIL in driver.find_element(By.TAG_NAME, "body").text
+    assert driver.find_elements(By.CSS_SELECTOR, 'img[src="x"]') == []
+    assert_no_alert(driver)
+    assert_no_console_errors(driver)
+
+
+def test_csv_download_holds_the_rows_of_the_table(driver, site: Path) -> None:
+    import csv
+    import time
+
+    driver.get((site / "index.html").as_uri())
+    section = driver.find_elements(By.CSS_SELECTOR, "section.board")[0]
+    link = section.find_element(By.CSS_SELECTOR, "p.downloads a.csv")
+    name = Path(link.get_attribute("href")).name
+    link.click()
+    target = Path(driver.download_dir) / name
+    deadline = time.monotonic() + 15
+    while not target.is_file() and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert target.is_file(), sorted(p.name for p in Path(driver.download_dir).iterdir())
+    rows = list(csv.DictReader(target.open(encoding="utf-8")))
+    table = section.find_element(By.CSS_SELECTOR, "table")
+    assert [r["model"] for r in rows] == column(table, 2)
+    assert [r["rank"] for r in rows] == column(table, 0)  # ranks as shown ("reference level" rows: no rank)
+    evil = next(r for r in rows if r["model"] == "evil-model")
+    assert evil["kind"] == EVIL  # text in CSV is the text, never markup run anywhere
+    assert all(r["permalink"].startswith("models/") for r in rows)
+
+
+def test_permalink_opens_the_entry(driver, site: Path) -> None:
+    driver.get((site / "index.html").as_uri())
+    row = next(r for r in visible_rows(driver, "boards") if r.get_attribute("data-narrator") == f"llava ({EVIL})")
+    row.find_element(By.CSS_SELECTOR, "a.permalink").click()
+    url = driver.current_url
+    assert "/models/evil-model.html#entry-" in url
+    anchor = url.split("#", 1)[1]
+    target = driver.execute_script("return document.querySelector(':target')")
+    assert target is not None and target.get_attribute("id") == anchor
+    assert EVIL in target.text
+    # the link is stable: opened cold it lands on the same section
+    driver.get("about:blank")
+    driver.get(url)
+    assert driver.execute_script("return document.querySelector(':target').id") == anchor
     assert_no_alert(driver)
     assert_no_console_errors(driver)

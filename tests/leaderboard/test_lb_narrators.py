@@ -91,7 +91,7 @@ def test_site_has_two_rows_with_different_narrators(results: Path, tmp_path: Pat
     body = re.search(r"<tbody>(.*?)</tbody>", index, re.S)[1]
     narrators = [
         (html.unescape(re.sub("<[^>]+>", "", cells[2])), html.unescape(cells[4]))
-        for row in re.findall(r"<tr>(.*?)</tr>", body, re.S)
+        for row in re.findall(r"<tr data-row[^>]*>(.*?)</tr>", body, re.S)
         if (cells := re.findall(r"<td[^>]*>(.*?)</td>", row, re.S))
     ]
     assert narrators == [(MODEL, "retrieval"), (MODEL, LLAVA_LABEL), ("ridge", "-")]

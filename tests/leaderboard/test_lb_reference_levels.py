@@ -81,7 +81,7 @@ def test_index_ranks_models_and_shows_floors_as_reference_lines(site: Path) -> N
     assert _first_cells(re.findall(r'<tbody class="reference-levels">(.*?)</tbody>', holdout, re.S)[0]) == [
         ("reference level", "floor-train-mean")
     ]
-    assert index.count('<tr class="reference-level">') == 3
+    assert index.count('<tr class="reference-level" data-row') == 3
     css = (site / "assets/leaderboard.css").read_text(encoding="utf-8")
     assert "tbody.reference-levels" in css
 

@@ -7,7 +7,7 @@ import json
 import re
 from html.parser import HTMLParser
 from pathlib import Path
-from urllib.parse import urlsplit
+from urllib.parse import unquote, urlsplit
 
 import pytest
 
@@ -76,7 +76,7 @@ def pages(site: Path) -> dict[Path, str]:
 def test_site_layout(site: Path) -> None:
     index = (site / "index.html").read_text(encoding="utf-8")
     assert index.count('<table class="sortable leaderboard"') == len(TASKS)
-    assert index.count("<tr><td") == 6 + 4  # ranked full-population rows of the two tasks
+    assert index.count("<tr data-row") == 6 + 4  # ranked full-population rows of the two tasks
     assert "<title>neurrator-bench leaderboard</title>" in index
     slugs = {"neurrator__reference", "ridge", "pca-knn", "retrieval-only", "evil-model"}
     assert {p.stem for p in (site / "models").glob("*.html")} == slugs
@@ -90,12 +90,12 @@ def test_site_layout(site: Path) -> None:
     assert all(p.read_bytes().startswith(PNG_MAGIC) for p in pngs)
     for page, text in pages(site).items():  # every referenced file exists
         for ref in re.findall(r'(?:src|href)="([^"#:]+)"', text):
-            assert (page.parent / html.unescape(ref)).exists(), (page, ref)
+            assert (page.parent / unquote(html.unescape(ref))).exists(), (page, ref)
 
 
 def test_index_shows_main_score_floors_r10_cka_params_n(site: Path) -> None:
     index = (site / "index.html").read_text(encoding="utf-8")
-    row = re.search(r"<tr><td[^>]*>1</td>.*?</tr>", index).group(0)
+    row = re.search(r"<tr data-row[^>]*><td[^>]*>1</td>.*?</tr>", index).group(0)
     cells = [html.unescape(c) for c in re.findall(r"<td[^>]*>(.*?)</td>", row)]
     assert cells[1] == ""  # "vs above": nothing above the first row
     assert re.sub("<[^>]+>", "", cells[2]) == "neurrator/reference"
@@ -103,7 +103,8 @@ def test_index_shows_main_score_floors_r10_cka_params_n(site: Path) -> None:
     assert cells[3:7] == ["v2", "retrieval", "self-reported", "1/1"]
     assert cells[7:10] == ["reference", "sbert_matched", "0.650 [0.630, 0.670]"]
     assert cells[10:13] == ["0.120 [0.100, 0.140]", "0.080 [0.060, 0.100]", "0.210 [0.190, 0.230]"]  # floors
-    assert cells[13:] == ["0.325 [0.305, 0.345]", "0.217", "12.3M", "200"]  # R@10, CKA, parameters, n
+    assert cells[13:17] == ["0.325 [0.305, 0.345]", "0.217", "12.3M", "200"]  # R@10, CKA, parameters, n
+    assert 'class="permalink" href="models/neurrator__reference.html#entry-v2--' in cells[17]  # then its permalink
     assert 'data-sort="12300000"' in row
 
 

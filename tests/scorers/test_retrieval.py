@@ -232,6 +232,27 @@ def test_gallery_exclusion_zone_sizes():
     assert gallery_ranks(query, wide, np.array([5]), exclusion_frames=1).ranks[0] == 1  # frame 4 is excluded
 
 
+def test_gallery_of_public_frames_leaves_sealed_rows_out():
+    """The live test of a sealed dataset ranks among the available (public) frames only; NaN rows are no candidates."""
+    from neurrator_bench.scorers.retrieval import gallery_ranks
+
+    gallery = _gallery(10, d=512)
+    available = np.ones(10, dtype=bool)
+    available[[4, 8]] = False
+    gallery[[4, 8]] = np.nan  # what the public targets config holds for sealed frames
+    query = 0.9 * np.nan_to_num(_gallery(10, d=512))[[4]] + 0.4 * gallery[[5]]
+    # frame 4 would beat the true frame 5, but it is sealed: rank 1 among 8 candidates
+    result = gallery_ranks(query, gallery, np.array([5]), available=available)
+    assert result.ranks[0] == 1 and result.gallery_size[0] == 8 and result.n_frames == 8
+    # the exclusion zone counts only available frames: frame 5 +-1 loses 6 (4 is already out) -> 7 candidates
+    zone = gallery_ranks(gallery[[5]], gallery, np.array([5]), exclusion_frames=1, available=available)
+    assert zone.gallery_size[0] == 7
+    with pytest.raises(ValueError, match="not available"):
+        gallery_ranks(query, gallery, np.array([4]), available=available)
+    with pytest.raises(ValueError, match="gallery"):  # without the mask a NaN gallery is refused
+        gallery_ranks(query, gallery, np.array([5]))
+
+
 def test_shuffled_oracle_is_at_chance():
     """Must-show: oracle targets permuted over the samples score R@1, R@10 and the median rank at chance."""
     from neurrator_bench.scorers.frame_stats import cluster_bootstrap, make_clusters
