@@ -219,7 +219,9 @@ def build_dataset(
         sealed_dir = Path(sealed_dir) if sealed_dir is not None else out.with_name(out.name + ".sealed")
         if sealed_dir.resolve().is_relative_to(out.resolve()):
             raise ValueError(f"the sealed references folder {sealed_dir} must not be inside the dataset folder {out}")
-        if sealed_dir.exists() and not overwrite:
+        resuming = (out.with_name(out.name + ".partial") / "_build" / "state.json").exists()
+        if sealed_dir.exists() and not overwrite and not resuming:
+            # (a build interrupted after its references left the staging folder resumes and replaces them)
             raise FileExistsError(f"{sealed_dir} already exists; pass overwrite=True (--overwrite) to replace it")
         if prebinned and not inputs and not remote:
             raise ValueError("--seal-final seals the NWB-built tasks; pre-binned configs alone have none to seal")

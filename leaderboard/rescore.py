@@ -162,6 +162,7 @@ def rescore_bundle(
     options: ScoringOptions | None = None,
     encoder: SentenceEncoder | None = None,
     references: SealedReferences | None = None,
+    overwrite: bool = False,
 ) -> list[RescoredEntry]:
     """Score every file of a bundle against ``ds`` and write verified entries into ``results_dir``.
 
@@ -172,8 +173,12 @@ def rescore_bundle(
     alignment checks: a file for another task, another dataset fingerprint, unknown or missing ids is
     refused, naming the bundle file).
 
+    Every file is scored before anything is written, and an entry already in ``results_dir`` is replaced only
+    with ``overwrite`` (a re-score never silently discards an earlier entry).
+
     Raises:
-        ResultEntryError: The bundle is unreadable, lists a missing file, or a file changed since bundling.
+        ResultEntryError: The bundle is unreadable, lists a missing file, a file changed since bundling, or an
+            entry it would write exists (without ``overwrite``).
         PredictionsError: A file does not fit its task or the dataset.
     """
     bundle_dir = Path(bundle_dir)
@@ -201,6 +206,12 @@ def rescore_bundle(
             references=references,
         )
         scored.append((item, entry))  # every file scores before anything is written
+    existing = [str(p) for _, e in scored if (p := entry_path(results_dir, e)).exists()]
+    if existing and not overwrite:
+        raise ResultEntryError(
+            f"{bundle_dir}: re-scoring would replace {len(existing)} existing entry file(s) "
+            f"({', '.join(existing[:3])}); pass overwrite=True (--overwrite) to replace them"
+        )
     out: list[RescoredEntry] = []
     for item, scored_entry in scored:
         path = entry_path(results_dir, scored_entry)

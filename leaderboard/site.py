@@ -405,12 +405,15 @@ def build_site(
 ) -> Path:
     """Validate a results folder and render the static leaderboard site.
 
-    Writes ``index.html`` (a sortable table per task: rank, vs above, model, revision, narrator, main
-    score with 95 % CI, each floor, R@10, CKA, parameter count, n; floor models as unranked "reference
-    level" rows after the ranked ones), ``models/<slug>.html`` (every metric of every entry with CI,
-    interval, p-value, chance, ceiling, per-session metrics and metadata), ``plots/**.png`` (score vs
-    population size by region, similarity heatmaps, per-frame curves), ``assets/`` (CSS and JS) and
-    ``leaderboard.md``. The folder is built beside ``out_dir`` and swapped in when complete.
+    Writes ``index.html`` (a sortable, filterable table per board, i.e. per task and split: rank, vs above,
+    model, revision, narrator, status, sessions, main score with 95 % CI, each floor, R@10, CKA, parameter
+    count, n, the entry's permalink; floor models as unranked "reference level" rows after the ranked ones;
+    each table's CSV and JSON under ``tables/``), ``entries.html`` (every entry, filterable, with its CSV and
+    JSON), ``entries/**.json`` (verbatim copies of the entry files), ``models/<slug>.html`` (every metric of
+    every entry with CI, interval, p-value, chance, ceiling, per-session metrics, metadata, each entry's section
+    with its stable permalink anchor, :func:`~neurrator_bench.leaderboard.tables.entry_anchor`),
+    ``plots/**.png`` (score vs population size by region, similarity heatmaps, per-frame curves), ``assets/``
+    (CSS and JS) and ``leaderboard.md``. The folder is built beside ``out_dir`` and swapped in when complete.
 
     Args:
         results_dir: The results folder (``<model>/<revision>/<task><subset><narrator>.json``).

@@ -326,8 +326,11 @@ def _submit_predictions(
     default=None,
     help="Maintainer folder of the dataset's sealed references (build --seal-final): scores final-split files.",
 )
+@click.option("--overwrite", is_flag=True, help="Replace entries the re-score would write that already exist.")
 @scoring_flags
-def leaderboard_rescore(bundle_dir: Path, dataset: str, results_dir: Path, references: Path | None, scoring) -> None:
+def leaderboard_rescore(
+    bundle_dir: Path, dataset: str, results_dir: Path, references: Path | None, overwrite: bool, scoring
+) -> None:
     """Score every file of a submission bundle with the package's scorer and write verified entries.
 
     Example: neurrator-bench leaderboard rescore bundle --dataset dataset --out results
@@ -338,7 +341,12 @@ def leaderboard_rescore(bundle_dir: Path, dataset: str, results_dir: Path, refer
     try:
         ds = open_dataset(dataset)
         written = rescore_bundle(
-            bundle_dir, ds, results_dir, options=scoring, references=_open_references(references, ds)
+            bundle_dir,
+            ds,
+            results_dir,
+            options=scoring,
+            references=_open_references(references, ds),
+            overwrite=overwrite,
         )
     except (NeurratorError, KeyError, ValueError) as exc:
         fail(exc)

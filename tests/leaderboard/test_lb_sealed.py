@@ -10,7 +10,7 @@ from click.testing import CliRunner
 
 from neurrator_bench.cli import main
 from neurrator_bench.dataset_access import load_frame_targets, load_samples, open_dataset
-from neurrator_bench.errors import DatasetFormatError, PredictionsError
+from neurrator_bench.errors import DatasetFormatError, PredictionsError, ResultEntryError
 from neurrator_bench.leaderboard.rescore import make_bundle, rescore_bundle
 from neurrator_bench.leaderboard.store import group_by_task, load_entries
 from neurrator_bench.leaderboard.validate import validate_results
@@ -153,6 +153,12 @@ def test_bundle_of_live_and_final_rescores_like_local_runs_and_tampering_is_caug
     )
     assert done.exit_code == 0, done.output
     written = sorted(p.name for p in results.glob("*/*/*.json"))
+    # a second re-score would replace them: refused unless asked, and nothing changes
+    before = {p: p.read_bytes() for p in results.rglob("*") if p.is_file()}
+    with pytest.raises(ResultEntryError, match="would replace 2 existing entry file"):
+        rescore_bundle(bundle, ds, results, options=FAST, encoder=encoder, references=refs)
+    assert {p: p.read_bytes() for p in results.rglob("*") if p.is_file()} == before
+    assert len(rescore_bundle(bundle, ds, results, options=FAST, encoder=encoder, references=refs, overwrite=True)) == 2
     assert written == [f"{TASK}.final~retrieval.json", f"{TASK}~retrieval.json"]
     (local_file,) = (tmp_path / "local").glob("*/*/*.json")
     a, b = read_entry(local_file), read_entry(results / "m" / "main" / f"{TASK}.final~retrieval.json")
