@@ -111,6 +111,36 @@ def find_stimuli(inputs: Sequence[Path], stimuli_dir: Path | None, names: Sequen
     )
 
 
+def _overlap(a: Path, b: Path) -> bool:
+    a, b = a.resolve(), b.resolve()
+    return a == b or a.is_relative_to(b) or b.is_relative_to(a)
+
+
+def check_sealed_dir(sealed_dir: Path, out: Path, inputs: Sequence[Path]) -> None:
+    """Refuse a sealed-references folder that overlaps the dataset or its staging folder, or holds an input.
+
+    Inside the dataset (or its staging folder, which becomes the dataset) the references would be published; above
+    one of them, replacing it (``--overwrite``) would delete the dataset or the inputs.
+
+    Raises:
+        ValueError: Naming the two folders.
+    """
+    staging = out.with_name(out.name + ".partial")
+    below = [(out, "the dataset folder"), (staging, "the build's staging folder")]
+    for other, what in below + [(p, "an input") for p in inputs]:
+        # an input may hold the sealed folder (a folder of NWB files with the dataset beside them), never sit in it
+        hit = (
+            _overlap(sealed_dir, other)
+            if (other, what) in below
+            else Path(other).resolve().is_relative_to(sealed_dir.resolve())
+        )
+        if hit:
+            raise ValueError(
+                f"--sealed-dir {sealed_dir}: overlaps {what} {other}; give a folder of its own beside the dataset "
+                "(default <dataset>.sealed)"
+            )
+
+
 def _params_hash(params: dict) -> str:
     return hashlib.sha256(json.dumps(params, sort_keys=True).encode()).hexdigest()
 
@@ -217,8 +247,7 @@ def build_dataset(
         raise FileExistsError(f"{out} already exists; pass overwrite=True (--overwrite) to replace it")
     if seal_final is not None:
         sealed_dir = Path(sealed_dir) if sealed_dir is not None else out.with_name(out.name + ".sealed")
-        if sealed_dir.resolve().is_relative_to(out.resolve()):
-            raise ValueError(f"the sealed references folder {sealed_dir} must not be inside the dataset folder {out}")
+        check_sealed_dir(sealed_dir, out, [Path(p) for p in inputs] + ([Path(stimuli_dir)] if stimuli_dir else []))
         resuming = (out.with_name(out.name + ".partial") / "_build" / "state.json").exists()
         if sealed_dir.exists() and not overwrite and not resuming:
             # (a build interrupted after its references left the staging folder resumes and replaces them)
@@ -699,12 +728,16 @@ def _finish(
         staged = root / "_build" / "sealed"
         refs = SealedReferencesManifest(dataset_fingerprint=manifest.fingerprint, sealed=sealed, files=sealed_files)
         write_text_atomic(staged / SEALED_FILENAME, refs.model_dump_json(indent=2))
-        if sealed_dir.exists():
-            shutil.rmtree(sealed_dir)
+        old_refs = sealed_dir.with_name(sealed_dir.name + ".old")
+        shutil.rmtree(old_refs, ignore_errors=True)
+        if sealed_dir.exists():  # kept as .old until the new dataset is in place
+            sealed_dir.replace(old_refs)
         sealed_dir.parent.mkdir(parents=True, exist_ok=True)
         shutil.move(str(staged), str(sealed_dir))
     shutil.rmtree(root / "_build", ignore_errors=True)
     if out.exists():
         shutil.rmtree(out)
     root.replace(out)
+    if sealed is not None:
+        shutil.rmtree(sealed_dir.with_name(sealed_dir.name + ".old"), ignore_errors=True)
     return BuildResult(path=out, manifest=manifest)

@@ -302,9 +302,11 @@ def _sealed_lines(manifest: DatasetManifest) -> list[str]:
         "repeat, so a sealed frame is never trained on in any task. Every train or validation window whose span, "
         "extended back by the guard band's latency, overlaps the display of a sealed frame is dropped "
         "(`sealed:<task>` in the dropped-windows table). In a repeat-holdout task the final test is therefore a frame "
-        "holdout and reads lower than the live test. The movie itself is public (Allen), so the seal stops tuning on "
-        "the benchmark's own references, not a party who re-captions the public frames; final entries are re-scored "
-        "by the maintainer from predictions.",
+        "holdout and reads lower than the live test. Final entries are written only by the maintainer, from submitted "
+        "predictions, and publish no per-frame values. The seal prevents inadvertent tuning on the test references, "
+        "nothing more: the movie is public (Allen) and the captioner and target model are pinned, so the references "
+        "can be rebuilt by anyone who builds this dataset without --seal-final, and the edge frames of a sealed "
+        "block resemble their public neighbours.",
         "",
     ]
 

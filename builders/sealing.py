@@ -12,8 +12,9 @@ and a frame's caption is the same on every repeat, so a frame can only be sealed
   response latency, overlaps the display of a sealed frame is dropped (counted as ``sealed:<task>`` in the
   manifest's ``dropped``), so no public training input holds the response to sealed content.
 * **Clusters, not single frames**: frames are sealed in blocks of ``block_frames`` movie frames (30 = 1 s,
-  the blocks the score intervals resample), scene images one by one, so a live-test frame is never the
-  neighbour of a sealed frame inside one block (adjacent movie frames carry near-identical captions).
+  the blocks the score intervals resample), scene images one by one, so most sealed frames are far from any
+  public frame (adjacent movie frames carry near-identical captions); the edge frames of a block still
+  resemble their public neighbours.
 * **The draw**: per stimulus, a seeded permutation of its clusters; tasks are visited from the smallest
   test set to the largest (ties by name) and each takes clusters that hold its test frames, in permutation
   order, until at least ``ceil(fraction * n)`` of its ``n`` test frames are sealed. Smaller test sets are
@@ -22,9 +23,10 @@ and a frame's caption is the same on every repeat, so a frame can only be sealed
 
 Our choices, not the paper's (which has no sealed test): the global sealing (consequence: in a repeat-holdout
 task the final frames are never trained on, so its final test is a frame holdout and reads lower than its
-live test), the 30-frame clusters, the smallest-first draw and the default seed. The movie itself is public
-(Allen), so sealing stops tuning on the benchmark's references, not a determined party who re-captions the
-public frames; the leaderboard's final ranking is therefore also re-scored by the maintainer from predictions.
+live test), the 30-frame clusters, the smallest-first draw and the default seed. The seal prevents inadvertent
+tuning on the test references, nothing more: the movie is public (Allen) and the captioner and target model are
+pinned, so anyone can rebuild the references by building without the seal. Final entries are therefore written
+only by the maintainer from predictions, and publish no per-frame values.
 """
 
 from __future__ import annotations

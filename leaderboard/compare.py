@@ -212,7 +212,7 @@ def paired_compare(
         KeyError: If a requested metric is not a column of both frame tables; lists those that are.
     """
     a_label, b_label = labels
-    for field in ("task", "fingerprint"):
+    for field in ("task", "fingerprint", "split"):
         a_value, b_value = getattr(entry_a.dataset, field), getattr(entry_b.dataset, field)
         if a_value != b_value:
             raise ValueError(

@@ -76,6 +76,7 @@ from neurrator_bench.leaderboard.tables import (
     entry_json_path,
     entry_order,
     entry_record,
+    subset_text,
     write_downloads,
 )
 from neurrator_bench.leaderboard.validate import raise_if_invalid, validate_results
@@ -138,14 +139,7 @@ FILTER_KEYS = (
 
 def _row_attributes(s: StoredEntry) -> str:
     """``data-*`` attributes of a row: what the filters match (escaped)."""
-    values = {
-        "board": s.board,
-        "narrator": s.narrator,
-        "origin": s.entry.dataset.data_origin,
-        "status": status_label(s),
-        "subset": s.subset or "all units",
-    }
-    return "".join(f' data-{k}="{esc(v)}"' for k, v in values.items())
+    return "".join(f' data-{k}="{esc(v)}"' for k, v in _row_values(s).items())
 
 
 def model_page_path(s: StoredEntry) -> str:
@@ -248,18 +242,26 @@ def _task_table(board: str, entries: Sequence[StoredEntry], site: Path) -> str:
     )
 
 
-def _filters(stored: Sequence[StoredEntry], target: str) -> str:
+def _row_values(s: StoredEntry) -> dict[str, str]:
+    """What the filters match on a row (its ``data-*`` attributes)."""
+    return {
+        "board": s.board,
+        "narrator": s.narrator,
+        "origin": s.entry.dataset.data_origin,
+        "status": status_label(s),
+        "subset": subset_text(s),
+    }
+
+
+def _filters(stored: Sequence[StoredEntry], target: str, keys: Sequence[str]) -> str:
     """Selects that show only the rows of ``target`` (an element id) whose attributes match (leaderboard.js)."""
-    options: dict[str, set[str]] = {key: set() for key, _ in FILTER_KEYS}
+    options: dict[str, set[str]] = {key: set() for key in keys}
     for s in stored:
-        for key, value in zip(
-            [k for k, _ in FILTER_KEYS],
-            [s.board, s.narrator, s.entry.dataset.data_origin, status_label(s), s.subset or "all units"],
-            strict=True,
-        ):
-            options[key].add(value)
+        for key, value in _row_values(s).items():
+            if key in options:
+                options[key].add(value)
     parts = []
-    for key, label in FILTER_KEYS:
+    for key, label in ((k, v) for k, v in FILTER_KEYS if k in keys):
         items = "".join(f'<option value="{esc(v)}">{esc(v)}</option>' for v in sorted(options[key]))
         parts.append(
             f'<label>{esc(label)} <select data-key="{esc(key)}"><option value="">all</option>{items}</select></label>'
@@ -281,7 +283,9 @@ def _index_html(title: str, stored: Sequence[StoredEntry], site: Path) -> str:
     if not stored:
         parts.append("<p>No result entries.</p>")
     else:
-        parts.append(_filters(stored, "boards"))
+        # the boards rank full-population entries only: no units filter here (entries.html has one)
+        shown = [s for s in stored if not s.subset]
+        parts.append(_filters(shown, "boards", [k for k, _ in FILTER_KEYS if k != "subset"]))
     boards = [_task_table(board, entries, site) for board, entries in group_by_task(stored).items()]
     parts.append("<div id='boards'>\n" + "\n".join(boards) + "\n</div>")
     models = group_by_model(stored)
@@ -311,7 +315,7 @@ def _entries_html(title: str, stored: Sequence[StoredEntry], site: Path) -> str:
             text_cell(s.model_name, f'<a href="{href(model_page_path(s))}">{esc(s.model_name)}</a>'),
             text_cell(s.revision),
             text_cell(s.board),
-            text_cell(s.subset or "all units"),
+            text_cell(subset_text(s)),
             text_cell(s.narrator, css="narrator"),
             text_cell(status_label(s), css="verification"),
             text_cell(s.entry.dataset.data_origin),
@@ -328,7 +332,7 @@ def _entries_html(title: str, stored: Sequence[StoredEntry], site: Path) -> str:
         "<h1>Every entry</h1>",
         "<p class='muted'>One row per entry file: every task and split, every unit subset, every narrator. "
         "The leaderboard tables rank full-population entries only.</p>",
-        _filters(stored, "entries"),
+        _filters(stored, "entries", [k for k, _ in FILTER_KEYS]),
         '<div class="table-wrap"><table class="sortable entries" id="entries">'
         f"<thead><tr>{head}</tr></thead>\n<tbody>\n" + "\n".join(rows) + "\n</tbody></table></div>",
         _downloads(download, "every entry"),

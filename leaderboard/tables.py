@@ -115,6 +115,11 @@ def entry_json_path(stored: StoredEntry) -> str:
     return f"{ENTRIES_DIR}/{model_slug(stored.model_name)}/{stored.revision}/{stored.path.name}"
 
 
+def subset_text(stored: StoredEntry) -> str:
+    """The units an entry decodes, as tables show them: ``all units``, or ``region_group=V1,n_units=32``."""
+    return stored.subset.removeprefix("@") or "all units"
+
+
 def _metric_fields(prefix: str, metric: MetricResult | None) -> dict[str, float | None]:
     if metric is None:
         return {prefix: None, f"{prefix}_ci_low": None, f"{prefix}_ci_high": None}
@@ -131,7 +136,7 @@ def entry_record(stored: StoredEntry) -> dict[str, object]:
         "revision": stored.revision,
         "task": e.dataset.task,
         "split": e.dataset.split,
-        "subset": stored.subset or "all units",
+        "subset": subset_text(stored),
         "narrator": stored.narrator,
         "status": status_label(stored),
         "data_origin": e.dataset.data_origin,
@@ -170,12 +175,21 @@ def board_records(board: Board) -> list[dict[str, object]]:
 
 
 def csv_value(value: object) -> object:
-    """A cell for a CSV file: numbers as they are, text that a spreadsheet would evaluate prefixed with ``'``."""
+    """A cell for a CSV file: numbers as they are, text that a spreadsheet would evaluate prefixed with ``'``.
+
+    A lone ``-`` (no narrator) and text that reads as a plain number (``-0.5``) are not formulas and stay as they are.
+    """
     if value is None:
         return ""
     if isinstance(value, bool) or not isinstance(value, str):
         return value
-    return "'" + value if value.startswith(FORMULA_PREFIXES) else value
+    if value == "-" or not value.startswith(FORMULA_PREFIXES):
+        return value
+    try:
+        float(value)
+    except ValueError:
+        return "'" + value
+    return value
 
 
 def to_csv(records: Sequence[dict[str, object]]) -> str:

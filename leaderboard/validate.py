@@ -430,6 +430,15 @@ def _verification_problems(
     for stored in entries:
         verification = stored.entry.verification
         if verification is None:
+            if stored.entry.dataset.split != "test":
+                problems.append(
+                    Problem(
+                        stored.path,
+                        f"field 'verification': a '{stored.entry.dataset.split}' entry must be re-scored by the "
+                        "maintainer from its predictions (`leaderboard rescore --references`); self-reported scores "
+                        "on the sealed final test are not accepted",
+                    )
+                )
             continue
         preds = stored.path.with_name(verification.predictions_file)
         if not preds.is_file():

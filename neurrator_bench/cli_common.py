@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+from pathlib import Path
 
 import click
 
@@ -124,3 +125,20 @@ def subset_flags(func):
         help="Subset query COLUMN=VALUE over the units config, e.g. region=VISp... "
         "region_group=V1, cell_type=SST (repeatable).",
     )(func)
+
+
+def split_option(help_text: str):
+    """``--split test|final`` (the live test, or the sealed final test of a ``build --seal-final`` dataset)."""
+    return click.option(
+        "--split", type=click.Choice(["test", "final"]), default="test", show_default=True, help=help_text
+    )
+
+
+def references_option(help_text: str):
+    """``--references DIR``: the maintainer folder of a dataset's sealed references (``build --seal-final``)."""
+    return click.option(
+        "--references",
+        type=click.Path(path_type=Path, exists=True, file_okay=False),
+        default=None,
+        help="Maintainer folder of the sealed references (written by `build --seal-final`): " + help_text,
+    )

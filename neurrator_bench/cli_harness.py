@@ -6,7 +6,15 @@ from pathlib import Path
 
 import click
 
-from neurrator_bench.cli_common import echo_entry, fail, narrator_from_flags, scoring_flags, subset_flags
+from neurrator_bench.cli_common import (
+    echo_entry,
+    fail,
+    narrator_from_flags,
+    references_option,
+    scoring_flags,
+    split_option,
+    subset_flags,
+)
 from neurrator_bench.errors import NeurratorError
 from neurrator_bench.inference import DEFAULT_NARRATOR, NARRATORS
 
@@ -42,19 +50,8 @@ narrator_option = click.option(
     default=None,
     help="Sentence model the predicting model was trained against, if any (flags training in the scorer's space).",
 )
-@click.option(
-    "--split",
-    type=click.Choice(["test", "final"]),
-    default="test",
-    show_default=True,
-    help="test: the public live test; final: the sealed final test (needs --references, the maintainer folder).",
-)
-@click.option(
-    "--references",
-    type=click.Path(path_type=Path, exists=True, file_okay=False),
-    default=None,
-    help="Maintainer folder of the sealed references (written by `build --seal-final`), for --split final.",
-)
+@split_option("test: the public live test; final: the sealed final test (needs --references, the maintainer folder).")
+@references_option("for --split final.")
 @scoring_flags
 def score(
     predictions,
@@ -174,13 +171,7 @@ def evaluate(
     required=True,
     help="Predictions parquet to write.",
 )
-@click.option(
-    "--split",
-    type=click.Choice(["test", "final"]),
-    default="test",
-    show_default=True,
-    help="final: the sealed final test's samples (submit the file; only the maintainer can score it).",
-)
+@split_option("final: the sealed final test's samples (submit the file; only the maintainer can score it).")
 @subset_flags
 def narrate_cmd(model_dir, dataset, task, narrator, llava, out_file, split, unit_specs, n_units, draws) -> None:
     """Write the predictions parquet (sample_id, embedding, narration) that `score` accepts.

@@ -7,7 +7,14 @@ from pathlib import Path
 
 import click
 
-from neurrator_bench.cli_common import echo_entry, fail, narrator_from_flags, scoring_flags
+from neurrator_bench.cli_common import (
+    echo_entry,
+    fail,
+    narrator_from_flags,
+    references_option,
+    scoring_flags,
+    split_option,
+)
 from neurrator_bench.errors import NeurratorError
 from neurrator_bench.realdata import REAL_NM1_EXTRACT
 
@@ -170,12 +177,7 @@ def leaderboard() -> None:
     default=None,
     help="Also re-score every verified entry of this dataset from its predictions file and compare each number.",
 )
-@click.option(
-    "--references",
-    type=click.Path(path_type=Path, exists=True, file_okay=False),
-    default=None,
-    help="Maintainer folder of the dataset's sealed references (build --seal-final): re-scores verified final entries.",
-)
+@references_option("re-scores verified final entries.")
 def leaderboard_validate(results_dir: Path, dataset: str | None, references: Path | None) -> None:
     """Check every entry; non-zero exit if any fail.
 
@@ -238,13 +240,7 @@ def leaderboard_build(results_dir: Path, out_dir: Path, title: str, interrogatio
 @click.option("--narrator-model", default=None, help="Predictions mode: narrator model id.")
 @click.option("--out", "out_dir", type=click.Path(path_type=Path), default=None, help="Predictions mode: bundle.")
 @click.option("--overwrite", is_flag=True, help="Predictions mode: replace an existing bundle folder.")
-@click.option(
-    "--split",
-    type=click.Choice(["test", "final"]),
-    default="test",
-    show_default=True,
-    help="Predictions mode: split of plain files (package files name their own; final = the sealed final test).",
-)
+@split_option("Predictions mode: split of plain files (package files name their own; final = the sealed final test).")
 def leaderboard_submit(
     targets: tuple[Path, ...],
     repo_id: str | None,
@@ -320,12 +316,7 @@ def _submit_predictions(
 @click.argument("bundle_dir", type=click.Path(path_type=Path, exists=True, file_okay=False))
 @click.option("--dataset", required=True, help="Dataset folder or Hub dataset repo id the predictions were made on.")
 @click.option("--out", "results_dir", type=click.Path(path_type=Path), required=True, help="Results folder.")
-@click.option(
-    "--references",
-    type=click.Path(path_type=Path, exists=True, file_okay=False),
-    default=None,
-    help="Maintainer folder of the dataset's sealed references (build --seal-final): scores final-split files.",
-)
+@references_option("scores final-split files.")
 @click.option("--overwrite", is_flag=True, help="Replace entries the re-score would write that already exist.")
 @scoring_flags
 def leaderboard_rescore(

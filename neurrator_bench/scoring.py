@@ -294,15 +294,26 @@ def _score_inputs(
     references: SealedReferences | None = None,
 ) -> ScoreInputs:
     galleries, available = {}, {}
+    sealed = ds.manifest.sealed_final
     if embedding is not None:
         for stimulus in sorted(set(head["stimulus"])):
             pooled = load_frame_targets(ds, stimulus).pooled
+            withheld = np.zeros(len(pooled), dtype=bool)
+            if sealed is not None:
+                withheld[np.asarray(sealed.frames.get(stimulus, []), dtype=np.int64)] = True
             if references is not None:  # the final split ranks among every frame, the sealed ones put back
                 pooled = references.fill_gallery(stimulus, pooled)
+                withheld[:] = False
+            bad = np.flatnonzero(~withheld & ~np.isfinite(pooled).all(axis=1))
+            if bad.size:
+                where = "the sealed references" if references is not None else f"dataset {ds.repo}"
+                raise DatasetFormatError(
+                    f"{where}: targets of {stimulus} frames {bad[:5].tolist()} are not finite (a frame "
+                    "that is not sealed, or a sealed frame the references lack)"
+                )
             galleries[stimulus] = pooled
-            public = np.isfinite(pooled).all(axis=1)
-            if not public.all():  # the live test of a sealed dataset: the sealed frames are no candidates
-                available[stimulus] = public
+            if withheld.any():  # the live test of a sealed dataset: the sealed frames are no candidates
+                available[stimulus] = ~withheld
     text = {}
     if narrations is not None:
         text = {
@@ -578,7 +589,9 @@ def score_predictions(
             else f"only {clusters.n_blocks} resampling clusters (< {MIN_CLUSTERS}): percentile intervals and "
             "bootstrap p-values from so few clusters under-cover; read them as approximate",
         ),
-        frame_table=_frame_table(results, clusters),
+        # the final test publishes no per-frame values: per-frame similarity to a sealed caption is the feedback a
+        # hidden test withholds (its rows are therefore not paired on the leaderboard)
+        frame_table=None if split == FINAL_SPLIT else _frame_table(results, clusters),
         per_session=_per_session(results, clusters, inputs.session),
         similarity=similarity,
         evaluation_time_s=round(time.perf_counter() - start, 3),

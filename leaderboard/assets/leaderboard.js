@@ -74,6 +74,10 @@
         shown += 1;
       }
     });
+    Array.prototype.forEach.call(target.querySelectorAll("tr.group-label"), function (label) {
+      var group = label.parentNode;
+      label.hidden = group.querySelectorAll("tr[data-row]:not([hidden])").length === 0;
+    });
     Array.prototype.forEach.call(target.querySelectorAll("section.board"), function (section) {
       var visible = section.querySelectorAll("tr[data-row]:not([hidden])").length;
       var filteredOut = section.querySelectorAll("tr[data-row]").length > 0 && visible === 0;

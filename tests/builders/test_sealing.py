@@ -83,13 +83,10 @@ def test_sealed_references_never_appear_in_the_public_folder(sealed_build):
         public_captions |= {c for c in load_frame_targets(ds, stimulus).captions.tolist() if c is not None}
     secret = {c for per in refs.captions.values() for c in per.values()} - public_captions
     assert len(secret) >= 20  # captions only a sealed frame has (the others are shared with public frames)
-    sealed_images = set(
-        pq.read_table(refs_dir / "stimuli" / f"{NM1}.parquet")
-        .column("image")
-        .combine_chunks()
-        .field("bytes")
-        .to_pylist()
-    )
+    sealed_images = set()
+    for path in (refs_dir / "stimuli").glob("*.parquet"):  # every sealed stimulus: movie frames and scene images
+        sealed_images |= set(pq.read_table(path).column("image").combine_chunks().field("bytes").to_pylist())
+    assert len(sealed_images) > len(refs.captions[NM1]) // 2 and SCENES in refs.captions
     files = [p for p in root.rglob("*") if p.is_file()]
     assert not any(p.name == SEALED_FILENAME for p in files)
     for path in files:
@@ -98,7 +95,15 @@ def test_sealed_references_never_appear_in_the_public_folder(sealed_build):
             assert not _holds_any(table, pa.array(sorted(secret)), pa.array(sorted(sealed_images), pa.binary())), path
             # targets live only in the targets config, one row per frame, sealed rows NaN (checked below): a
             # sealed target has no other place to be (equal values elsewhere belong to frames of equal content)
-            if {"pooled", "patches"} & set(table.column_names):
+            dim = ds.manifest.target_dim
+            vectors = [
+                f.name
+                for f in table.schema
+                if pa.types.is_fixed_size_list(f.type)
+                and f.type.list_size == dim
+                and pa.types.is_floating(f.type.value_type)
+            ]
+            if {"pooled", "patches"} & set(table.column_names) or vectors:
                 assert path.parent.name == "targets", path
                 keys = list(zip(table.column("stimulus").to_pylist(), table.column("frame").to_pylist(), strict=True))
                 assert len(set(keys)) == len(keys), path
@@ -192,4 +197,15 @@ def test_cli_seal_options(sim_dir, tmp_path):
             str(tmp_path / "d" / "inside"),
         ],
     )
-    assert result.exit_code != 0 and "must not be inside" in result.output
+    assert result.exit_code != 0 and "overlaps the dataset folder" in result.output
+    from neurrator_bench.builders.build import check_sealed_dir
+
+    out = tmp_path / "d"
+    for bad, what in [
+        (tmp_path / "d.partial" / "refs", "staging folder"),  # the staging folder becomes the dataset
+        (tmp_path, "dataset folder"),  # replacing it would delete the dataset
+        (sim_dir.parent, "an input"),  # ... or the inputs
+    ]:
+        with pytest.raises(ValueError, match=what):
+            check_sealed_dir(bad, out, [sim_dir])
+    check_sealed_dir(sim_dir / "d.sealed", out, [sim_dir])  # inside an input folder is fine

@@ -79,6 +79,8 @@ def test_final_scores_against_the_sealed_references_and_live_ranks_among_public_
         assert _value(entry, "retrieval_r10") == 1.0
     # the final test ranks among every frame, the live test among the public ones only
     assert final.gallery_frames[NM1] == 900 and live.gallery_frames[NM1] == 900 - n_sealed
+    # the final test publishes no per-frame values (the feedback a hidden test withholds); the live test does
+    assert final.frame_table is None and live.frame_table is not None
     assert final.statistics.n_samples == len(
         load_samples(ds, TASK, "final").query("~session_id.str.startswith('pseudo')")
     )
@@ -96,6 +98,19 @@ def test_final_split_requests_that_cannot_be_scored_get_clear_errors(sealed, ds,
     with pytest.raises(PredictionsError, match="metadata field 'split' is 'test'"):
         score_predictions(
             read_predictions(live), sealed_ds, TASK, model=model, options=FAST, split="final", references=refs
+        )
+    # references that lack a sealed frame's target: a hard error, never a gallery quietly smaller
+    import dataclasses
+
+    with pytest.raises(DatasetFormatError, match="not finite"):
+        score_predictions(
+            read_predictions(final),
+            sealed_ds,
+            TASK,
+            model=model,
+            options=FAST,
+            split="final",
+            references=dataclasses.replace(refs, pooled={}),
         )
     # CLI: --split final without --references
     result = CliRunner().invoke(
@@ -153,6 +168,10 @@ def test_bundle_of_live_and_final_rescores_like_local_runs_and_tampering_is_caug
     )
     assert done.exit_code == 0, done.output
     written = sorted(p.name for p in results.glob("*/*/*.json"))
+    (local_file,) = (tmp_path / "local").glob("*/*/*.json")
+    a, b = read_entry(local_file), read_entry(results / "m" / "main" / f"{TASK}.final~retrieval.json")
+    assert [m.model_dump() for m in a.metrics] == [m.model_dump() for m in b.metrics]
+    assert a.frame_table == b.frame_table and b.verification is not None
     # a second re-score would replace them: refused unless asked, and nothing changes
     before = {p: p.read_bytes() for p in results.rglob("*") if p.is_file()}
     with pytest.raises(ResultEntryError, match="would replace 2 existing entry file"):
@@ -160,10 +179,6 @@ def test_bundle_of_live_and_final_rescores_like_local_runs_and_tampering_is_caug
     assert {p: p.read_bytes() for p in results.rglob("*") if p.is_file()} == before
     assert len(rescore_bundle(bundle, ds, results, options=FAST, encoder=encoder, references=refs, overwrite=True)) == 2
     assert written == [f"{TASK}.final~retrieval.json", f"{TASK}~retrieval.json"]
-    (local_file,) = (tmp_path / "local").glob("*/*/*.json")
-    a, b = read_entry(local_file), read_entry(results / "m" / "main" / f"{TASK}.final~retrieval.json")
-    assert [m.model_dump() for m in a.metrics] == [m.model_dump() for m in b.metrics]
-    assert a.frame_table == b.frame_table and b.verification is not None
     # live and final are separate boards, not duplicates
     boards = group_by_task(load_entries(results))
     assert sorted(boards) == [TASK, f"{TASK} (final)"]
@@ -171,8 +186,21 @@ def test_bundle_of_live_and_final_rescores_like_local_runs_and_tampering_is_caug
     # without the references the final entry is reported, never passed silently
     problems = [p.message for p in validate_results(results, dataset=ds, encoder=encoder)]
     assert len(problems) == 1 and "could not be re-scored" in problems[0] and "sealed" in problems[0]
-    # a tampered final score is caught by the re-score
+    # the page: the final test is a board of its own
+    from neurrator_bench.leaderboard.site import build_site
+
+    index = build_site(results, tmp_path / "site").read_text()
+    assert f"data-board='{TASK} (final)'" in index and "sealed final test" in index
+    # a self-reported final entry (no maintainer re-score) is refused outright
     path = results / "m" / "main" / f"{TASK}.final~retrieval.json"
+    saved = path.read_text()
+    data = json.loads(saved)
+    data["verification"] = None
+    path.write_text(json.dumps(data))
+    problems = [p.message for p in validate_results(results)]
+    assert len(problems) == 1 and "self-reported scores on the sealed final test are not accepted" in problems[0]
+    path.write_text(saved)
+    # a tampered final score is caught by the re-score
     data = json.loads(path.read_text())
     sbert = next(m for m in data["metrics"] if m["name"] == "sbert_matched")
     sbert["value"] = round(sbert["value"] + (sbert["ci_high"] - sbert["value"]) / 2, 6)

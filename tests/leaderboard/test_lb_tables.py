@@ -14,14 +14,16 @@ from tests.leaderboard.entries import EVIL, TASKS, write_valid_set
 
 def test_csv_cells_never_run_as_formulas():
     assert csv_value('=HYPERLINK("http://x")') == '\'=HYPERLINK("http://x")'
-    assert [csv_value(v) for v in ("+1", "-1", "@SUM(A1)", "\tx", "plain", "")] == [
-        "'+1",
-        "'-1",
+    assert [csv_value(v) for v in ("+A1", "-A1+1", "@SUM(A1)", "\tx", "plain", "")] == [
+        "'+A1",
+        "'-A1+1",
         "'@SUM(A1)",
         "'\tx",
         "plain",
         "",
     ]
+    # not formulas: a lone "-" (no narrator) and text that is a plain number
+    assert [csv_value(v) for v in ("-", "-0.5", "+3")] == ["-", "-0.5", "+3"]
     assert [csv_value(v) for v in (-0.5, 3, None, True)] == [-0.5, 3, "", True]
     text = to_csv([{"a": "=1", "b": -2.5}, {"a": EVIL, "c": 1}])
     assert list(csv.reader(text.splitlines())) == [["a", "b", "c"], ["'=1", "-2.5", ""], [EVIL, "", "1"]]
