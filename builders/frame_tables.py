@@ -96,7 +96,9 @@ def read_captions(root: Path, names: list[str]) -> dict[str, np.ndarray]:
     out = {}
     for name in names:
         table = pq.read_table(root / f"data/stimuli/{name}.parquet", columns=["frame", "caption"]).to_pandas()
-        out[name] = table.sort_values("frame")["caption"].to_numpy(dtype=object)
+        # a sealed frame's public caption is null; pandas reads it as NaN, the samples want None
+        captions = table.sort_values("frame")["caption"].tolist()
+        out[name] = np.array([c if isinstance(c, str) else None for c in captions], dtype=object)
     return out
 
 

@@ -209,3 +209,41 @@ def test_cli_seal_options(sim_dir, tmp_path):
         with pytest.raises(ValueError, match=what):
             check_sealed_dir(bad, out, [sim_dir])
     check_sealed_dir(sim_dir / "d.sealed", out, [sim_dir])  # inside an input folder is fine
+
+
+def test_interrupted_sealed_build_resumes_identically_with_causal_windows(sim_dir, tmp_path, monkeypatch):
+    """An interrupted sealed build resumes to the same dataset and references; the guard holds for causal windows."""
+    from neurrator_bench.builders import build as build_mod
+    from neurrator_bench.schemas.dataset import WindowSpec
+
+    tasks, window = ["nm1-contiguous-middle"], WindowSpec(stride=4, alignment="causal")
+    clean = build_mod.build_dataset([sim_dir], tmp_path / "clean", tasks=tasks, window=window, seal_final=0.2)
+    real = build_mod.build_session
+    calls = {"n": 0}
+
+    def dying(*args, **kwargs):
+        calls["n"] += 1
+        if calls["n"] == 2:
+            raise KeyboardInterrupt("killed mid-build")
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(build_mod, "build_session", dying)
+    with pytest.raises(KeyboardInterrupt):
+        build_mod.build_dataset([sim_dir], tmp_path / "resumed", tasks=tasks, window=window, seal_final=0.2)
+    # nothing sealed is anywhere but the staging folder's _build (which never becomes the dataset)
+    assert not (tmp_path / "resumed").exists() and not (tmp_path / "resumed.sealed").exists()
+    assert (tmp_path / "resumed.partial" / "_build" / "sealed" / "stimuli").is_dir()
+    monkeypatch.setattr(build_mod, "build_session", real)
+    resumed = build_mod.build_dataset([sim_dir], tmp_path / "resumed", tasks=tasks, window=window, seal_final=0.2)
+    assert resumed.manifest.fingerprint == clean.manifest.fingerprint
+    assert resumed.manifest.sealed_final == clean.manifest.sealed_final
+    a = json.loads((tmp_path / "clean.sealed" / SEALED_FILENAME).read_text())
+    b = json.loads((tmp_path / "resumed.sealed" / SEALED_FILENAME).read_text())
+    assert a == b and not list((tmp_path / "resumed").rglob("_build"))
+    # causal windows [b, b + 20 bins) look forward: no training window starts within the guard before a sealed frame
+    ds = open_dataset(tmp_path / "resumed")
+    seal = np.array(ds.manifest.sealed_final.frames[NM1])
+    frames = load_samples(ds, tasks[0], "train")["frame"].to_numpy()
+    assert not np.isin(frames, seal).any()
+    ahead = seal[None, :] - frames[:, None]  # frames until a sealed frame
+    assert not ((ahead >= 0) & (ahead <= 5)).any()  # 20 bins at 120 Hz span ~5 movie frames
