@@ -277,7 +277,8 @@ def _sealed_lines(manifest: DatasetManifest) -> list[str]:
         return []
     counts = ", ".join(f"{len(f)} frames of `{s}`" for s, f in sealed.frames.items())
     shares = ", ".join(
-        f"`{t}` {share:.1%} ({sealed.task_clusters.get(t, 0)} clusters)" for t, share in sealed.task_fraction.items()
+        f"`{t}` {share:.1%}" + (f" ({sealed.task_clusters[t]} clusters)" if t in sealed.task_clusters else "")
+        for t, share in sealed.task_fraction.items()
     )
     return [
         "## Live test and sealed final test",
@@ -302,8 +303,9 @@ def _sealed_lines(manifest: DatasetManifest) -> list[str]:
         "repeat, so a sealed frame is never trained on in any task. Every train or validation window whose span, "
         "extended back by the guard band's latency, overlaps the display of a sealed frame is dropped "
         "(`sealed:<task>` in the dropped-windows table). In a repeat-holdout task the final test is therefore a frame "
-        "holdout and reads lower than the live test. Final entries are written only by the maintainer, from submitted "
-        "predictions, and publish no per-frame values. The seal prevents inadvertent tuning on the test references, "
+        "holdout (it measures generalization to unseen frames, its live test to unseen repeats of seen frames). "
+        "Final entries are written only by the maintainer, from submitted predictions, and publish no per-frame "
+        "values. The seal prevents inadvertent tuning on the test references, "
         "nothing more: the movie is public (Allen) and the captioner and target model are pinned, so the references "
         "can be rebuilt by anyone who builds this dataset without --seal-final, and the edge frames of a sealed "
         "block resemble their public neighbours.",

@@ -22,8 +22,8 @@ and a frame's caption is the same on every repeat, so a frame can only be sealed
   smaller ones already sealed.
 
 Our choices, not the paper's (which has no sealed test): the global sealing (consequence: in a repeat-holdout
-task the final frames are never trained on, so its final test is a frame holdout and reads lower than its
-live test), the 30-frame clusters, the smallest-first draw and the default seed. The seal prevents inadvertent
+task the final frames are never trained on, so its final test is a frame holdout, unlike its live test), the
+30-frame clusters, the smallest-first draw and the default seed. The seal prevents inadvertent
 tuning on the test references, nothing more: the movie is public (Allen) and the captioner and target model are
 pinned, so anyone can rebuild the references by building without the seal. Final entries are therefore written
 only by the maintainer from predictions, and publish no per-frame values.
