@@ -13,12 +13,12 @@ import pandas as pd
 import pyarrow.parquet as pq
 import pytest
 
-from neurrator_bench.builders import build as build_mod
 from neurrator_bench.builders.build import build_dataset
 from neurrator_bench.builders.origin import SIMULATOR_INSTITUTION
 from neurrator_bench.errors import NoUsableUnitsError, NWBFormatError
 from neurrator_bench.schemas.dataset import MANIFEST_FILENAME, WindowSpec
 from neurrator_bench.tasks import TASKS
+from tests.builders.interrupt import die_on_second_session
 
 LOAD_SCRIPT = r"""
 import json, sys
@@ -166,20 +166,11 @@ def test_card_and_manifest(built_dataset):
 def test_interrupted_build_resumes_identically(sim_dir, tmp_path, monkeypatch):
     tasks = ["nm1-contiguous-middle"]
     clean = build_dataset([sim_dir], tmp_path / "clean", tasks=tasks)
-    real_build_session = build_mod.build_session
-    calls = {"n": 0}
-
-    def dying(*args, **kwargs):
-        calls["n"] += 1
-        if calls["n"] == 2:
-            raise KeyboardInterrupt("killed mid-build")
-        return real_build_session(*args, **kwargs)
-
-    monkeypatch.setattr(build_mod, "build_session", dying)
+    die_on_second_session(monkeypatch)
     with pytest.raises(KeyboardInterrupt):
         build_dataset([sim_dir], tmp_path / "resumed", tasks=tasks)
     assert not (tmp_path / "resumed").exists() and (tmp_path / "resumed.partial").exists()
-    monkeypatch.setattr(build_mod, "build_session", real_build_session)
+    monkeypatch.undo()
     resumed = build_dataset([sim_dir], tmp_path / "resumed", tasks=tasks)
     assert resumed.manifest.fingerprint == clean.manifest.fingerprint
     assert resumed.manifest.files == clean.manifest.files

@@ -17,6 +17,7 @@ from neurrator_bench.dataset_access import load_frame_targets, load_samples, ope
 from neurrator_bench.errors import DatasetFormatError
 from neurrator_bench.schemas.sealed_references import SEALED_FILENAME, open_references
 from neurrator_bench.tasks import NM1, SCENES, TASKS
+from tests.builders.interrupt import die_on_second_session
 from tests.conftest import SEALED_TASKS
 
 ALL = [TASKS.get(n) for n in TASKS.names()]
@@ -218,22 +219,13 @@ def test_interrupted_sealed_build_resumes_identically_with_causal_windows(sim_di
 
     tasks, window = ["nm1-contiguous-middle"], WindowSpec(stride=4, alignment="causal")
     clean = build_mod.build_dataset([sim_dir], tmp_path / "clean", tasks=tasks, window=window, seal_final=0.2)
-    real = build_mod.build_session
-    calls = {"n": 0}
-
-    def dying(*args, **kwargs):
-        calls["n"] += 1
-        if calls["n"] == 2:
-            raise KeyboardInterrupt("killed mid-build")
-        return real(*args, **kwargs)
-
-    monkeypatch.setattr(build_mod, "build_session", dying)
+    die_on_second_session(monkeypatch)
     with pytest.raises(KeyboardInterrupt):
         build_mod.build_dataset([sim_dir], tmp_path / "resumed", tasks=tasks, window=window, seal_final=0.2)
     # nothing sealed is anywhere but the staging folder's _build (which never becomes the dataset)
     assert not (tmp_path / "resumed").exists() and not (tmp_path / "resumed.sealed").exists()
     assert (tmp_path / "resumed.partial" / "_build" / "sealed" / "stimuli").is_dir()
-    monkeypatch.setattr(build_mod, "build_session", real)
+    monkeypatch.undo()
     resumed = build_mod.build_dataset([sim_dir], tmp_path / "resumed", tasks=tasks, window=window, seal_final=0.2)
     assert resumed.manifest.fingerprint == clean.manifest.fingerprint
     assert resumed.manifest.sealed_final == clean.manifest.sealed_final
