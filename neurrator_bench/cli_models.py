@@ -14,6 +14,7 @@ from neurrator_bench.cli_common import (
     references_option,
     scoring_flags,
     split_option,
+    subset_flags,
 )
 from neurrator_bench.errors import NeurratorError
 from neurrator_bench.realdata import REAL_NM1_EXTRACT
@@ -241,6 +242,7 @@ def leaderboard_build(results_dir: Path, out_dir: Path, title: str, interrogatio
 @click.option("--out", "out_dir", type=click.Path(path_type=Path), default=None, help="Predictions mode: bundle.")
 @click.option("--overwrite", is_flag=True, help="Predictions mode: replace an existing bundle folder.")
 @split_option("Predictions mode: split of plain files (package files name their own; final = the sealed final test).")
+@subset_flags
 def leaderboard_submit(
     targets: tuple[Path, ...],
     repo_id: str | None,
@@ -253,6 +255,9 @@ def leaderboard_submit(
     out_dir: Path | None,
     overwrite: bool,
     split: str,
+    unit_specs: tuple[str, ...],
+    n_units: int | None,
+    draws: int,
 ) -> None:
     """Submit predictions for re-scoring (PREDICTIONS... --model-name N --out BUNDLE), or entries (MODEL_DIR --repo R).
 
@@ -265,10 +270,18 @@ def leaderboard_submit(
     neurrator-bench leaderboard submit results/my-model --repo org/neurrator-results
     """
     if all(p.is_file() for p in targets):
+        from neurrator_bench.subsets import make_subset, parse_unit_filters
+
+        try:
+            subset = make_subset(parse_unit_filters(unit_specs), n_units, draws=draws)
+        except ValueError as exc:
+            raise click.UsageError(str(exc)) from None
         _submit_predictions(
-            targets, model_name, model_revision, tasks, narrator_kind, narrator_model, out_dir, overwrite, split
+            targets, model_name, model_revision, tasks, narrator_kind, narrator_model, out_dir, overwrite, split, subset
         )
         return
+    if unit_specs or n_units is not None:
+        raise click.UsageError("--units / --n-units describe prediction files (predictions mode)")
     if len(targets) != 1 or not targets[0].is_dir():
         raise click.UsageError("give prediction files, or one RESULTS_DIR/<model> folder")
     if repo_id is None:
@@ -287,7 +300,7 @@ def leaderboard_submit(
 
 
 def _submit_predictions(
-    files, model_name, model_revision, tasks, narrator_kind, narrator_model, out_dir, overwrite, split
+    files, model_name, model_revision, tasks, narrator_kind, narrator_model, out_dir, overwrite, split, subset
 ):
     from neurrator_bench.leaderboard.rescore import make_bundle
     from neurrator_bench.schemas.result_entry import ModelMeta
@@ -304,6 +317,7 @@ def _submit_predictions(
             narrator=narrator,
             overwrite=overwrite,
             split=split,
+            subset=subset,
         )
     except (NeurratorError, FileExistsError, ValueError) as exc:
         fail(exc)

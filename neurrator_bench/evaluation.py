@@ -37,7 +37,7 @@ from neurrator_bench.schemas.result_entry import (
 from neurrator_bench.scorers.frame_stats import cluster_bootstrap, frame_level_clusters
 from neurrator_bench.scorers.intervals import enclose
 from neurrator_bench.scoring import ScoringOptions, score_predictions
-from neurrator_bench.subsets import region_groups
+from neurrator_bench.subsets import make_subset, region_groups
 from neurrator_bench.text_embedding import DEFAULT_SENTENCE_MODEL, SentenceEncoder
 
 logger = logging.getLogger(__name__)
@@ -261,17 +261,8 @@ def evaluate_model(
     encoder = encoder or SentenceEncoder(DEFAULT_SENTENCE_MODEL)
     model = load_model(model_dir)
     meta = model_meta(model.config)
+    subset = make_subset(unit_filters, n_units, draws=draws, seed=seed)
     filters = dict(unit_filters or {})
-    subset = Subset(
-        region_group=filters.get("region_group"),
-        structure=filters.get("structure"),
-        cell_type=filters.get("cell_type"),
-        n_units=n_units,
-        draws=draws if n_units is not None else None,
-        seed=seed if n_units is not None else None,
-    )
-    if draws < 1 or (draws > 1 and n_units is None):
-        raise ValueError("draws must be >= 1, and draws > 1 needs n_units")
     entries = []
     with tempfile.TemporaryDirectory() as tmp:
         for d in range(draws):

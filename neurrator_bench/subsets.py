@@ -18,6 +18,7 @@ import numpy as np
 import pandas as pd
 
 from neurrator_bench.builders.regions import REGION_UNIONS
+from neurrator_bench.schemas.result_entry import Subset
 
 SUBSET_COLUMNS = ("region_group", "structure", "cell_type", "probe", "unit_id")
 """Columns a unit filter may name; ``unit_id=11|12|13`` lists units explicitly (e.g. a shuffled-label control)."""
@@ -42,6 +43,27 @@ def parse_unit_filters(specs: tuple[str, ...] | list[str]) -> dict[str, str]:
             raise ValueError(f"unit filter {spec!r}: unknown column {key!r}; allowed: {', '.join(SUBSET_COLUMNS)}")
         out[key] = value.strip()
     return out
+
+
+def make_subset(
+    unit_filters: dict[str, str] | None, n_units: int | None, *, draws: int = 1, seed: int | None = None
+) -> Subset:
+    """The :class:`Subset` an entry records for a query: filters, then ``n_units`` random units in ``draws`` draws.
+
+    Raises:
+        ValueError: ``draws`` below 1, or several draws without ``n_units``.
+    """
+    if draws < 1 or (draws > 1 and n_units is None):
+        raise ValueError("draws must be >= 1, and draws > 1 needs n_units")
+    filters = dict(unit_filters or {})
+    return Subset(
+        region_group=filters.get("region_group"),
+        structure=filters.get("structure"),
+        cell_type=filters.get("cell_type"),
+        n_units=n_units,
+        draws=draws if n_units is not None else None,
+        seed=seed if n_units is not None else None,
+    )
 
 
 def region_groups(value: str) -> list[str]:

@@ -268,3 +268,42 @@ def test_verified_entries_travel_with_their_predictions_in_an_entries_submission
     assert (tmp_path / "s" / "results" / "m" / "main" / copy.name).read_bytes() == preds.read_bytes()
     upload = (tmp_path / "s" / "UPLOAD.md").read_text()
     assert "(revisions main; 1 entries)" in upload
+
+
+def test_submit_records_the_unit_subset_of_prediction_files(tmp_path, ds, encoder):
+    """Predictions mode: --units / --n-units say which units the predicting model read; the entry keeps them."""
+    preds = noisy_predictions(ds, TASK, tmp_path / "preds.parquet")
+    runner = CliRunner()
+    bundle = tmp_path / "bundle"
+    made = runner.invoke(
+        main,
+        [
+            "leaderboard",
+            "submit",
+            str(preds),
+            "--model-name",
+            "m",
+            "--units",
+            "region=V1",
+            "--n-units",
+            "8",
+            "--out",
+            str(bundle),
+        ],
+    )
+    assert made.exit_code == 0, made.output
+    (item,) = read_bundle(bundle).files
+    assert (item.subset.region_group, item.subset.n_units, item.subset.draws) == ("V1", 8, 1)
+    (written,) = rescore_bundle(bundle, ds, tmp_path / "results", options=FAST, encoder=encoder)
+    assert written.entry.subset.region_group == "V1" and written.path.name.startswith(
+        f"{TASK}@region_group=V1,n_units=8"
+    )
+    # the flags describe prediction files: refused in entries mode, and several draws need --n-units
+    refused = runner.invoke(
+        main, ["leaderboard", "submit", str(tmp_path / "results" / "m"), "--repo", "o/r", "--units", "region=V1"]
+    )
+    assert refused.exit_code == 2 and "predictions mode" in refused.output
+    refused = runner.invoke(
+        main, ["leaderboard", "submit", str(preds), "--model-name", "m", "--draws", "3", "--out", str(tmp_path / "b2")]
+    )
+    assert refused.exit_code == 2 and "needs n_units" in refused.output
