@@ -332,6 +332,7 @@ def build_dataset(
             sealed = SealedFinal.model_validate(entry["sealed"]) if entry.get("sealed") else None
         files.update(entry["files"])
         captioner_meta = entry["captioner"]
+        sealed_map = sealed.frames if sealed else None  # stimulus -> sealed frames, for every later step
         entry = state.done("targets")
         if entry is None:
             stimuli = stimuli or find_stimuli([Path(p) for p in inputs], stimuli_dir, stim_names)
@@ -348,7 +349,7 @@ def build_dataset(
                 stimuli,
                 extractor,
                 progress=progress,
-                sealed=sealed.frames if sealed else None,
+                sealed=sealed_map,
                 sealed_root=sealed_root,
             )
             meta = {
@@ -372,7 +373,7 @@ def build_dataset(
             captions=captions,
             tagged_dir=tagged_dir,
             stim_names=stim_names,
-            sealed=sealed.frames if sealed else None,
+            sealed=sealed_map,
         )
         with _session_runner(workers, executor) as submit:
             # every session is submitted at once; results are recorded in input order, each once it and the

@@ -295,7 +295,8 @@ def _sealed_lines(manifest: DatasetManifest) -> list[str]:
         f"in clusters of {sealed.block_frames}, scene images one by one). Share of each task's test frames that is "
         f"sealed: {shares}. In the public `stimuli` config the sealed frames have a null caption and image; in the "
         "`targets` config their `patches` and `pooled` are NaN (rows stay indexed by frame). Retrieval on the live "
-        "test ranks among the public frames only; on the final test among every frame. The final test's intervals "
+        "test ranks among the public frames only (the paper's Table A2 ranks among every frame; on a sealed dataset "
+        "the live gallery leaves the sealed ones out, our choice), on the final test among every frame. The final test's intervals "
         "resample its clusters: a task with few sealed clusters (a 200-frame block at 0.1 seals one or two) gets "
         "approximate intervals, and its entries say so; seal a larger fraction for a final test that ranks finely.",
         "",

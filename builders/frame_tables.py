@@ -95,10 +95,10 @@ def read_captions(root: Path, names: list[str]) -> dict[str, np.ndarray]:
     """Captions written by :func:`write_stimuli_config` (used when a build resumes)."""
     out = {}
     for name in names:
-        table = pq.read_table(root / f"data/stimuli/{name}.parquet", columns=["frame", "caption"]).to_pandas()
-        # a sealed frame's public caption is null; pandas reads it as NaN, the samples want None
-        captions = table.sort_values("frame")["caption"].tolist()
-        out[name] = np.array([c if isinstance(c, str) else None for c in captions], dtype=object)
+        table = pq.read_table(root / f"data/stimuli/{name}.parquet", columns=["frame", "caption"])
+        table = table.take(pa.array(np.argsort(table.column("frame").to_numpy(), kind="stable")))
+        # read by pyarrow, not pandas: a sealed frame's null caption stays None (pandas makes it NaN)
+        out[name] = np.array(table.column("caption").to_pylist(), dtype=object)
     return out
 
 

@@ -46,16 +46,6 @@ SEAL_SEED = 20261204
 MAX_FRACTION = 0.5
 
 
-def task_test_frames(task: TaskSpec, stimulus: str, n_frames: int) -> np.ndarray | None:
-    """The frames of ``stimulus`` that ``task`` tests on (None when it tests on none of them)."""
-    for rule in task.rules:
-        if rule.stimulus == stimulus and "test" in rule.splits:
-            if rule.held_out is None:
-                return np.arange(n_frames, dtype=np.int64)
-            return np.asarray(rule.held_out(n_frames), dtype=np.int64)
-    return None
-
-
 def frame_clusters(stimulus: str, n_frames: int, block_frames: int) -> np.ndarray:
     """Cluster of each frame: ``frame // block_frames`` for movies, the image itself for natural scenes."""
     frames = np.arange(n_frames, dtype=np.int64)
@@ -92,7 +82,7 @@ def sealed_frames(
     task_clusters: dict[str, int] = {}
     for stimulus in sorted(n_frames):
         n = int(n_frames[stimulus])
-        users = [(t, tf) for t in tasks if (tf := task_test_frames(t, stimulus, n)) is not None and tf.size]
+        users = [(t, tf) for t in tasks if (tf := t.test_frames(stimulus, n)) is not None and tf.size]
         if not users:
             continue
         cluster = frame_clusters(stimulus, n, block_frames)

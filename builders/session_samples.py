@@ -376,24 +376,24 @@ def build_session(
             t.name: t.assign(stimulus, samples.repeat, samples.frame, pres.n_frames)
             for t in tasks_using(stimulus, tasks)
         }
+
+        def near_display(frames: np.ndarray, _samples=samples, _pres=pres) -> np.ndarray:
+            """Windows whose span, extended back by the guard latency, overlaps a display of ``frames``."""
+            shown = np.isin(_pres.frame, frames)
+            spans = np.column_stack([_pres.onset[shown], _pres.stop[shown]])
+            return overlaps(_samples.t_start - window.guard_s, _samples.t_start + span_s, spans)
+
         for task in tasks_using(stimulus, tasks):
             held = task.held_out(stimulus, pres.n_frames)
             if held is None:
                 continue
-            shown = np.isin(pres.frame, held)
-            spans = np.column_stack([pres.onset[shown], pres.stop[shown]])
             fit = np.isin(splits[task.name], ["train", "validation"])
-            guard = fit & overlaps(samples.t_start - window.guard_s, samples.t_start + span_s, spans)
+            guard = fit & near_display(held)
             splits[task.name][guard] = None
             out.dropped[f"guard:{task.name}"] = out.dropped.get(f"guard:{task.name}", 0) + int(guard.sum())
         seal = np.asarray((sealed or {}).get(stimulus, []), dtype=np.int64)
         if seal.size:
-            shown = np.isin(pres.frame, seal)
-            near = overlaps(
-                samples.t_start - window.guard_s,
-                samples.t_start + span_s,
-                np.column_stack([pres.onset[shown], pres.stop[shown]]),
-            )
+            near = near_display(seal)
             on_sealed = np.isin(samples.frame, seal)
             for task in tasks_using(stimulus, tasks):
                 split = splits[task.name]

@@ -60,7 +60,6 @@ from neurrator_bench.leaderboard.store import (
     group_by_model,
     group_by_task,
     load_entries,
-    model_slug,
     session_coverage,
     status_label,
 )
@@ -76,6 +75,7 @@ from neurrator_bench.leaderboard.tables import (
     entry_json_path,
     entry_order,
     entry_record,
+    model_page_path,
     subset_text,
     write_downloads,
 )
@@ -98,8 +98,7 @@ def _short_label(name: str) -> str:
 def _entry_cells(s: StoredEntry, floors: Sequence[str]) -> list[str]:
     """Every cell of a task-table row after the rank and "vs above" cells."""
     main = find_main_metric(s.entry)
-    slug = model_slug(s.model_name)
-    link = f'<a href="{href(f"models/{slug}.html")}">{esc(s.model_name)}</a>'
+    link = f'<a href="{href(model_page_path(s.model_name))}">{esc(s.model_name)}</a>'
     if s.entry.scorer_space:
         link += f' <span class="scorer-space" title="{esc(SCORER_SPACE_LEGEND)}">{esc(SCORER_SPACE_MARK)}</span>'
     scored, total = session_coverage(s)
@@ -142,15 +141,10 @@ def _row_attributes(s: StoredEntry) -> str:
     return "".join(f' data-{k}="{esc(v)}"' for k, v in _row_values(s).items())
 
 
-def model_page_path(s: StoredEntry) -> str:
-    """Site-relative path of the entry's model page."""
-    return f"models/{model_slug(s.model_name)}.html"
-
-
 def _permalink_cell(s: StoredEntry) -> str:
     """The last cell of a row: the entry's permalink and its JSON."""
     links = (
-        f'<a class="permalink" href="{href(model_page_path(s))}#{esc(entry_anchor(s))}">entry</a> '
+        f'<a class="permalink" href="{href(model_page_path(s.model_name))}#{esc(entry_anchor(s))}">entry</a> '
         f'<a class="entry-json" href="{href(entry_json_path(s))}">json</a>'
     )
     return text_cell(entry_anchor(s), links)
@@ -291,7 +285,7 @@ def _index_html(title: str, stored: Sequence[StoredEntry], site: Path) -> str:
     models = group_by_model(stored)
     if models:
         items = "".join(
-            f'<li><a href="{href(f"models/{model_slug(name)}.html")}">{esc(name)}</a> '
+            f'<li><a href="{href(model_page_path(name))}">{esc(name)}</a> '
             f"<span class='muted'>({len(entries)} entries)</span></li>"
             for name, entries in models.items()
         )
@@ -312,7 +306,7 @@ def _entries_html(title: str, stored: Sequence[StoredEntry], site: Path) -> str:
         main = find_main_metric(s.entry)
         scored, total = session_coverage(s)
         cells = [
-            text_cell(s.model_name, f'<a href="{href(model_page_path(s))}">{esc(s.model_name)}</a>'),
+            text_cell(s.model_name, f'<a href="{href(model_page_path(s.model_name))}">{esc(s.model_name)}</a>'),
             text_cell(s.revision),
             text_cell(s.board),
             text_cell(subset_text(s)),
@@ -447,7 +441,7 @@ def build_site(
         links = _copy_interrogations(staging, interrogations, set(by_model))
         for name, entries in by_model.items():
             write_text_atomic(
-                staging / "models" / f"{model_slug(name)}.html",
+                staging / model_page_path(name),
                 model_html(staging, title, name, entries, interrogations=links.get(name, [])),
             )
         for s in stored:

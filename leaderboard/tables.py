@@ -105,9 +105,14 @@ def entry_anchor(stored: StoredEntry) -> str:
     return "entry-" + safe_stem(f"{stored.revision}--{entry_label(stored)}")
 
 
+def model_page_path(model_name: str) -> str:
+    """Site-relative path of a model's page: ``models/<model slug>.html``."""
+    return f"models/{model_slug(model_name)}.html"
+
+
 def entry_permalink(stored: StoredEntry) -> str:
     """Site-relative URL of an entry's section: ``models/<model>.html#<anchor>``."""
-    return f"models/{model_slug(stored.model_name)}.html#{entry_anchor(stored)}"
+    return f"{model_page_path(stored.model_name)}#{entry_anchor(stored)}"
 
 
 def entry_json_path(stored: StoredEntry) -> str:

@@ -15,6 +15,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from neurrator_bench.errors import DatasetFormatError
@@ -413,9 +414,11 @@ def load_frame_targets(ds: DatasetHandle, stimulus: str, *, patches: bool = Fals
         len(frames), -1
     )
     patch_arr = load_patch_rows(ds, stimulus, frames) if patches else None
-    stim = read_table(ds, "stimuli", columns=["stimulus", "frame", "caption"]).to_pandas()
-    stim = stim[stim["stimulus"] == stimulus].sort_values("frame")
-    captions = np.array([c if isinstance(c, str) else None for c in stim["caption"].tolist()], dtype=object)
+    stim = read_table(ds, "stimuli", columns=["stimulus", "frame", "caption"])
+    stim = stim.filter(pc.equal(stim.column("stimulus"), stimulus))
+    stim = stim.take(pa.array(np.argsort(stim.column("frame").to_numpy(), kind="stable")))
+    # read by pyarrow, not pandas: a sealed frame's null caption stays None (pandas makes it NaN)
+    captions = np.array(stim.column("caption").to_pylist(), dtype=object)
     return FrameTargets(pooled=pooled, patches=patch_arr, captions=captions)
 
 

@@ -157,6 +157,18 @@ class TaskSpec:
                 out[~in_h & (roles == "test")] = "train"  # a test repeat of a training image is a training trial
         return out
 
+    def test_frames(self, stimulus: str, n_frames: int) -> np.ndarray | None:
+        """The frames of ``stimulus`` this task tests on: ``H``, or every frame when the test has no frame rule.
+
+        None when the task does not test on ``stimulus`` (the training movie of a cross-movie task).
+        """
+        for rule in self.rules:
+            if rule.stimulus == stimulus and "test" in rule.splits:
+                if rule.held_out is None:
+                    return np.arange(n_frames, dtype=np.int64)
+                return np.asarray(rule.held_out(n_frames), dtype=np.int64)
+        return None
+
     def held_out(self, stimulus: str, n_frames: int) -> np.ndarray | None:
         """The held-out frame set ``H`` of ``stimulus`` (None when the task holds out no frames of it).
 

@@ -270,9 +270,10 @@ def gallery_ranks(
         gallery: (m_frames, d) pooled target of every frame of the stimulus, row = frame index.
         true_frame: (n,) true frame of each query.
         exclusion_frames: Half-width ``k`` of the temporal exclusion zone (0: none).
-        available: (m_frames,) bool, the rows that are candidates (default all). The live test of a dataset
-            with a sealed final split ranks among the public frames only: sealed rows (NaN in the public
-            ``targets``) are not candidates, and ``n_frames`` counts the available rows.
+        available: (m_frames,) bool, the rows that are candidates (default all, as Table A2: "the true frame" among
+            every frame). The live test of a dataset with a sealed final split ranks among the public frames only
+            (our choice: the sealed targets are not published): sealed rows (NaN in the public ``targets``) are
+            not candidates, and ``n_frames`` counts the available rows.
 
     Returns:
         :class:`GalleryRanks`.

@@ -12,7 +12,7 @@ import pyarrow.parquet as pq
 import pytest
 from click.testing import CliRunner
 
-from neurrator_bench.builders.sealing import frame_clusters, sealed_frames, task_test_frames
+from neurrator_bench.builders.sealing import frame_clusters, sealed_frames
 from neurrator_bench.dataset_access import load_frame_targets, load_samples, open_dataset
 from neurrator_bench.errors import DatasetFormatError
 from neurrator_bench.schemas.sealed_references import SEALED_FILENAME, open_references
@@ -28,7 +28,7 @@ def test_every_task_gets_its_share_in_whole_clusters():
     sealed = sealed_frames(ALL, SIZES, fraction=0.1)
     for task in ALL:
         for stimulus in task.stimuli:
-            tf = task_test_frames(task, stimulus, SIZES[stimulus])
+            tf = task.test_frames(stimulus, SIZES[stimulus])
             if tf is None:
                 continue
             share = np.isin(tf, sealed.frames[stimulus]).mean()
